@@ -1,0 +1,1 @@
+"""The HTTP API: starts workflows and reads their state. It never touches ComfyUI."""

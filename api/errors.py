@@ -1,0 +1,57 @@
+"""One error shape for every 4xx/5xx: `{"error": {"type", "message", "fields"?}}`, fields named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, type: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+        self.field = field
+
+
+def not_found(what: str, ident: object, *, field: str | None = None) -> ApiError:
+    return ApiError(404, "not_found", f"{what} {ident} not found", field=field)
+
+
+def _body(type: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": type, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
+    where = str(loc[0]) if loc else "body"
+    path = ".".join(str(p) for p in loc[1:]) or where
+    return where, path
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        return JSONResponse(_body(exc.type, exc.message, fields), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            where, path = _field_path(tuple(err.get("loc", ())))
+            fields.append({"field": path, "in": where, "message": err.get("msg", ""), "type": err.get("type", "")})
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+        return JSONResponse(_body("validation_error", message, fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,48 @@
+"""The FastAPI application: `create_app()` for uvicorn (`comfyloom api`) and for tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import characters, image_generation
+from comfyloom import __version__, db, temporal
+from comfyloom.settings import Settings, get_settings
+from comfyloom.storage import ObjectStore
+
+log = logging.getLogger("comfyloom.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL must be set for the API")
+        pool = await db.connect(settings.database_url)
+        await db.migrate(pool)
+        store = ObjectStore(settings)
+        app.state.settings = settings
+        app.state.pool = pool
+        app.state.store = store
+        app.state.temporal = await temporal.connect(settings, identity="comfyloom-api")
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="comfyloom",
+        version=__version__,
+        description="Durable image generation for character apps: avatars through Temporal and ComfyUI.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(characters.router)
+    app.include_router(image_generation.router)
+    return app

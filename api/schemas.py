@@ -1,0 +1,85 @@
+"""Request and response bodies: camelCase JSON, as the product's clients expect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from comfyloom.contracts import Stage, VisualFeatures
+from comfyloom.db.jobs import JobStatus
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class CamelRequest(CamelModel):
+    """Request bodies refuse unknown fields, so a misspelt field is a 422, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CharacterCreate(CamelRequest):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(min_length=1, max_length=4000)
+    visual_features: VisualFeatures = VisualFeatures()
+
+
+class CharacterOut(CamelModel):
+    id: UUID
+    name: str
+    description: str
+    visual_features: VisualFeatures
+    avatar_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AvatarCreate(CamelRequest):
+    character_id: UUID
+    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+
+
+class JobAccepted(CamelModel):
+    job_id: UUID
+    workflow_id: str
+    status_url: str
+
+
+class RenderProgressOut(CamelModel):
+    step: int
+    total: int
+    node: str | None
+
+
+class JobStatusOut(CamelModel):
+    job_id: UUID
+    kind: str
+    status: JobStatus
+    stage: Stage
+    character_id: UUID | None
+    workflow_id: str
+    result_url: str | None
+    error: str | None
+    warnings: list[str]
+    progress: RenderProgressOut | None = None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ComponentHealth(CamelModel):
+    ok: bool
+    detail: str | None = None
+
+
+class Health(CamelModel):
+    status: Literal["ok", "degraded", "down"]
+    temporal: ComponentHealth
+    database: ComponentHealth
+    storage: ComponentHealth
+    gpu_workers: int = Field(description="GPU workers polling the imagegen-gpu queue in the last minutes.")

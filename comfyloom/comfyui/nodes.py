@@ -1,0 +1,100 @@
+"""The node classes the simulator knows, in `/object_info` format, and what each one computes.
+
+Specs follow ComfyUI's own definitions (nodes.py) for the built-in nodes our templates use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "lcm"]
+SCHEDULERS = ["normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta"]
+MAX_RESOLUTION = 16384
+
+
+def _int(default: int, lo: int, hi: int, step: int = 1) -> list[Any]:
+    return ["INT", {"default": default, "min": lo, "max": hi, "step": step}]
+
+
+def _float(default: float, lo: float, hi: float, step: float = 0.01) -> list[Any]:
+    return ["FLOAT", {"default": default, "min": lo, "max": hi, "step": step}]
+
+
+def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
+    specs: dict[str, tuple[dict[str, Any], list[str], bool, str]] = {
+        "CheckpointLoaderSimple": (
+            {"ckpt_name": [checkpoints]},
+            ["MODEL", "CLIP", "VAE"],
+            False,
+            "loaders",
+        ),
+        "LoraLoader": (
+            {
+                "model": ["MODEL"],
+                "clip": ["CLIP"],
+                "lora_name": [loras],
+                "strength_model": _float(1.0, -100.0, 100.0),
+                "strength_clip": _float(1.0, -100.0, 100.0),
+            },
+            ["MODEL", "CLIP"],
+            False,
+            "loaders",
+        ),
+        "CLIPTextEncode": (
+            {"text": ["STRING", {"multiline": True, "dynamicPrompts": True}], "clip": ["CLIP"]},
+            ["CONDITIONING"],
+            False,
+            "conditioning",
+        ),
+        "EmptyLatentImage": (
+            {
+                "width": _int(512, 16, MAX_RESOLUTION, 8),
+                "height": _int(512, 16, MAX_RESOLUTION, 8),
+                "batch_size": _int(1, 1, 4096),
+            },
+            ["LATENT"],
+            False,
+            "latent",
+        ),
+        "KSampler": (
+            {
+                "model": ["MODEL"],
+                "seed": _int(0, 0, 0xFFFFFFFFFFFFFFFF),
+                "steps": _int(20, 1, 10000),
+                "cfg": _float(8.0, 0.0, 100.0, 0.1),
+                "sampler_name": [SAMPLERS],
+                "scheduler": [SCHEDULERS],
+                "positive": ["CONDITIONING"],
+                "negative": ["CONDITIONING"],
+                "latent_image": ["LATENT"],
+                "denoise": _float(1.0, 0.0, 1.0),
+            },
+            ["LATENT"],
+            False,
+            "sampling",
+        ),
+        "VAEDecode": ({"samples": ["LATENT"], "vae": ["VAE"]}, ["IMAGE"], False, "latent"),
+        "SaveImage": (
+            {"images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]},
+            [],
+            True,
+            "image",
+        ),
+        "PreviewImage": ({"images": ["IMAGE"]}, [], True, "image"),
+    }
+    info: dict[str, Any] = {}
+    for name, (required, outputs, is_output, category) in specs.items():
+        info[name] = {
+            "input": {"required": required, "optional": {}},
+            "input_order": {"required": list(required), "optional": []},
+            "output": outputs,
+            "output_is_list": [False] * len(outputs),
+            "output_name": outputs,
+            "name": name,
+            "display_name": name,
+            "description": "",
+            "python_module": "nodes",
+            "category": category,
+            "output_node": is_output,
+        }
+    return info

@@ -1,0 +1,572 @@
+"""A ComfyUI simulator: ComfyUI's real HTTP + WebSocket protocol, with placeholder images instead of a GPU.
+
+It is a real aiohttp server (as ComfyUI is), so the GPU worker runs against it unchanged. Graphs are
+validated against `/object_info` the way ComfyUI validates them and executed in dependency order with
+ComfyUI's message sequence; "rendering" draws a deterministic Pillow image of the latent's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from PIL import Image, ImageDraw, PngImagePlugin
+
+from comfyloom.comfyui.nodes import object_info
+
+log = logging.getLogger("comfyloom.simulator")
+
+Graph = dict[str, dict[str, Any]]
+
+
+@dataclass
+class SimConfig:
+    render_seconds: float = 1.0
+    checkpoints: list[str] = field(
+        default_factory=lambda: ["waiNSFWIllustrious_v130.safetensors", "sd_xl_base_1.0.safetensors"]
+    )
+    loras: list[str] = field(default_factory=lambda: ["add_detail.safetensors"])
+    output_dir: Path | None = None
+
+
+@dataclass
+class QueueItem:
+    number: int
+    prompt_id: str
+    graph: Graph
+    extra_data: dict[str, Any]
+    outputs: list[str]
+    client_id: str | None
+
+
+class ValidationFailed(Exception):
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["error"]["message"])
+        self.body = body
+
+
+def _error(kind: str, message: str, details: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": kind, "message": message, "details": details, "extra_info": extra or {}}
+
+
+def _is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+
+
+def validate(graph: Any, info: dict[str, Any]) -> list[str]:
+    """Return the output node ids to execute, or raise with ComfyUI's 400 body."""
+    if not isinstance(graph, dict):
+        raise ValidationFailed({"error": _error("invalid_prompt", "Prompt is not a dict"), "node_errors": {}})
+    for node_id, node in graph.items():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if class_type is None:
+            raise ValidationFailed(
+                {
+                    "error": _error(
+                        "invalid_prompt",
+                        f"Cannot execute because a node is missing the class_type property.: Node ID '#{node_id}'",
+                    ),
+                    "node_errors": {},
+                }
+            )
+        if class_type not in info:
+            raise ValidationFailed(
+                {
+                    "error": _error(
+                        "missing_node_type",
+                        f"Node '{class_type}' not found. The custom node may not be installed.",
+                        f"Node ID '#{node_id}'",
+                        {"node_id": node_id, "class_type": class_type, "node_title": class_type},
+                    ),
+                    "node_errors": {},
+                }
+            )
+    outputs = [nid for nid, node in graph.items() if info[node["class_type"]]["output_node"]]
+    if not outputs:
+        raise ValidationFailed({"error": _error("prompt_no_outputs", "Prompt has no outputs"), "node_errors": {}})
+
+    node_errors: dict[str, Any] = {}
+    for node_id, node in graph.items():
+        errors: list[dict[str, Any]] = []
+        spec = info[node["class_type"]]["input"]["required"]
+        inputs = node.get("inputs", {})
+        for name, type_spec in spec.items():
+            if name not in inputs:
+                errors.append(_error("required_input_missing", "Required input is missing", name, {"input_name": name}))
+                continue
+            value = inputs[name]
+            if _is_link(value):
+                if value[0] not in graph:
+                    errors.append(_error("invalid_input_link", "Input links to a missing node", f"{name}: {value[0]}"))
+                continue
+            kind = type_spec[0]
+            if isinstance(kind, list) and value not in kind:
+                errors.append(
+                    _error(
+                        "value_not_in_list",
+                        "Value not in list",
+                        f"{name}: '{value}' not in {kind}",
+                        {"input_name": name, "received_value": value},
+                    )
+                )
+            elif kind == "INT" and (not isinstance(value, int) or isinstance(value, bool)):
+                errors.append(_error("invalid_input_type", "Failed to convert an input value to a INT value", name))
+            elif kind in ("INT", "FLOAT"):
+                opts = type_spec[1]
+                if isinstance(value, (int, float)) and value < opts["min"]:
+                    errors.append(
+                        _error(
+                            "value_smaller_than_min",
+                            f"Value {value} smaller than min of {opts['min']}",
+                            f"{name}: {value}",
+                        )
+                    )
+                elif isinstance(value, (int, float)) and value > opts["max"]:
+                    errors.append(
+                        _error(
+                            "value_bigger_than_max",
+                            f"Value {value} bigger than max of {opts['max']}",
+                            f"{name}: {value}",
+                        )
+                    )
+        if errors:
+            node_errors[node_id] = {"errors": errors, "dependent_outputs": outputs, "class_type": node["class_type"]}
+    if node_errors:
+        raise ValidationFailed(
+            {
+                "error": _error("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
+                "node_errors": node_errors,
+            }
+        )
+    return outputs
+
+
+def execution_order(graph: Graph, outputs: list[str]) -> list[str]:
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(node_id: str) -> None:
+        if node_id in seen:
+            return
+        seen.add(node_id)
+        for value in graph[node_id].get("inputs", {}).values():
+            if _is_link(value):
+                visit(value[0])
+        order.append(node_id)
+
+    for out in outputs:
+        visit(out)
+    return order
+
+
+def placeholder_png(width: int, height: int, seed: int, text: str, index: int, pnginfo: dict[str, str]) -> bytes:
+    """A deterministic stand-in for a render: same seed and prompt give the same bytes."""
+    digest = hashlib.sha256(f"{seed}|{text}|{index}".encode()).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    img = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(img)
+    for y in range(0, height, 4):
+        t = y / max(height - 1, 1)
+        colour = tuple(int(top[c] * (1 - t) + bottom[c] * t) for c in range(3))
+        draw.rectangle([0, y, width, y + 3], fill=colour)
+    r = min(width, height) // 4
+    cx, cy = width // 2, height // 2
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=tuple(digest[6:9]), outline=(255, 255, 255), width=4)
+    draw.text((16, 16), f"comfyloom simulator  seed {seed}  {width}x{height}", fill=(255, 255, 255))
+    meta = PngImagePlugin.PngInfo()
+    for key, value in pnginfo.items():
+        meta.add_text(key, value)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", pnginfo=meta, compress_level=1)
+    return buf.getvalue()
+
+
+class Simulator:
+    """The state of one ComfyUI process: queue, history, output files and connected clients."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.info = object_info(config.checkpoints, config.loras)
+        self._tmp = None if config.output_dir else tempfile.TemporaryDirectory(prefix="comfysim-")
+        self.output_dir = config.output_dir or Path(self._tmp.name if self._tmp else ".")
+        self.pending: list[QueueItem] = []
+        self.running: QueueItem | None = None
+        self.history: dict[str, dict[str, Any]] = {}
+        self.sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self.counter = 0
+        self.renders = 0  # images actually rendered: how tests prove "exactly one render per job"
+        self.busy_seconds = 0.0
+        self._wake = asyncio.Event()
+        self._interrupt: str | None = None
+        self._last_graph_hash: str | None = None
+        self._last_outputs: dict[str, Any] = {}
+        self.free_requests: list[dict[str, Any]] = []
+
+    # -- messaging -------------------------------------------------------------------------------
+    async def send(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
+        if client_id is None:
+            return
+        message = json.dumps({"type": event, "data": data})
+        for ws in list(self.sockets.get(client_id, ())):
+            try:
+                await ws.send_str(message)
+            except ConnectionError:
+                self.sockets[client_id].discard(ws)
+
+    def status_data(self) -> dict[str, Any]:
+        remaining = len(self.pending) + (1 if self.running else 0)
+        return {"status": {"exec_info": {"queue_remaining": remaining}}}
+
+    async def broadcast_status(self) -> None:
+        message = json.dumps({"type": "status", "data": self.status_data()})
+        for sockets in self.sockets.values():
+            for ws in list(sockets):
+                try:
+                    await ws.send_str(message)
+                except ConnectionError:
+                    sockets.discard(ws)
+
+    # -- queue -----------------------------------------------------------------------------------
+    def enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "prompt" not in body:
+            raise ValidationFailed(
+                {"error": _error("no_prompt", "No prompt provided", "No prompt provided"), "node_errors": {}}
+            )
+        graph = body["prompt"]
+        outputs = validate(graph, self.info)
+        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
+        number = self.counter
+        self.counter += 1
+        if "number" in body:
+            number = int(body["number"])
+        elif body.get("front"):
+            number = -number
+        item = QueueItem(number, prompt_id, graph, body.get("extra_data", {}), outputs, body.get("client_id"))
+        self.pending.append(item)
+        self.pending.sort(key=lambda i: i.number)
+        self._wake.set()
+        return {"prompt_id": prompt_id, "number": number, "node_errors": {}}
+
+    def queue_entry(self, item: QueueItem) -> list[Any]:
+        return [item.number, item.prompt_id, item.graph, item.extra_data, item.outputs]
+
+    async def run(self) -> None:
+        while True:
+            while not self.pending:
+                self._wake.clear()
+                await self._wake.wait()
+            item = self.pending.pop(0)
+            self.running = item
+            started = time.monotonic()
+            try:
+                await self.execute(item)
+            except Exception:  # a simulator bug must not kill the queue
+                log.exception("simulator failed executing %s", item.prompt_id)
+            finally:
+                self.busy_seconds += time.monotonic() - started
+                self.running = None
+                self._interrupt = None
+            await self.broadcast_status()
+
+    async def execute(self, item: QueueItem) -> None:
+        pid, cid, graph = item.prompt_id, item.client_id, item.graph
+        messages: list[list[Any]] = []
+
+        async def emit(event: str, data: dict[str, Any], record: bool = False) -> None:
+            if record:
+                messages.append([event, data])
+            await self.send(event, data, cid)
+
+        await self.broadcast_status()
+        await emit("execution_start", {"prompt_id": pid, "timestamp": _ms()}, record=True)
+        graph_hash = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
+        order = execution_order(graph, item.outputs)
+        cached = order if graph_hash == self._last_graph_hash else []
+        await emit("execution_cached", {"nodes": cached, "prompt_id": pid, "timestamp": _ms()}, record=True)
+
+        outputs: dict[str, Any] = dict(self._last_outputs) if cached else {}
+        values: dict[str, dict[str, Any]] = {}
+        steps_total = sum(
+            int(graph[n]["inputs"].get("steps", 0)) for n in order if graph[n]["class_type"] == "KSampler"
+        )
+        step_seconds = self.config.render_seconds / steps_total if steps_total else 0.0
+        for node_id in [] if cached else order:
+            node = graph[node_id]
+            await emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": pid})
+            if self._interrupt in (pid, "*"):
+                await self._finish_interrupted(item, node_id, messages)
+                return
+            inputs = {k: (values[v[0]] if _is_link(v) else v) for k, v in node.get("inputs", {}).items()}
+            if node["class_type"] == "KSampler":
+                steps = int(node["inputs"]["steps"])
+                for step in range(1, steps + 1):
+                    await asyncio.sleep(step_seconds)
+                    if self._interrupt in (pid, "*"):
+                        await self._finish_interrupted(item, node_id, messages)
+                        return
+                    await emit("progress", {"value": step, "max": steps, "prompt_id": pid, "node": node_id})
+            result, ui = self._compute(node["class_type"], inputs, graph, item)
+            values[node_id] = result
+            if ui is not None:
+                outputs[node_id] = ui
+                await emit("executed", {"node": node_id, "display_node": node_id, "output": ui, "prompt_id": pid})
+        self._last_graph_hash, self._last_outputs = graph_hash, outputs
+        await emit("execution_success", {"prompt_id": pid, "timestamp": _ms()}, record=True)
+        self.history[pid] = {
+            "prompt": self.queue_entry(item),
+            "outputs": outputs,
+            "status": {"status_str": "success", "completed": True, "messages": messages},
+            "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in outputs},
+        }
+        await emit("executing", {"node": None, "prompt_id": pid})
+
+    async def _finish_interrupted(self, item: QueueItem, node_id: str, messages: list[list[Any]]) -> None:
+        data = {
+            "prompt_id": item.prompt_id,
+            "node_id": node_id,
+            "node_type": item.graph[node_id]["class_type"],
+            "executed": [],
+            "timestamp": _ms(),
+        }
+        messages.append(["execution_interrupted", data])
+        await self.send("execution_interrupted", data, item.client_id)
+        self.history[item.prompt_id] = {
+            "prompt": self.queue_entry(item),
+            "outputs": {},
+            "status": {"status_str": "error", "completed": False, "messages": messages},
+            "meta": {},
+        }
+        await self.send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)
+
+    def _compute(
+        self, class_type: str, inputs: dict[str, Any], graph: Graph, item: QueueItem
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A symbolic evaluation: enough of each node's meaning to draw the right image."""
+        if class_type == "CheckpointLoaderSimple":
+            return {"model": inputs["ckpt_name"]}, None
+        if class_type == "LoraLoader":
+            return inputs["model"], None
+        if class_type == "CLIPTextEncode":
+            return {"text": inputs["text"]}, None
+        if class_type == "EmptyLatentImage":
+            return {"width": inputs["width"], "height": inputs["height"], "batch": inputs["batch_size"]}, None
+        if class_type == "KSampler":
+            return {**inputs["latent_image"], "seed": inputs["seed"], "text": inputs["positive"]["text"]}, None
+        if class_type == "VAEDecode":
+            return inputs["samples"], None
+        if class_type in ("SaveImage", "PreviewImage"):
+            images = inputs["images"]
+            save = class_type == "SaveImage"
+            prefix = inputs.get("filename_prefix", "ComfyUI") if save else "ComfyUI_temp"
+            subfolder, _, base = prefix.rpartition("/")
+            folder = self.output_dir / ("output" if save else "temp") / subfolder
+            folder.mkdir(parents=True, exist_ok=True)
+            files = []
+            pnginfo = {
+                "prompt": json.dumps(graph),
+                **{k: json.dumps(v) for k, v in item.extra_data.get("extra_pnginfo", {}).items()},
+            }
+            for index in range(images["batch"]):
+                counter = len(list(folder.glob(f"{base}_*_.png"))) + 1
+                name = f"{base}_{counter:05}_.png"
+                (folder / name).write_bytes(
+                    placeholder_png(images["width"], images["height"], images["seed"], images["text"], index, pnginfo)
+                )
+                self.renders += 1
+                files.append({"filename": name, "subfolder": subfolder, "type": "output" if save else "temp"})
+            return {}, {"images": files}
+        return inputs, None
+
+    def view_path(self, filename: str, subfolder: str, kind: str) -> Path | None:
+        if kind not in ("output", "temp", "input"):
+            return None
+        root = (self.output_dir / kind).resolve()
+        path = (root / subfolder / filename).resolve()
+        if root not in path.parents or not path.is_file():
+            return None
+        return path
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+def build_app(sim: Simulator) -> web.Application:
+    routes = web.RouteTableDef()
+
+    @routes.get("/ws")
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        client_id = request.query.get("clientId") or uuid.uuid4().hex
+        sim.sockets.setdefault(client_id, set()).add(ws)
+        try:
+            await ws.send_str(json.dumps({"type": "status", "data": {**sim.status_data(), "sid": client_id}}))
+            if sim.running and sim.running.client_id == client_id:
+                await ws.send_str(
+                    json.dumps(
+                        {
+                            "type": "executing",
+                            "data": {"node": None, "display_node": None, "prompt_id": sim.running.prompt_id},
+                        }
+                    )
+                )
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            sim.sockets.get(client_id, set()).discard(ws)
+        return ws
+
+    @routes.post("/prompt")
+    async def post_prompt(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"error": _error("invalid_prompt", "Invalid JSON"), "node_errors": {}}, status=400)
+        try:
+            return web.json_response(sim.enqueue(body))
+        except ValidationFailed as e:
+            return web.json_response(e.body, status=400)
+
+    @routes.get("/prompt")
+    async def get_prompt(request: web.Request) -> web.Response:
+        return web.json_response({"exec_info": sim.status_data()["status"]["exec_info"]})
+
+    @routes.get("/history/{prompt_id}")
+    async def history_one(request: web.Request) -> web.Response:
+        pid = request.match_info["prompt_id"]
+        return web.json_response({pid: sim.history[pid]} if pid in sim.history else {})
+
+    @routes.get("/history")
+    async def history_all(request: web.Request) -> web.Response:
+        max_items = int(request.query.get("max_items", len(sim.history)))
+        items = list(sim.history.items())[-max_items:] if max_items else []
+        return web.json_response(dict(items))
+
+    @routes.get("/view")
+    async def view(request: web.Request) -> web.StreamResponse:
+        q = request.query
+        path = sim.view_path(q.get("filename", ""), q.get("subfolder", ""), q.get("type", "output"))
+        if path is None:
+            return web.Response(status=404)
+        return web.Response(body=path.read_bytes(), content_type="image/png")
+
+    @routes.get("/queue")
+    async def get_queue(request: web.Request) -> web.Response:
+        running = [sim.queue_entry(sim.running)] if sim.running else []
+        return web.json_response({"queue_running": running, "queue_pending": [sim.queue_entry(i) for i in sim.pending]})
+
+    @routes.post("/queue")
+    async def post_queue(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("clear"):
+            sim.pending.clear()
+        if "delete" in body:
+            doomed = set(body["delete"])
+            sim.pending[:] = [i for i in sim.pending if i.prompt_id not in doomed]
+        return web.Response(status=200)
+
+    @routes.post("/interrupt")
+    async def interrupt(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        target = body.get("prompt_id") if isinstance(body, dict) else None
+        if sim.running and (target is None or target == sim.running.prompt_id):
+            sim._interrupt = sim.running.prompt_id
+        return web.Response(status=200)
+
+    @routes.post("/free")
+    async def free(request: web.Request) -> web.Response:
+        sim.free_requests.append(await request.json())
+        return web.Response(status=200)
+
+    @routes.get("/system_stats")
+    async def system_stats(request: web.Request) -> web.Response:
+        import platform
+        import sys
+
+        return web.json_response(
+            {
+                "system": {
+                    "os": platform.system().lower(),
+                    "python_version": sys.version,
+                    "ram_total": 0,
+                    "ram_free": 0,
+                    "comfyui_version": "simulator",
+                    "embedded_python": False,
+                    "pytorch_version": "none",
+                    "argv": ["comfyloom-simulator"],
+                },
+                "devices": [
+                    {
+                        "name": "cuda:0 comfyloom simulator",
+                        "type": "cuda",
+                        "index": 0,
+                        "vram_total": 0,
+                        "vram_free": 0,
+                        "torch_vram_total": 0,
+                        "torch_vram_free": 0,
+                    }
+                ],
+            }
+        )
+
+    @routes.get("/object_info")
+    async def get_object_info(request: web.Request) -> web.Response:
+        return web.json_response(sim.info)
+
+    @routes.get("/object_info/{node_class}")
+    async def get_node_info(request: web.Request) -> web.Response:
+        name = request.match_info["node_class"]
+        return web.json_response({name: sim.info[name]} if name in sim.info else {})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.add_routes(routes)
+    # ComfyUI answers every route under /api/ as well.
+    api = web.Application()
+    api.add_routes(routes)
+    app.add_subapp("/api", api)
+
+    async def start_executor(app: web.Application) -> Any:
+        task = asyncio.create_task(sim.run())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(start_executor)
+    app["simulator"] = sim
+    return app
+
+
+async def serve(config: SimConfig, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(Simulator(config)))
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ComfyUI simulator (ComfyUI's protocol, placeholder images)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8188)
+    parser.add_argument("--render-seconds", type=float, default=1.0)
+    parser.add_argument("--output-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s simulator %(levelname)s %(message)s")
+    config = SimConfig(render_seconds=args.render_seconds, output_dir=args.output_dir)
+    log.info("ComfyUI simulator on http://%s:%d (render %.2fs)", args.host, args.port, args.render_seconds)
+    web.run_app(build_app(Simulator(config)), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Pydantic models that cross Temporal boundaries: workflow and activity inputs and outputs.
+
+They carry object keys, never image bytes, so workflow history stays small (claim check).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImageKind(StrEnum):
+    avatar = "avatar"
+
+
+class Stage(StrEnum):
+    """What a client sees of a job; `waiting_for_gpu` is derived by the API from Temporal."""
+
+    queued = "queued"
+    building_prompt = "building_prompt"
+    waiting_for_gpu = "waiting_for_gpu"
+    rendering = "rendering"
+    converting = "converting"
+    uploading = "uploading"
+    saving = "saving"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class AvatarRequest(BaseModel):
+    job_id: UUID
+    user_id: str
+    character_id: UUID
+    seed: int | None = Field(default=None, ge=0, le=2**53)
+    # Read from settings by the API: workflow code must not read the environment.
+    gpu_wait_deadline_seconds: int = 3600
+
+
+class VisualFeatures(BaseModel):
+    """What a character looks like, field by field; only these become image tags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gender: Literal["female", "male", "other"] | None = None
+    age: int | None = Field(default=None, ge=0, le=100_000)
+    species: str | None = Field(default=None, max_length=200)
+    hair: str | None = Field(default=None, max_length=300)
+    eyes: str | None = Field(default=None, max_length=300)
+    skin: str | None = Field(default=None, max_length=200)
+    body: str | None = Field(default=None, max_length=300)
+    clothing: str | None = Field(default=None, max_length=500)
+    accessories: str | None = Field(default=None, max_length=300)
+    style: str | None = Field(default=None, max_length=100)
+
+
+class PromptRequest(BaseModel):
+    job_id: UUID
+    character_id: UUID
+    kind: ImageKind
+
+
+class PromptSpec(BaseModel):
+    positive: str
+    negative: str
+    warnings: list[str] = []
+
+
+class RenderRequest(BaseModel):
+    workflow_id: str
+    # Names this render attempt; with the workflow id it derives the ComfyUI prompt id.
+    step: str
+    # Prompts of earlier attempts whose GPU worker vanished: re-attach to them rather than render again.
+    reattach_prompt_ids: list[str] = []
+    template: str
+    positive: str
+    negative: str
+    seed: int
+    width: int
+    height: int
+
+
+class QueuedPrompt(BaseModel):
+    prompt_id: str
+    # The queue of the one GPU worker whose ComfyUI holds this prompt (worker-specific task queue).
+    worker_task_queue: str
+    reattached: bool = False
+
+
+class AwaitRequest(BaseModel):
+    prompt_id: str
+    staging_prefix: str
+
+
+class StagedImage(BaseModel):
+    key: str
+    node_id: str
+    width: int
+    height: int
+
+
+class RenderResult(BaseModel):
+    prompt_id: str
+    images: list[StagedImage]
+
+
+class RenderProgress(BaseModel):
+    """Heartbeat details of the render activity: what the API shows while the GPU works."""
+
+    prompt_id: str
+    node: str | None = None
+    step: int = 0
+    total: int = 0
+
+
+class ConvertRequest(BaseModel):
+    source_key: str
+    target_key: str
+    metadata: dict[str, str] = {}
+
+
+class ConvertedImage(BaseModel):
+    key: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+class PublishRequest(BaseModel):
+    staged_key: str
+    public_key: str
+    staging_prefix: str
+
+
+class PublishedImage(BaseModel):
+    key: str
+    url: str
+
+
+class JobRef(BaseModel):
+    job_id: UUID
+
+
+class FinishJob(BaseModel):
+    job_id: UUID
+    character_id: UUID
+    kind: ImageKind
+    image: PublishedImage
+    converted: ConvertedImage
+    prompt: PromptSpec
+    seed: int
+    template: str
+
+
+class FailJob(BaseModel):
+    job_id: UUID
+    staging_prefix: str
+    error: str
+    cancelled: bool = False
+    # A public object written before the failure: deleted, since no record will point at it.
+    published_key: str | None = None
+
+
+class Progress(BaseModel):
+    stage: Stage
+    result_url: str | None = None
+    error: str | None = None
+
+
+class GenerationResult(BaseModel):
+    job_id: UUID
+    url: str
+    key: str
+    width: int
+    height: int
+    size_bytes: int

@@ -1,0 +1,77 @@
+"""Characters and the images generated for them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+
+class CharacterRow(BaseModel):
+    id: UUID
+    user_id: str
+    name: str
+    description: str
+    visual_features: dict[str, Any]
+    avatar_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ImageRow(BaseModel):
+    id: UUID
+    character_id: UUID
+    job_id: UUID
+    kind: str
+    object_key: str
+    url: str
+    width: int
+    height: int
+    size_bytes: int
+    positive_prompt: str
+    negative_prompt: str
+    seed: int
+    template: str
+    created_at: datetime
+
+
+async def create_character(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    *,
+    user_id: str,
+    name: str,
+    description: str,
+    visual_features: dict[str, Any],
+) -> CharacterRow:
+    row = await conn.fetchrow(
+        "insert into characters (id, user_id, name, description, visual_features)"
+        " values ($1, $2, $3, $4, $5) returning *",
+        uuid.uuid4(),
+        user_id,
+        name,
+        description,
+        visual_features,
+    )
+    assert row is not None
+    return CharacterRow.model_validate(dict(row))
+
+
+async def get_character(
+    conn: asyncpg.Pool | asyncpg.Connection, character_id: UUID, *, user_id: str | None = None
+) -> CharacterRow | None:
+    """A character, or None; with user_id, another user's character is also None (no leaks)."""
+    row = await conn.fetchrow(
+        "select * from characters where id = $1 and ($2::text is null or user_id = $2)", character_id, user_id
+    )
+    return CharacterRow.model_validate(dict(row)) if row else None
+
+
+async def list_images(conn: asyncpg.Pool | asyncpg.Connection, character_id: UUID) -> list[ImageRow]:
+    rows = await conn.fetch(
+        "select * from character_images where character_id = $1 order by created_at desc", character_id
+    )
+    return [ImageRow.model_validate(dict(r)) for r in rows]

@@ -1,0 +1,104 @@
+"""Generation jobs: one row per workflow, the durable record a client's status reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    ready = "ready"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.ready, JobStatus.failed, JobStatus.cancelled)
+
+
+class JobRow(BaseModel):
+    id: UUID
+    user_id: str
+    kind: str
+    character_id: UUID | None
+    workflow_id: str
+    status: JobStatus
+    request: dict[str, Any]
+    result_url: str | None
+    error: str | None
+    warnings: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+async def create_job(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    *,
+    job_id: UUID,
+    user_id: str,
+    kind: str,
+    character_id: UUID | None,
+    workflow_id: str,
+    request: dict[str, Any],
+) -> JobRow:
+    row = await conn.fetchrow(
+        "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request)"
+        " values ($1, $2, $3, $4, $5, $6) returning *",
+        job_id,
+        user_id,
+        kind,
+        character_id,
+        workflow_id,
+        request,
+    )
+    assert row is not None
+    return JobRow.model_validate(dict(row))
+
+
+async def get_job(
+    conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, *, user_id: str | None = None
+) -> JobRow | None:
+    row = await conn.fetchrow(
+        "select * from generation_jobs where id = $1 and ($2::text is null or user_id = $2)", job_id, user_id
+    )
+    return JobRow.model_validate(dict(row)) if row else None
+
+
+async def mark_running(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID) -> None:
+    await conn.execute(
+        "update generation_jobs set status = 'running', started_at = coalesce(started_at, now()),"
+        " updated_at = now() where id = $1 and status = 'queued'",
+        job_id,
+    )
+
+
+async def add_warnings(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, warnings: list[str]) -> None:
+    if warnings:
+        await conn.execute(
+            "update generation_jobs set warnings = (select coalesce(jsonb_agg(distinct w), '[]'::jsonb)"
+            " from jsonb_array_elements_text(warnings || $2::jsonb) as w), updated_at = now() where id = $1",
+            job_id,
+            warnings,
+        )
+
+
+async def mark_failed(
+    conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, error: str, *, cancelled: bool = False
+) -> None:
+    """Close a job as failed or cancelled; a job already closed keeps its first outcome."""
+    await conn.execute(
+        "update generation_jobs set status = $2, error = $3, finished_at = coalesce(finished_at, now()),"
+        " updated_at = now() where id = $1 and status in ('queued', 'running')",
+        job_id,
+        "cancelled" if cancelled else "failed",
+        error[:2000],
+    )

@@ -1,0 +1,17 @@
+"""Object key layout, kept free of I/O so workflow code can use it deterministically."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+STAGING_ROOT = "staging/"
+# Prefixes served publicly (R2: the bucket's public domain); staging/ never is.
+PUBLIC_PREFIXES = ("characters/", "stories/", "scenes/")
+
+
+def staging_prefix(workflow_id: str) -> str:
+    return f"{STAGING_ROOT}{workflow_id}/"
+
+
+def avatar_key(user_id: str, character_id: UUID, timestamp_ms: int) -> str:
+    return f"characters/{user_id}/{character_id}/avatar/avatar_{timestamp_ms}.webp"

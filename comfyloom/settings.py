@@ -1,0 +1,59 @@
+"""Every setting comes from the environment, read in this one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CPU_TASK_QUEUE = "imagegen-cpu"
+GPU_TASK_QUEUE = "imagegen-gpu"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+
+    # Unset means "start an embedded Postgres" in the dev stack; workers and the API need it set.
+    database_url: str | None = None
+
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint: R2 in production, moto_server locally."
+    )
+    s3_region: str = "auto"
+    s3_access_key_id: str = "comfyloom"
+    s3_secret_access_key: str = "comfyloom"
+    s3_bucket: str = "comfyloom-media"
+    public_base_url: str | None = Field(
+        default=None, description="Base of public image URLs; defaults to endpoint/bucket."
+    )
+
+    comfyui_url: str = "http://127.0.0.1:8188"
+    comfyui_checkpoint: str = "waiNSFWIllustrious_v130.safetensors"
+    comfyui_poll_seconds: float = Field(
+        default=2.0, gt=0, description="History polling interval when the WebSocket is quiet."
+    )
+
+    gemini_api_key: str | None = None
+
+    gpu_wait_deadline_seconds: int = Field(
+        default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
+    )
+    api_public_url: str = "http://127.0.0.1:8000"
+    default_user_id: str = Field(
+        default="demo-user", description="User assumed when a request names none (until API keys)."
+    )
+
+    def public_url(self, key: str) -> str:
+        base = self.public_base_url or f"{(self.s3_endpoint_url or '').rstrip('/')}/{self.s3_bucket}"
+        return f"{base.rstrip('/')}/{key}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

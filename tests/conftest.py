@@ -1,0 +1,132 @@
+"""Real parts for the tests, started on 127.0.0.1: Temporal dev server, embedded Postgres, moto_server,
+the ComfyUI simulator and the API under uvicorn. Workers run in-process, per test, so a test decides
+which of them poll."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from comfyloom import db, localstack
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from worker_cpu.worker import build_cpu_worker
+from worker_gpu.worker import gpu_workers
+
+RENDER_SECONDS = 0.3
+
+
+@dataclass
+class LocalParts:
+    database_url: str
+    s3_url: str
+    comfyui_url: str
+
+
+@pytest.fixture(scope="session")
+def local_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalParts]:
+    logs = tmp_path_factory.mktemp("logs")
+    started: list[localstack.Service] = []
+    try:
+        started.append(localstack.start_postgres(tmp_path_factory.mktemp("pg") / "data", keep=False))
+        started.append(localstack.start_moto(port=localstack.free_port(), log_dir=logs))
+        started.append(
+            localstack.start_simulator(port=localstack.free_port(), render_seconds=RENDER_SECONDS, log_dir=logs)
+        )
+        yield LocalParts(*(s.url for s in started))
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=localstack.bin_path("temporal"), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def settings(local_parts: LocalParts, temporal_env: WorkflowEnvironment) -> Settings:
+    return Settings(
+        _env_file=None,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        database_url=local_parts.database_url,
+        s3_endpoint_url=local_parts.s3_url,
+        comfyui_url=local_parts.comfyui_url,
+        comfyui_poll_seconds=0.5,
+        gemini_api_key=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    assert settings.database_url
+    pool = await db.connect(settings.database_url)
+    await db.migrate(pool)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def store(settings: Settings) -> ObjectStore:
+    store = ObjectStore(settings)
+    await store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+async def cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings) -> AsyncIterator[None]:
+    async with build_cpu_worker(client, pool, store, settings):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def running_gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> AsyncIterator[None]:
+    async with gpu_workers(client, store, settings, worker_id="test-gpu") as workers:
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            yield
+
+
+@pytest.fixture
+async def gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> AsyncIterator[None]:
+    async with running_gpu_worker(client, store, settings):
+        yield
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    port = localstack.free_port()
+    app_settings = settings.model_copy(update={"api_public_url": f"http://127.0.0.1:{port}"})
+    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        yield http
+    server.should_exit = True
+    await task

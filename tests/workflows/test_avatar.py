@@ -1,0 +1,143 @@
+"""An avatar end to end through the real stack: API -> Temporal -> CPU and GPU workers -> ComfyUI simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from PIL import Image
+from temporalio.client import Client
+
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from tests.conftest import running_gpu_worker
+
+CHARACTER = {
+    "name": "Rem Dragneel",
+    "description": "Uma oni de cabelo azul, olhos azuis, baixinha e gentil.",
+    "visualFeatures": {"gender": "female", "hair": "blue hair", "eyes": "blue eyes, heterochromia", "body": "slender"},
+}
+
+
+async def create_character(api: httpx.AsyncClient, user: str = "user-1") -> dict[str, Any]:
+    response = await api.post("/api/v1/characters", json=CHARACTER, headers={"X-User-Id": user})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def wait_for(api: httpx.AsyncClient, job_id: str, predicate: Any, within: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        status = (await api.get(f"/api/v1/image-generation/status/{job_id}", headers={"X-User-Id": "user-1"})).json()
+        if predicate(status):
+            return status  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"timed out; last status {status}"
+        await asyncio.sleep(0.1)
+
+
+def done(status: dict[str, Any]) -> bool:
+    return status["status"] in ("ready", "failed", "cancelled")
+
+
+@pytest.mark.usefixtures("cpu_worker", "gpu_worker")
+async def test_avatar_lands_as_webp_with_a_ready_row(
+    api: httpx.AsyncClient, store: ObjectStore, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    character = await create_character(api)
+    response = await api.post(
+        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["statusUrl"].endswith(f"/api/v1/image-generation/status/{accepted['jobId']}")
+
+    status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "ready", status
+    assert status["stage"] == "done"
+    url = status["resultUrl"]
+    key = url.removeprefix(settings.public_url(""))
+    assert re.fullmatch(rf"characters/user-1/{character['id']}/avatar/avatar_\d{{13}}\.webp", key), key
+
+    # The public URL serves a real 768x768 WebP with the right headers.
+    async with httpx.AsyncClient() as http:
+        published = await http.get(url)
+    assert published.status_code == 200
+    assert published.headers["content-type"] == "image/webp"
+    assert "immutable" in published.headers["cache-control"]
+    with Image.open(io.BytesIO(published.content)) as img:
+        assert img.format == "WEBP" and img.size == (768, 768)
+        assert b"comfyloom:workflowId" in img.info.get("xmp", b"")
+
+    # The database holds the record, the character points at its avatar, staging is empty.
+    row = await pool.fetchrow("select * from character_images where job_id = $1", accepted["jobId"])
+    assert row is not None
+    assert (row["object_key"], row["width"], row["height"]) == (key, 768, 768)
+    assert row["size_bytes"] == len(published.content)
+    assert "(Rem Dragneel:1.2)" in row["positive_prompt"] and "blue hair" in row["positive_prompt"]
+    character_now = (await api.get(f"/api/v1/characters/{character['id']}", headers={"X-User-Id": "user-1"})).json()
+    assert character_now["avatarUrl"] == url
+    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert any("untranslated" in w for w in status["warnings"])
+
+
+@pytest.mark.usefixtures("cpu_worker", "gpu_worker")
+async def test_history_carries_keys_not_image_bytes(api: httpx.AsyncClient, client: Client) -> None:
+    character = await create_character(api)
+    accepted = (
+        await api.post(
+            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+        )
+    ).json()
+    await wait_for(api, accepted["jobId"], done)
+    history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    print(f"\navatar workflow history: {len(history.events)} events, {len(raw)} bytes")
+    assert len(raw) < 64 * 1024
+    assert b"\x89PNG" not in raw and b"WEBP" not in raw
+
+
+async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, settings: Settings
+) -> None:
+    """Only the CPU worker polls: the job waits at the GPU step, and finishes once a GPU worker starts."""
+    character = await create_character(api)
+    accepted = (
+        await api.post(
+            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+        )
+    ).json()
+    waiting = await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "waiting_for_gpu", within=30)
+    assert waiting["status"] == "running"
+    await asyncio.sleep(1.0)
+    still = await wait_for(api, accepted["jobId"], lambda s: True)
+    assert still["stage"] == "waiting_for_gpu"
+
+    async with running_gpu_worker(client, store, settings):
+        status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "ready", status
+
+    # Every ComfyUI activity of the run was executed by the GPU worker, none by the CPU worker.
+    history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    started = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    by_activity = {scheduled[s.scheduled_event_id].activity_type.name: s.identity for s in started}
+    assert set(by_activity) >= {"queue_comfy_prompt", "await_comfy_result", "convert_webp", "publish_image"}
+    for name in ("queue_comfy_prompt", "await_comfy_result"):
+        assert by_activity[name].startswith("test-gpu"), by_activity
+    for name in ("open_job", "build_prompt", "convert_webp", "publish_image", "finish_job"):
+        assert not by_activity[name].startswith("test-gpu"), by_activity

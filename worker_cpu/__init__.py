@@ -1,0 +1,1 @@
+"""The cloud worker: every workflow, and the activities that need no GPU."""

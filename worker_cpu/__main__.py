@@ -1,0 +1,44 @@
+"""`python -m worker_cpu` (or `comfyloom worker-cpu`): run the cloud worker until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from comfyloom import db, temporal
+from comfyloom.settings import get_settings
+from comfyloom.storage import ObjectStore
+from worker_cpu.worker import build_cpu_worker
+
+log = logging.getLogger("comfyloom.worker_cpu")
+
+
+async def serve() -> None:
+    settings = get_settings()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL must be set for the CPU worker")
+    pool = await db.connect(settings.database_url)
+    applied = await db.migrate(pool)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    store = ObjectStore(settings)
+    await store.ensure_bucket()
+    client = await temporal.connect(settings)
+    worker = build_cpu_worker(client, pool, store, settings)
+    log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
+    try:
+        await worker.run()
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker-cpu %(levelname)s %(message)s")
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

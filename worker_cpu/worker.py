@@ -1,0 +1,35 @@
+"""Builds the CPU worker from its dependencies, so the CLI and the tests start the same thing."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.images import ImageActivities
+from activities.jobs import JobActivities
+from activities.prompt import PromptActivities
+from activities.publish import PublishActivities
+from comfyloom.settings import CPU_TASK_QUEUE, Settings
+from comfyloom.storage import ObjectStore
+from workflows import ALL_WORKFLOWS
+
+
+def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings) -> Worker:
+    jobs = JobActivities(pool, store)
+    prompts = PromptActivities(pool, settings)
+    images = ImageActivities(store)
+    publish = PublishActivities(store)
+    return Worker(
+        client,
+        task_queue=CPU_TASK_QUEUE,
+        workflows=ALL_WORKFLOWS,
+        activities=[
+            jobs.open_job,
+            jobs.finish_job,
+            jobs.fail_job,
+            prompts.build_prompt,
+            images.convert_webp,
+            publish.publish_image,
+        ],
+    )

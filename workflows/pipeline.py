@@ -1,0 +1,101 @@
+"""The steps every kind of image shares; a workflow calls them in order and owns its progress."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    TimeoutError,
+    TimeoutType,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.comfy import OUT_OF_MEMORY, PROMPT_LOST, ComfyActivities
+    from comfyloom.contracts import AwaitRequest, RenderRequest, RenderResult
+    from comfyloom.keys import staging_prefix
+    from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+async def run(
+    method: Callable[[Any, A], Awaitable[T]],
+    arg: A,
+    *,
+    task_queue: str | None = None,
+    schedule_to_close: timedelta | None = None,
+) -> T:
+    """Execute an activity method with its policy from the table; the name is the activity's name."""
+    name = method.__name__
+    policy = POLICIES[name]
+    return await workflow.execute_activity_method(
+        method,
+        arg,
+        task_queue=task_queue or policy.task_queue,
+        start_to_close_timeout=policy.start_to_close,
+        schedule_to_start_timeout=policy.schedule_to_start,
+        schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
+        heartbeat_timeout=policy.heartbeat,
+        retry_policy=policy.retry,
+        summary=name,
+    )
+
+
+async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
+    """Queue a prompt on some GPU worker, then await it on that worker, moving on when it is lost.
+
+    A GPU worker that vanishes (heartbeat or schedule-to-start timeout) leaves its prompt id in
+    `reattach_prompt_ids`, so a worker that comes back re-attaches instead of rendering again.
+    Out-of-memory and a ComfyUI that forgot the prompt get a fresh attempt; anything else fails.
+    """
+    reattach: list[str] = []
+    base_step = request.step
+    for attempt in range(1, MAX_RENDER_ATTEMPTS + 1):
+        attempt_request = request.model_copy(
+            update={"step": f"{base_step}-{attempt}", "reattach_prompt_ids": list(reattach)}
+        )
+        queued = await run(ComfyActivities.queue_comfy_prompt, attempt_request, schedule_to_close=gpu_deadline)
+        try:
+            return await run(
+                ComfyActivities.await_comfy_result,
+                AwaitRequest(prompt_id=queued.prompt_id, staging_prefix=staging_prefix(request.workflow_id)),
+                task_queue=queued.worker_task_queue,
+            )
+        except ActivityError as e:
+            cause = e.cause
+            if isinstance(cause, TimeoutError):
+                reattach.append(queued.prompt_id)
+            elif not (isinstance(cause, ApplicationError) and cause.type in (OUT_OF_MEMORY, PROMPT_LOST)):
+                raise
+            if attempt == MAX_RENDER_ATTEMPTS:
+                raise
+            workflow.logger.warning("render attempt %d failed (%s); trying again", attempt, failure_reason(e))
+    raise AssertionError("unreachable")
+
+
+def failure_reason(error: BaseException) -> str:
+    """The innermost failure's message, in words a user of the status endpoint can act on."""
+    cause: BaseException | None = error
+    while isinstance(cause, FailureError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, TimeoutError):
+        if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):
+            return "no GPU worker was available before the deadline"
+        return f"timed out ({cause.type.name.lower() if cause.type else 'unknown'})"
+    message = cause.message if isinstance(cause, FailureError) else str(cause)
+    return message or type(cause).__name__
+
+
+def is_cancellation(error: BaseException) -> bool:
+    if isinstance(error, asyncio.CancelledError | CancelledError):
+        return True
+    return isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)

@@ -1,0 +1,66 @@
+"""Every activity's timeouts and retries, in one table an operator can read.
+
+GPU activities wait for a machine that may be switched off: queueing may wait up to the job's GPU
+deadline (schedule-to-close), while awaiting a render heartbeats so a dead GPU worker is noticed in
+seconds and the render moves on (see workflows/pipeline.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
+
+# Types raised by activities that no retry can fix.
+NON_RETRYABLE = ["CharacterNotFound", "ComfyRejected", "ContentRefused"]
+
+
+@dataclass(frozen=True)
+class ActivityPolicy:
+    task_queue: str
+    start_to_close: timedelta
+    retry: RetryPolicy
+    heartbeat: timedelta | None = None
+    schedule_to_start: timedelta | None = None
+    schedule_to_close: timedelta | None = None
+
+
+def _retry(attempts: int, *, first: float = 1.0, cap: float = 30.0) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=first),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=cap),
+        maximum_attempts=attempts,
+        non_retryable_error_types=NON_RETRYABLE,
+    )
+
+
+S = timedelta(seconds=1)
+
+POLICIES: dict[str, ActivityPolicy] = {
+    # CPU, cloud worker
+    "open_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(10)),
+    "build_prompt": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5, first=2)),
+    "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5)),
+    "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10)),
+    "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
+    # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.
+    "fail_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
+    # GPU, home worker. ComfyUI unreachable is retried until the job's GPU deadline
+    # (schedule_to_close, set per job); a rejected graph is not.
+    "queue_comfy_prompt": ActivityPolicy(GPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0, first=2, cap=30)),
+    # Runs on the worker-specific queue returned by queue_comfy_prompt. If that worker is gone, the
+    # heartbeat times out in 20 s, and an unpolled queue times out in 60 s: the render moves on.
+    "await_comfy_result": ActivityPolicy(
+        GPU_TASK_QUEUE,
+        start_to_close=30 * 60 * S,
+        heartbeat=20 * S,
+        schedule_to_start=60 * S,
+        retry=_retry(3, first=1, cap=10),
+    ),
+}
+
+MAX_RENDER_ATTEMPTS = 3
