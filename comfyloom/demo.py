@@ -1,0 +1,64 @@
+"""`comfyloom demo`: what a client app does: create a character, ask for its avatar, follow it to the WebP."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+
+import httpx
+from PIL import Image
+
+DEMO_CHARACTER = {
+    "name": "Rem Dragneel",
+    "description": "Uma jovem oni gentil de cabelo azul curto, olhos azuis, baixinha (154cm), com um chifre.",
+    "visualFeatures": {
+        "gender": "female",
+        "species": "oni, horn",
+        "hair": "blue hair, bang covering eye",
+        "eyes": "blue eyes, heterochromia",
+        "body": "slender, 154cm",
+    },
+}
+
+
+def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
+    with httpx.Client(base_url=api_url, timeout=30) as http:
+        character = http.post("/api/v1/characters", json=DEMO_CHARACTER)
+        character.raise_for_status()
+        character_id = character.json()["id"]
+        print(f"character  {DEMO_CHARACTER['name']} ({character_id})")
+
+        started = time.monotonic()
+        accepted = http.post("/api/v1/image-generation/avatar", json={"characterId": character_id})
+        accepted.raise_for_status()
+        job = accepted.json()
+        print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
+
+        last = ""
+        while True:
+            status = http.get(job["statusUrl"]).json()
+            progress = status.get("progress") or {}
+            line = status["stage"] + (f" {progress['step']}/{progress['total']}" if progress.get("total") else "")
+            if line != last:
+                print(f"  {time.monotonic() - started:6.2f}s  {line}", flush=True)
+                last = line
+            if status["status"] in ("ready", "failed", "cancelled"):
+                break
+            if time.monotonic() - started > timeout:
+                print(f"gave up after {timeout:.0f}s", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+
+        if status["status"] != "ready":
+            print(f"avatar {status['status']}: {status['error']}", file=sys.stderr)
+            return 1
+        webp = httpx.get(status["resultUrl"])
+        webp.raise_for_status()
+        with Image.open(io.BytesIO(webp.content)) as img:
+            size = f"{img.format} {img.width}x{img.height}, {len(webp.content)} bytes"
+        print(f"avatar     {status['resultUrl']}")
+        print(f"           {size}, ready in {time.monotonic() - started:.2f}s")
+        for warning in status.get("warnings", []):
+            print(f"warning    {warning}")
+    return 0

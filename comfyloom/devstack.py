@@ -1,0 +1,156 @@
+"""`comfyloom dev`: the whole system on 127.0.0.1, each part a real process, stopped cleanly on Ctrl-C.
+
+Parts already given by the environment (DATABASE_URL, TEMPORAL_ADDRESS, S3_ENDPOINT_URL, COMFYUI_URL)
+are used as they are; the others are started locally. Local parts keep nothing between runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from comfyloom import localstack
+from comfyloom.localstack import HOST, Service
+
+
+@dataclass
+class DevPorts:
+    api: int = 8000
+    temporal: int = 7233
+    temporal_ui: int = 8233
+    s3: int = 9000
+    comfyui: int = 8188
+
+
+def _banner(lines: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in lines)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in lines)
+
+
+class DevStack:
+    def __init__(self, ports: DevPorts, *, data_dir: Path, render_seconds: float) -> None:
+        self.ports = ports
+        self.data_dir = data_dir
+        self.render_seconds = render_seconds
+        self.services: list[Service] = []
+        self.env: dict[str, str] = {}
+        self.urls: list[tuple[str, str]] = []
+
+    def _add(self, service: Service) -> Service:
+        self.services.append(service)
+        return service
+
+    def start(self) -> None:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True)
+        env = os.environ
+
+        database_url = (
+            env.get("DATABASE_URL") or self._add(localstack.start_postgres(self.data_dir / "pgdata", keep=False)).url
+        )
+        self.urls.append(("PostgreSQL", "DATABASE_URL" if "DATABASE_URL" in env else f"embedded ({database_url})"))
+
+        if env.get("TEMPORAL_ADDRESS"):
+            temporal = env["TEMPORAL_ADDRESS"]
+        else:
+            temporal = self._add(
+                localstack.start_temporal(
+                    port=self.ports.temporal, ui_port=self.ports.temporal_ui, db_file=None, log_dir=logs
+                )
+            ).url
+            self.urls.append(("Temporal Web UI", f"http://{HOST}:{self.ports.temporal_ui}"))
+        self.urls.append(("Temporal", temporal))
+
+        s3 = env.get("S3_ENDPOINT_URL") or self._add(localstack.start_moto(port=self.ports.s3, log_dir=logs)).url
+        self.urls.append(("Object storage", s3))
+
+        comfyui = (
+            env.get("COMFYUI_URL")
+            or self._add(
+                localstack.start_simulator(port=self.ports.comfyui, render_seconds=self.render_seconds, log_dir=logs)
+            ).url
+        )
+        self.urls.append(("ComfyUI", comfyui if "COMFYUI_URL" in env else f"{comfyui} (simulator)"))
+
+        api_url = f"http://{HOST}:{self.ports.api}"
+        self.env = {
+            "DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": temporal,
+            "S3_ENDPOINT_URL": s3,
+            "COMFYUI_URL": comfyui,
+            "API_PUBLIC_URL": api_url,
+        }
+        py = sys.executable
+        for name, args in [
+            ("worker-cpu", [py, "-m", "worker_cpu"]),
+            ("worker-gpu", [py, "-m", "worker_gpu"]),
+            (
+                "api",
+                [
+                    py,
+                    "-m",
+                    "uvicorn",
+                    "api.main:create_app",
+                    "--factory",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(self.ports.api),
+                    "--log-level",
+                    "warning",
+                ],
+            ),
+        ]:
+            proc, log = localstack.spawn(name, args, log_dir=logs, env=self.env)
+            self._add(Service(name, "", proc, log=log))
+        api = self.services[-1]
+        localstack.wait_until(localstack.http_ok(f"{api_url}/api/v1/image-generation/health"), "API", 60, api.proc)
+        self.urls[:0] = [("API", api_url), ("API docs", f"{api_url}/docs")]
+        self.urls.append(("Logs", str(logs)))
+
+    def banner(self) -> str:
+        return "comfyloom dev stack is up:\n" + _banner(self.urls)
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception as e:  # keep stopping the others
+                print(f"could not stop {service.name}: {e!r}", file=sys.stderr)
+        self.services.clear()
+
+    def dead(self) -> list[str]:
+        return [s.name for s in self.services if s.proc is not None and s.proc.poll() is not None]
+
+
+def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, exit_after_demo: bool) -> int:
+    from comfyloom.demo import run_demo
+
+    stack = DevStack(ports, data_dir=data_dir, render_seconds=render_seconds)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        if demo:
+            code = run_demo(f"http://{HOST}:{ports.api}")
+            if exit_after_demo:
+                return code
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(1.0):
+            if dead := stack.dead():
+                print(f"stopping: {', '.join(dead)} exited (see {data_dir / 'logs'})", file=sys.stderr)
+                return 1
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("stopping the dev stack...", flush=True)
+        stack.stop()

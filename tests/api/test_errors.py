@@ -1,0 +1,80 @@
+"""Bad input gets a 4xx JSON body that names the field; unknown or foreign ids are 404."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.workflows.test_avatar import CHARACTER, create_character
+
+URL_CHARACTERS = "/api/v1/characters"
+URL_AVATAR = "/api/v1/image-generation/avatar"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"description": "x"}, "name"),
+        ({**CHARACTER, "name": ""}, "name"),
+        ({**CHARACTER, "name": "x" * 101}, "name"),
+        ({**CHARACTER, "visualFeatures": {"gender": "robot"}}, "visualFeatures.gender"),
+        ({**CHARACTER, "visualFeatures": {"hairColour": "blue"}}, "visualFeatures.hairColour"),
+        ({**CHARACTER, "nickname": "Remy"}, "nickname"),
+    ],
+)
+async def test_invalid_character_is_422_naming_the_field(
+    api: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    response = await api.post(URL_CHARACTERS, json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "validation_error"
+    assert [f["field"] for f in error["fields"]] == [field]
+    assert field in error["message"]
+
+
+async def test_unknown_and_malformed_character_ids_are_404(api: httpx.AsyncClient) -> None:
+    for ident in (uuid.uuid4(), "not-a-uuid"):
+        response = await api.get(f"{URL_CHARACTERS}/{ident}")
+        assert response.status_code == 404
+        assert response.json()["error"]["type"] == "not_found"
+
+
+async def test_another_users_character_is_404(api: httpx.AsyncClient) -> None:
+    character = await create_character(api, user="owner")
+    response = await api.get(f"{URL_CHARACTERS}/{character['id']}", headers={"X-User-Id": "intruder"})
+    assert response.status_code == 404
+    avatar = await api.post(URL_AVATAR, json={"characterId": character["id"]}, headers={"X-User-Id": "intruder"})
+    assert avatar.status_code == 404
+    assert avatar.json()["error"]["fields"][0]["field"] == "characterId"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({}, 422, "characterId"),
+        ({"characterId": "abc"}, 422, "characterId"),
+        ({"characterId": str(uuid.uuid4()), "seed": -1}, 422, "seed"),
+        ({"characterId": str(uuid.uuid4())}, 404, "characterId"),
+    ],
+)
+async def test_invalid_avatar_requests(
+    api: httpx.AsyncClient, body: dict[str, object], status: int, field: str
+) -> None:
+    response = await api.post(URL_AVATAR, json=body)
+    assert response.status_code == status
+    assert response.json()["error"]["fields"][0]["field"] == field
+
+
+async def test_unknown_job_is_404(api: httpx.AsyncClient) -> None:
+    for ident in (uuid.uuid4(), "nope"):
+        response = await api.get(f"/api/v1/image-generation/status/{ident}")
+        assert response.status_code == 404 and response.json()["error"]["fields"][0]["field"] == "jobId"
+
+
+async def test_a_user_id_that_cannot_be_a_key_segment_is_refused(api: httpx.AsyncClient) -> None:
+    response = await api.post(URL_CHARACTERS, json=CHARACTER, headers={"X-User-Id": "../etc"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "x-user-id"

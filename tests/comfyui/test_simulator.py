@@ -1,0 +1,157 @@
+"""The simulator answers as ComfyUI does (shared/comfyui-protocol): routes, bodies and message order."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from PIL import Image
+
+from comfy_templates import RenderParams, load_template
+from comfyloom import localstack
+from comfyloom.comfyui.simulator import SimConfig, serve
+from tests.conftest import LocalParts
+
+
+def avatar_graph(seed: int = 1, checkpoint: str = "waiNSFWIllustrious_v130.safetensors") -> dict[str, Any]:
+    return load_template("avatar").render(
+        RenderParams(
+            positive="1girl, blue hair",
+            negative="lowres",
+            seed=seed,
+            width=768,
+            height=768,
+            checkpoint=checkpoint,
+            filename_prefix="tests/sim",
+        )
+    )
+
+
+@pytest.fixture
+def comfy(local_parts: LocalParts) -> str:
+    return local_parts.comfyui_url
+
+
+async def messages_until_idle(ws: Any, prompt_id: str) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(20):
+        while True:
+            raw = await ws.recv()
+            if isinstance(raw, bytes):
+                continue
+            message = json.loads(raw)
+            seen.append(message)
+            data = message["data"]
+            if message["type"] == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
+                return seen
+
+
+async def test_a_prompt_runs_with_comfyuis_message_order_and_history(comfy: str) -> None:
+    client_id, prompt_id = uuid.uuid4().hex, str(uuid.uuid4())
+    async with (
+        websockets.connect(f"{comfy.replace('http', 'ws')}/ws?clientId={client_id}") as ws,
+        httpx.AsyncClient(base_url=comfy) as http,
+    ):
+        first = json.loads(await ws.recv())
+        assert first["type"] == "status" and first["data"]["sid"] == client_id
+        queued = await http.post(
+            "/prompt", json={"prompt": avatar_graph(), "client_id": client_id, "prompt_id": prompt_id}
+        )
+        assert queued.status_code == 200
+        assert queued.json()["prompt_id"] == prompt_id and queued.json()["node_errors"] == {}
+        assert (await http.get(f"/history/{prompt_id}")).json() == {}
+
+        seen = await messages_until_idle(ws, prompt_id)
+        kinds = [m["type"] for m in seen if m["type"] != "status"]
+        assert kinds[:2] == ["execution_start", "execution_cached"]
+        assert kinds[-2:] == ["execution_success", "executing"]
+        assert "progress" in kinds and "executed" in kinds
+        executed_nodes = [m["data"]["node"] for m in seen if m["type"] == "executing" and m["data"]["node"]]
+        assert (
+            executed_nodes.index("4")
+            < executed_nodes.index("3")
+            < executed_nodes.index("8")
+            < executed_nodes.index("9")
+        )
+        steps = [m["data"]["value"] for m in seen if m["type"] == "progress"]
+        assert steps == list(range(1, 29))
+
+        entry = (await http.get(f"/api/history/{prompt_id}")).json()[prompt_id]
+        assert entry["status"] == {**entry["status"], "status_str": "success", "completed": True}
+        [image] = entry["outputs"]["9"]["images"]
+        assert image["subfolder"] == "tests" and image["type"] == "output"
+        png = await http.get("/view", params=image)
+        with Image.open(io.BytesIO(png.content)) as img:
+            assert img.format == "PNG" and img.size == (768, 768)
+            assert json.loads(img.info["prompt"])["3"]["inputs"]["seed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "node", "error_type"),
+    [
+        (lambda g: g["4"]["inputs"].update(ckpt_name="missing.safetensors"), "4", "value_not_in_list"),
+        (lambda g: g["3"]["inputs"].pop("seed"), "3", "required_input_missing"),
+        (lambda g: g["5"]["inputs"].update(width=8), "5", "value_smaller_than_min"),
+    ],
+)
+async def test_invalid_inputs_are_rejected_with_node_errors(
+    comfy: str, mutate: Any, node: str, error_type: str
+) -> None:
+    graph = avatar_graph()
+    mutate(graph)
+    async with httpx.AsyncClient(base_url=comfy) as http:
+        response = await http.post("/prompt", json={"prompt": graph})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"]["type"] == "prompt_outputs_failed_validation"
+    assert body["node_errors"][node]["errors"][0]["type"] == error_type
+    assert body["node_errors"][node]["class_type"] == graph[node]["class_type"]
+
+
+async def test_unknown_node_class_and_missing_prompt_are_rejected(comfy: str) -> None:
+    graph = avatar_graph()
+    graph["10"] = {"class_type": "FaceDetailer", "inputs": {}}
+    async with httpx.AsyncClient(base_url=comfy) as http:
+        unknown = await http.post("/prompt", json={"prompt": graph})
+        empty = await http.post("/prompt", json={"client_id": "x"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["type"] == "missing_node_type"
+    assert empty.status_code == 400 and empty.json()["error"]["type"] == "no_prompt"
+
+
+@pytest.fixture
+async def slow_comfy() -> AsyncIterator[str]:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(render_seconds=5.0), "127.0.0.1", port)
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_interrupt_stops_the_running_prompt_and_delete_drops_a_pending_one(slow_comfy: str) -> None:
+    client_id = uuid.uuid4().hex
+    running_id, pending_id = str(uuid.uuid4()), str(uuid.uuid4())
+    async with (
+        websockets.connect(f"{slow_comfy.replace('http', 'ws')}/ws?clientId={client_id}") as ws,
+        httpx.AsyncClient(base_url=slow_comfy) as http,
+    ):
+        for pid, seed in ((running_id, 1), (pending_id, 2)):
+            await http.post("/prompt", json={"prompt": avatar_graph(seed), "client_id": client_id, "prompt_id": pid})
+        queue = (await http.get("/queue")).json()
+        assert [q[1] for q in queue["queue_pending"]] == [pending_id] or [q[1] for q in queue["queue_running"]] == [
+            running_id
+        ]
+        await http.post("/queue", json={"delete": [pending_id]})
+        assert pending_id not in json.dumps((await http.get("/queue")).json())
+        await asyncio.sleep(0.5)
+        await http.post("/interrupt", json={"prompt_id": running_id})
+        seen = await messages_until_idle(ws, running_id)
+        assert "execution_interrupted" in [m["type"] for m in seen]
+        entry = (await http.get(f"/history/{running_id}")).json()[running_id]
+        assert entry["status"]["status_str"] == "error"
+        assert (await http.get(f"/history/{pending_id}")).json() == {}

@@ -1,0 +1,44 @@
+"""The README's run command: the whole dev stack as real processes, then the demo, then a clean stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from comfyloom import localstack
+
+
+def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = {name: localstack.free_port() for name in ("api", "temporal", "temporal-ui", "s3", "comfyui")}
+    args = [
+        sys.executable,
+        "-m",
+        "comfyloom.cli",
+        "dev",
+        "--exit-after-demo",
+        "--render-seconds",
+        "0.3",
+        "--data-dir",
+        str(tmp_path / "stack"),
+    ]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    env_free = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "COMFYUI_URL")
+    }
+    result = subprocess.run(args, capture_output=True, text=True, timeout=180, env=env_free)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Temporal Web UI" in out and f"http://127.0.0.1:{ports['temporal-ui']}" in out
+    assert "WEBP 768x768" in out
+    assert "stopping the dev stack" in out
+    # Nothing keeps listening once it has stopped.
+    for port in ports.values():
+        try:
+            localstack.port_open(port)()
+        except OSError:
+            continue
+        raise AssertionError(f"port {port} still open after the stack stopped")

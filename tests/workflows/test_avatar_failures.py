@@ -1,0 +1,41 @@
+"""Failures end a job clearly: the reason names what went wrong, and no object is left behind."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+from temporalio.client import Client
+
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from tests.conftest import running_gpu_worker
+from tests.workflows.test_avatar import create_character, done, wait_for
+
+
+async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    missing_model = settings.model_copy(update={"comfyui_checkpoint": "not-installed.safetensors"})
+    character = await create_character(api)
+    async with running_gpu_worker(client, store, missing_model):
+        accepted = (
+            await api.post(
+                "/api/v1/image-generation/avatar",
+                json={"characterId": character["id"]},
+                headers={"X-User-Id": "user-1"},
+            )
+        ).json()
+        status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "failed" and status["stage"] == "failed"
+    assert "node 4 (CheckpointLoaderSimple)" in status["error"]
+    assert "not-installed.safetensors" in status["error"]
+    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await pool.fetchval("select count(*) from character_images where job_id = $1", accepted["jobId"]) == 0
+    # Rejected once, never retried.
+    history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    assert max(attempts) == 1
