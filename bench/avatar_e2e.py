@@ -1,0 +1,74 @@
+"""End-to-end avatar time through the real dev stack at a fixed simulated render time.
+
+    .venv/bin/python bench/avatar_e2e.py [--render-seconds 1.0] [--jobs 10]
+
+Prints, per job and as p50/max: time from POST to a ready status, the overhead beyond the render
+(ratio to the render time), and the workflow history size in bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from comfyloom import localstack
+from comfyloom.demo import DEMO_CHARACTER
+from comfyloom.devstack import DevPorts, DevStack
+
+
+async def measure(api: str, temporal: str, jobs: int) -> list[tuple[float, int]]:
+    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    results = []
+    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        character = (await http.post("/api/v1/characters", json=DEMO_CHARACTER)).json()
+        for _ in range(jobs):
+            started = time.perf_counter()
+            job = (await http.post("/api/v1/image-generation/avatar", json={"characterId": character["id"]})).json()
+            while True:  # a client polling its status, as the product's apps do
+                status = (await http.get(job["statusUrl"])).json()
+                if status["status"] in ("ready", "failed"):
+                    break
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            assert status["status"] == "ready", status
+            history = await client.get_workflow_handle(job["workflowId"]).fetch_history()
+            results.append((elapsed, sum(e.ByteSize() for e in history.events)))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--render-seconds", type=float, default=1.0)
+    parser.add_argument("--jobs", type=int, default=10)
+    args = parser.parse_args()
+    ports = DevPorts(*(localstack.free_port() for _ in range(5)))
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = DevStack(ports, data_dir=Path(tmp) / "stack", render_seconds=args.render_seconds)
+        try:
+            stack.start()
+            results = asyncio.run(measure(f"http://127.0.0.1:{ports.api}", f"127.0.0.1:{ports.temporal}", args.jobs))
+        finally:
+            stack.stop()
+    t = args.render_seconds
+    print(f"{'job':>4} {'end-to-end s':>13} {'overhead s':>11} {'e2e/render':>11} {'history bytes':>14}")
+    for i, (elapsed, size) in enumerate(results, 1):
+        print(f"{i:>4} {elapsed:>13.3f} {elapsed - t:>11.3f} {elapsed / t:>11.2f} {size:>14}")
+    times = [e for e, _ in results]
+    sizes = [s for _, s in results]
+    p50 = statistics.median(times)
+    print(
+        f"p50 end-to-end {p50:.3f}s (render {t:.2f}s, overhead p50 {p50 - t:.3f}s, max {max(times) - t:.3f}s, "
+        f"ratio p50 {p50 / t:.2f}); history {min(sizes)}-{max(sizes)} bytes"
+    )
+
+
+if __name__ == "__main__":
+    main()
