@@ -134,8 +134,14 @@ def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, e
     from comfyloom.demo import run_demo
 
     stack = DevStack(ports, data_dir=data_dir, render_seconds=render_seconds)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stack.start()
         print(stack.banner(), flush=True)
