@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from comfyloom import db, temporal
+from comfyloom.process import run_service
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
 from worker_cpu.worker import build_cpu_worker
@@ -33,11 +33,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker-cpu %(levelname)s %(message)s")
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    run_service("worker-cpu", serve)
 
 
 if __name__ == "__main__":

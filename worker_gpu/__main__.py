@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from comfyloom import temporal
+from comfyloom.process import run_service
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.worker import default_worker_id, run_gpu_worker
@@ -23,11 +23,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker-gpu %(levelname)s %(message)s")
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    run_service("worker-gpu", serve)
 
 
 if __name__ == "__main__":
