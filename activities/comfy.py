@@ -37,6 +37,12 @@ from comfyloom.storage import ObjectStore
 
 _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 
+# Prompts held in ComfyUI at once (running + pending): one rendering and the next one ready, so
+# the GPU never idles between jobs, while the rest of the backlog stays in Temporal where any GPU
+# worker can take it and a cancelled job never reaches ComfyUI.
+COMFY_BACKLOG = 2
+BACKLOG_POLL_SECONDS = 0.1
+
 # Error types the workflow reacts to (see workflows/policies.py).
 REJECTED = "ComfyRejected"
 EXECUTION_FAILED = "ComfyExecutionFailed"
@@ -73,6 +79,7 @@ class ComfyActivities:
         self._worker_task_queue = worker_task_queue
         self._checkpoint = checkpoint
         self._poll_seconds = poll_seconds
+        self._queueing = asyncio.Lock()
 
     async def _known(self, prompt_id: str) -> bool:
         return (
@@ -99,12 +106,17 @@ class ComfyActivities:
                 height=request.height,
                 checkpoint=self._checkpoint,
                 filename_prefix=filename_prefix_for(request.workflow_id, request.step),
-            )
+            ),
+            request.loras,
         )
-        try:
-            await self._client.queue_prompt(graph, prompt_id)
-        except ComfyRejected as e:
-            raise ApplicationError(f"ComfyUI rejected the graph: {e}", type=REJECTED, non_retryable=True) from e
+        async with self._queueing:
+            while (backlog := await self._client.backlog()) >= COMFY_BACKLOG:
+                activity.heartbeat(f"ComfyUI busy ({backlog} prompts); waiting for a free slot")
+                await asyncio.sleep(BACKLOG_POLL_SECONDS)
+            try:
+                await self._client.queue_prompt(graph, prompt_id)
+            except ComfyRejected as e:
+                raise ApplicationError(f"ComfyUI rejected the graph: {e}", type=REJECTED, non_retryable=True) from e
         activity.logger.info("queued prompt %s (%s)", prompt_id, request.template)
         return QueuedPrompt(prompt_id=prompt_id, worker_task_queue=self._worker_task_queue)
 

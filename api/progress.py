@@ -28,7 +28,8 @@ async def live_stage(client: Client, job: JobRow) -> tuple[Stage, RenderProgress
     for pending in description.raw_description.pending_activities:
         if pending.activity_type.name not in GPU_ACTIVITIES:
             continue
-        if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+        unreachable = pending.attempt > 1 and pending.last_failure.application_failure_info.type == "ComfyUnavailable"
+        if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or unreachable:
             return Stage.waiting_for_gpu, None
         render: RenderProgress | None = None
         if pending.heartbeat_details.payloads:

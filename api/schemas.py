@@ -77,9 +77,21 @@ class ComponentHealth(CamelModel):
     detail: str | None = None
 
 
+class GpuWorkerOut(CamelModel):
+    worker_id: str
+    reachable: bool
+    comfyui_version: str | None
+    devices: list[str]
+    problems: list[str] = Field(description="What the worker's ComfyUI lacks for our templates, in plain words.")
+    checked_at: datetime
+
+
 class Health(CamelModel):
     status: Literal["ok", "degraded", "down"]
     temporal: ComponentHealth
     database: ComponentHealth
     storage: ComponentHealth
     gpu_workers: int = Field(description="GPU workers polling the imagegen-gpu queue in the last minutes.")
+    gpu_worker_reports: list[GpuWorkerOut] = Field(
+        default=[], description="Each GPU worker's last check of its ComfyUI (nodes, models), newest first."
+    )

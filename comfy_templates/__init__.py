@@ -11,9 +11,11 @@ import hashlib
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from comfyloom.contracts import Lora
 
 NodeInput = tuple[str, str]
 
@@ -24,6 +26,8 @@ class Manifest(BaseModel):
     size: tuple[int, int]
     inputs: dict[str, NodeInput]
     outputs: list[str]
+    # Where the checkpoint's MODEL and CLIP come out: a LoRA chain is inserted right after.
+    lora_anchor: dict[Literal["model", "clip"], tuple[str, int]]
 
 
 class RenderParams(BaseModel):
@@ -47,7 +51,12 @@ class Template:
     def class_types(self) -> set[str]:
         return {node["class_type"] for node in self.graph.values()}
 
-    def render(self, params: RenderParams) -> dict[str, Any]:
+    @property
+    def checkpoints(self) -> set[str]:
+        node_id, input_name = self.manifest.inputs["checkpoint"]
+        return {self.graph[node_id]["inputs"][input_name]}
+
+    def render(self, params: RenderParams, loras: list[Lora] | None = None) -> dict[str, Any]:
         """A fresh graph with the job's values in place; the template itself is never mutated."""
         graph = copy.deepcopy(self.graph)
         for field, value in params.model_dump().items():
@@ -55,11 +64,48 @@ class Template:
             graph[node_id]["inputs"][input_name] = value
         for node in graph.values():
             node.pop("_meta", None)
+        if loras:
+            self._chain_loras(graph, loras)
         return graph
+
+    def _chain_loras(self, graph: dict[str, Any], loras: list[Lora]) -> None:
+        anchor_model = list(self.manifest.lora_anchor["model"])
+        anchor_clip = list(self.manifest.lora_anchor["clip"])
+        next_id = max(int(n) for n in graph if n.isdigit()) + 1
+        model, clip = anchor_model, anchor_clip
+        chain: set[str] = set()
+        for lora in loras:
+            node_id = str(next_id)
+            next_id += 1
+            graph[node_id] = {
+                "class_type": "LoraLoader",
+                "inputs": {
+                    "lora_name": lora.name,
+                    "strength_model": lora.strength_model,
+                    "strength_clip": lora.strength_clip,
+                    "model": model,
+                    "clip": clip,
+                },
+            }
+            chain.add(node_id)
+            model, clip = [node_id, 0], [node_id, 1]
+        for node_id, node in graph.items():
+            if node_id in chain:
+                continue
+            for name, value in node["inputs"].items():
+                if value == anchor_model:
+                    node["inputs"][name] = model
+                elif value == anchor_clip:
+                    node["inputs"][name] = clip
 
 
 class UnknownTemplate(LookupError):
     pass
+
+
+def template_names() -> list[str]:
+    folder = resources.files("comfy_templates")
+    return sorted(f.name.removesuffix(".manifest.json") for f in folder.iterdir() if f.name.endswith(".manifest.json"))
 
 
 @cache

@@ -5,6 +5,7 @@ They carry object keys, never image bytes, so workflow history stays small (clai
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 from uuid import UUID
@@ -69,6 +70,14 @@ class PromptSpec(BaseModel):
     warnings: list[str] = []
 
 
+class Lora(BaseModel):
+    """One LoRA of a render, applied with ComfyUI's built-in LoraLoader."""
+
+    name: str = Field(min_length=1, max_length=200)
+    strength_model: float = Field(default=1.0, ge=-10, le=10)
+    strength_clip: float = Field(default=1.0, ge=-10, le=10)
+
+
 class RenderRequest(BaseModel):
     workflow_id: str
     # Names this render attempt; with the workflow id it derives the ComfyUI prompt id.
@@ -81,6 +90,7 @@ class RenderRequest(BaseModel):
     seed: int
     width: int
     height: int
+    loras: list[Lora] = []
 
 
 class QueuedPrompt(BaseModel):
@@ -177,3 +187,22 @@ class GenerationResult(BaseModel):
     width: int
     height: int
     size_bytes: int
+
+
+class TemplateCheck(BaseModel):
+    template: str
+    missing_nodes: list[str] = []
+    missing_models: list[str] = []
+
+
+class GpuWorkerReport(BaseModel):
+    """What a GPU worker found in its ComfyUI, published for the API's health (the API cannot reach it)."""
+
+    worker_id: str
+    comfyui_url: str
+    reachable: bool
+    comfyui_version: str | None = None
+    devices: list[str] = []
+    templates: list[TemplateCheck] = []
+    problems: list[str] = []
+    checked_at: datetime

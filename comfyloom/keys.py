@@ -9,6 +9,14 @@ STAGING_ROOT = "staging/"
 PUBLIC_PREFIXES = ("characters/", "stories/", "scenes/")
 
 
+# GPU workers publish their readiness here: the staging prefix is all a GPU machine may write.
+WORKER_REPORTS_PREFIX = f"{STAGING_ROOT}_workers/"
+
+
+def worker_report_key(worker_id: str) -> str:
+    return f"{WORKER_REPORTS_PREFIX}{worker_id}.json"
+
+
 def staging_prefix(workflow_id: str) -> str:
     return f"{STAGING_ROOT}{workflow_id}/"
 

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import hashlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -23,11 +25,15 @@ from activities.comfy import ComfyActivities
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
+from worker_gpu.readiness import report_forever
 
-# Prompts queued in ComfyUI at once from this worker: one rendering, one waiting, so the GPU never
-# idles between jobs while ComfyUI's own queue stays short.
+# queue_comfy_prompt holds a slot while ComfyUI's backlog is full (see activities/comfy.py), so a
+# busy worker stops taking jobs that another GPU worker could render.
 QUEUE_CONCURRENCY = 2
 AWAIT_CONCURRENCY = 16
+# Heartbeats carry progress and bring cancellation back; the SDK's default throttle (80% of the
+# heartbeat timeout) would delay both by up to 16 s.
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 def default_worker_id(settings: Settings) -> str:
@@ -49,6 +55,9 @@ async def gpu_workers(
     comfy = ComfyClient(settings.comfyui_url, client_id=worker_id)
     events = ComfyEvents(comfy)
     listener = asyncio.create_task(events.run(), name="comfyui-events")
+    reporter = asyncio.create_task(
+        report_forever(comfy, store, worker_id, settings.comfyui_checkpoint), name="comfyui-readiness"
+    )
     activities = ComfyActivities(
         comfy,
         events,
@@ -57,28 +66,29 @@ async def gpu_workers(
         checkpoint=settings.comfyui_checkpoint,
         poll_seconds=settings.comfyui_poll_seconds,
     )
+
+    def worker(task_queue: str, activity: Callable[..., Any], concurrency: int, identity: str) -> Worker:
+        return Worker(
+            client,
+            task_queue=task_queue,
+            activities=[activity],
+            max_concurrent_activities=concurrency,
+            identity=identity,
+            max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+            default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        )
+
     workers = [
-        Worker(
-            client,
-            task_queue=GPU_TASK_QUEUE,
-            activities=[activities.queue_comfy_prompt],
-            max_concurrent_activities=QUEUE_CONCURRENCY,
-            identity=f"{worker_id}@shared",
-        ),
-        Worker(
-            client,
-            task_queue=own_queue,
-            activities=[activities.await_comfy_result],
-            max_concurrent_activities=AWAIT_CONCURRENCY,
-            identity=worker_id,
-        ),
+        worker(GPU_TASK_QUEUE, activities.queue_comfy_prompt, QUEUE_CONCURRENCY, f"{worker_id}@shared"),
+        worker(own_queue, activities.await_comfy_result, AWAIT_CONCURRENCY, worker_id),
     ]
     try:
         yield workers
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        for task in (listener, reporter):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await comfy.aclose()
 
 

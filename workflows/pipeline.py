@@ -46,6 +46,7 @@ async def run(
         schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
         heartbeat_timeout=policy.heartbeat,
         retry_policy=policy.retry,
+        cancellation_type=policy.cancellation,
         summary=name,
     )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
 
@@ -26,6 +27,7 @@ class ActivityPolicy:
     heartbeat: timedelta | None = None
     schedule_to_start: timedelta | None = None
     schedule_to_close: timedelta | None = None
+    cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
 
 
 def _retry(attempts: int, *, first: float = 1.0, cap: float = 30.0) -> RetryPolicy:
@@ -50,16 +52,21 @@ POLICIES: dict[str, ActivityPolicy] = {
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.
     "fail_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # GPU, home worker. ComfyUI unreachable is retried until the job's GPU deadline
-    # (schedule_to_close, set per job); a rejected graph is not.
-    "queue_comfy_prompt": ActivityPolicy(GPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0, first=2, cap=30)),
+    # (schedule_to_close, set per job); a rejected graph is not. It may wait for a free slot in
+    # ComfyUI's queue, heartbeating, so a dead worker is noticed in 20 s.
+    "queue_comfy_prompt": ActivityPolicy(
+        GPU_TASK_QUEUE, start_to_close=30 * 60 * S, heartbeat=20 * S, retry=_retry(0, first=2, cap=30)
+    ),
     # Runs on the worker-specific queue returned by queue_comfy_prompt. If that worker is gone, the
-    # heartbeat times out in 20 s, and an unpolled queue times out in 60 s: the render moves on.
+    # heartbeat times out in 20 s, and its unpolled queue times out in 15 s: the render moves on.
+    # Cancellation waits for the activity to confirm ComfyUI stopped the prompt.
     "await_comfy_result": ActivityPolicy(
         GPU_TASK_QUEUE,
         start_to_close=30 * 60 * S,
         heartbeat=20 * S,
-        schedule_to_start=60 * S,
+        schedule_to_start=15 * S,
         retry=_retry(3, first=1, cap=10),
+        cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     ),
 }
 

@@ -14,15 +14,26 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.errors import ApiError, not_found
 from api.progress import live_stage
-from api.schemas import AvatarCreate, ComponentHealth, Health, JobAccepted, JobStatusOut, RenderProgressOut
-from comfyloom.contracts import AvatarRequest, ImageKind, Stage
+from api.schemas import (
+    AvatarCreate,
+    ComponentHealth,
+    GpuWorkerOut,
+    Health,
+    JobAccepted,
+    JobStatusOut,
+    RenderProgressOut,
+)
+from comfyloom.contracts import AvatarRequest, GpuWorkerReport, ImageKind, Stage
 from comfyloom.db import characters, jobs
+from comfyloom.keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
+from comfyloom.storage import ObjectStore
 from workflows.avatar import AvatarWorkflow
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"])
 
 GPU_POLLER_WINDOW = timedelta(minutes=2)
+GPU_REPORT_WINDOW = timedelta(minutes=5)
 
 
 @router.post("/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
@@ -118,8 +129,30 @@ async def health(
         )
         now = datetime.now(UTC)
         gpu_workers = sum(1 for p in described.pollers if now - p.last_access_time.ToDatetime(UTC) <= GPU_POLLER_WINDOW)
+    reports = await gpu_worker_reports(store) if storage_ok.ok else []
     core = [temporal_ok, db_ok, storage_ok]
     state = "ok" if all(c.ok for c in core) and gpu_workers else "degraded" if all(c.ok for c in core) else "down"
     if state == "down":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Health(status=state, temporal=temporal_ok, database=db_ok, storage=storage_ok, gpu_workers=gpu_workers)
+    return Health(
+        status=state,
+        temporal=temporal_ok,
+        database=db_ok,
+        storage=storage_ok,
+        gpu_workers=gpu_workers,
+        gpu_worker_reports=reports,
+    )
+
+
+async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerOut]:
+    """Reports GPU workers published lately; a worker that stopped reporting drops out after a while."""
+    cutoff = datetime.now(UTC) - GPU_REPORT_WINDOW
+    reports = []
+    for key in await store.list_keys(WORKER_REPORTS_PREFIX):
+        try:
+            report = GpuWorkerReport.model_validate_json(await store.get(key))
+        except Exception:  # a report being rewritten or malformed is skipped, never fatal to health
+            continue
+        if report.checked_at >= cutoff:
+            reports.append(GpuWorkerOut.model_validate(report.model_dump()))
+    return sorted(reports, key=lambda r: r.checked_at, reverse=True)

@@ -137,6 +137,11 @@ class ComfyClient:
             return "pending"
         return None
 
+    async def backlog(self) -> int:
+        """Prompts ComfyUI holds right now, running or pending."""
+        data = await self._json("GET", "/queue")
+        return len(data.get("queue_running", [])) + len(data.get("queue_pending", []))
+
     async def view(self, image: OutputImage) -> bytes:
         params = {"filename": image.filename, "subfolder": image.subfolder, "type": image.type}
         response = await self._request("GET", "/view", params=params)
@@ -227,13 +232,15 @@ async def wait_for_prompt(
     *,
     on_progress: ProgressCallback,
     poll_seconds: float,
+    unreachable_grace: float = 60.0,
 ) -> dict[str, Any]:
     """Wait until a queued prompt finishes and return its history entry.
 
     WebSocket events give progress and prompt completion; `/history` polling runs whenever the socket
     is quiet for `poll_seconds`, so a stalled or dropped socket (or a prompt queued by another client
     id) never hangs the wait. `execution_success` can arrive before history is written: the entry is
-    read only once history has it.
+    read only once history has it. A ComfyUI that stops answering is waited for `unreachable_grace`
+    seconds (a home network blips); after a restart it no longer knows the prompt: `ComfyPromptLost`.
     """
 
     async def report(node: str | None, step: int, total: int) -> None:
@@ -250,6 +257,7 @@ async def wait_for_prompt(
 
     async with events.subscribe(prompt_id) as inbox:
         node: str | None = None
+        unreachable_since: float | None = None
         while True:
             try:
                 message = await asyncio.wait_for(inbox.get(), timeout=poll_seconds)
@@ -271,13 +279,21 @@ async def wait_for_prompt(
                     raise ComfyInterrupted(f"prompt {prompt_id} was interrupted at node {data.get('node_id')}")
                 elif kind != "execution_success":
                     continue
-            entry = await finished_entry()
-            if entry is not None:
-                return entry
-            if message is None:
-                await report(node, 0, 0)  # keeps heartbeats flowing while the socket is quiet
-                if await client.queue_state(prompt_id) is None and await finished_entry() is None:
-                    raise ComfyPromptLost(f"ComfyUI no longer knows prompt {prompt_id} (restarted?)")
+            try:
+                entry = await finished_entry()
+                if entry is not None:
+                    return entry
+                if message is None:
+                    await report(node, 0, 0)  # keeps heartbeats flowing while the socket is quiet
+                    if await client.queue_state(prompt_id) is None and await finished_entry() is None:
+                        raise ComfyPromptLost(f"ComfyUI no longer knows prompt {prompt_id} (restarted?)")
+                unreachable_since = None
+            except ComfyUnavailable:
+                loop_time = asyncio.get_running_loop().time()
+                unreachable_since = unreachable_since or loop_time
+                if loop_time - unreachable_since > unreachable_grace:
+                    raise
+                await report(node, 0, 0)
 
 
 def _execution_failed(data: dict[str, Any]) -> ComfyExecutionFailed:

@@ -18,10 +18,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 from PIL import Image, ImageDraw, PngImagePlugin
+from pydantic import BaseModel, Field
 
 from comfyloom.comfyui.nodes import object_info
 
@@ -38,6 +39,22 @@ class SimConfig:
     )
     loras: list[str] = field(default_factory=lambda: ["add_detail.safetensors"])
     output_dir: Path | None = None
+
+
+class Fault(BaseModel):
+    """A failure the next prompt(s) will meet, set through `POST /sim/faults` (not a ComfyUI route).
+
+    slow: render takes `seconds`; fail: `execution_error` at `node` (default: the sampler);
+    oom: a CUDA out-of-memory `execution_error`; drop_ws: close every WebSocket mid-render;
+    stall_ws: the prompt runs but its WebSocket messages never arrive; restart: ComfyUI dies
+    mid-render and comes back with empty queue and history; reject: `/prompt` answers 400.
+    """
+
+    kind: Literal["slow", "fail", "oom", "drop_ws", "stall_ws", "restart", "reject"]
+    node: str | None = None
+    seconds: float | None = None
+    message: str = "simulated failure"
+    count: int = Field(default=1, ge=1)
 
 
 @dataclass
@@ -212,10 +229,33 @@ class Simulator:
         self._last_graph_hash: str | None = None
         self._last_outputs: dict[str, Any] = {}
         self.free_requests: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self._silenced: set[str] = set()
+
+    def take_fault(self, kinds: set[str]) -> Fault | None:
+        for fault in self.faults:
+            if fault.kind in kinds:
+                fault.count -= 1
+                if fault.count == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    async def close_sockets(self) -> None:
+        for sockets in self.sockets.values():
+            for ws in list(sockets):
+                await ws.close()
+
+    async def restart(self) -> None:
+        """What a ComfyUI restart looks like to clients: sockets drop, queue and history are gone."""
+        self.pending.clear()
+        self.history.clear()
+        self._last_graph_hash = None
+        await self.close_sockets()
 
     # -- messaging -------------------------------------------------------------------------------
     async def send(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
-        if client_id is None:
+        if client_id is None or data.get("prompt_id") in self._silenced:
             return
         message = json.dumps({"type": event, "data": data})
         for ws in list(self.sockets.get(client_id, ())):
@@ -244,6 +284,20 @@ class Simulator:
                 {"error": _error("no_prompt", "No prompt provided", "No prompt provided"), "node_errors": {}}
             )
         graph = body["prompt"]
+        if self.take_fault({"reject"}):
+            node_id = next(iter(graph))
+            raise ValidationFailed(
+                {
+                    "error": _error("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
+                    "node_errors": {
+                        node_id: {
+                            "errors": [_error("simulated_rejection", "Simulated rejection", node_id)],
+                            "dependent_outputs": [],
+                            "class_type": graph[node_id].get("class_type", "?"),
+                        }
+                    },
+                }
+            )
         outputs = validate(graph, self.info)
         prompt_id = str(body.get("prompt_id") or uuid.uuid4())
         number = self.counter
@@ -282,6 +336,9 @@ class Simulator:
     async def execute(self, item: QueueItem) -> None:
         pid, cid, graph = item.prompt_id, item.client_id, item.graph
         messages: list[list[Any]] = []
+        fault = self.take_fault({"slow", "fail", "oom", "drop_ws", "stall_ws", "restart"})
+        if fault and fault.kind == "stall_ws":
+            self._silenced.add(pid)
 
         async def emit(event: str, data: dict[str, Any], record: bool = False) -> None:
             if record:
@@ -292,20 +349,27 @@ class Simulator:
         await emit("execution_start", {"prompt_id": pid, "timestamp": _ms()}, record=True)
         graph_hash = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
         order = execution_order(graph, item.outputs)
-        cached = order if graph_hash == self._last_graph_hash else []
+        cached = order if graph_hash == self._last_graph_hash and not fault else []
         await emit("execution_cached", {"nodes": cached, "prompt_id": pid, "timestamp": _ms()}, record=True)
 
         outputs: dict[str, Any] = dict(self._last_outputs) if cached else {}
         values: dict[str, dict[str, Any]] = {}
-        steps_total = sum(
-            int(graph[n]["inputs"].get("steps", 0)) for n in order if graph[n]["class_type"] == "KSampler"
+        samplers = [n for n in order if graph[n]["class_type"] == "KSampler"]
+        steps_total = sum(int(graph[n]["inputs"].get("steps", 0)) for n in samplers)
+        render_seconds = (
+            fault.seconds if fault and fault.kind == "slow" and fault.seconds else self.config.render_seconds
         )
-        step_seconds = self.config.render_seconds / steps_total if steps_total else 0.0
+        step_seconds = render_seconds / steps_total if steps_total else 0.0
+        failing_node = (
+            (fault.node or (samplers[0] if samplers else order[-1]))
+            if fault and fault.kind in ("fail", "oom")
+            else None
+        )
         for node_id in [] if cached else order:
             node = graph[node_id]
             await emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": pid})
             if self._interrupt in (pid, "*"):
-                await self._finish_interrupted(item, node_id, messages)
+                await self._finish_failed(item, "execution_interrupted", node_id, {}, messages)
                 return
             inputs = {k: (values[v[0]] if _is_link(v) else v) for k, v in node.get("inputs", {}).items()}
             if node["class_type"] == "KSampler":
@@ -313,9 +377,27 @@ class Simulator:
                 for step in range(1, steps + 1):
                     await asyncio.sleep(step_seconds)
                     if self._interrupt in (pid, "*"):
-                        await self._finish_interrupted(item, node_id, messages)
+                        await self._finish_failed(item, "execution_interrupted", node_id, {}, messages)
+                        return
+                    if fault and step == steps // 2 and fault.kind == "drop_ws":
+                        await self.close_sockets()
+                    if fault and step == steps // 2 and fault.kind == "restart":
+                        await self.restart()
                         return
                     await emit("progress", {"value": step, "max": steps, "prompt_id": pid, "node": node_id})
+            if fault and node_id == failing_node:
+                oom = fault.kind == "oom"
+                error: dict[str, Any] = {
+                    "exception_type": "torch.OutOfMemoryError" if oom else "RuntimeError",
+                    "exception_message": "Allocation on device 0 would exceed allowed memory. (out of memory)"
+                    if oom
+                    else fault.message,
+                    "traceback": [],
+                    "current_inputs": {},
+                    "current_outputs": {},
+                }
+                await self._finish_failed(item, "execution_error", node_id, error, messages)
+                return
             result, ui = self._compute(node["class_type"], inputs, graph, item)
             values[node_id] = result
             if ui is not None:
@@ -331,16 +413,20 @@ class Simulator:
         }
         await emit("executing", {"node": None, "prompt_id": pid})
 
-    async def _finish_interrupted(self, item: QueueItem, node_id: str, messages: list[list[Any]]) -> None:
+    async def _finish_failed(
+        self, item: QueueItem, event: str, node_id: str, extra: dict[str, Any], messages: list[list[Any]]
+    ) -> None:
+        """As ComfyUI ends a prompt that failed or was interrupted: the event, history, then `executing: null`."""
         data = {
             "prompt_id": item.prompt_id,
             "node_id": node_id,
             "node_type": item.graph[node_id]["class_type"],
             "executed": [],
+            **extra,
             "timestamp": _ms(),
         }
-        messages.append(["execution_interrupted", data])
-        await self.send("execution_interrupted", data, item.client_id)
+        messages.append([event, data])
+        await self.send(event, data, item.client_id)
         self.history[item.prompt_id] = {
             "prompt": self.queue_entry(item),
             "outputs": {},
@@ -533,6 +619,20 @@ def build_app(sim: Simulator) -> web.Application:
     async def get_node_info(request: web.Request) -> web.Response:
         name = request.match_info["node_class"]
         return web.json_response({name: sim.info[name]} if name in sim.info else {})
+
+    # Not ComfyUI routes: the simulator's own controls, for tests, the dev stack and benchmarks.
+    @routes.post("/sim/faults")
+    async def add_faults(request: web.Request) -> web.Response:
+        body = await request.json()
+        faults = [Fault.model_validate(f) for f in (body if isinstance(body, list) else [body])]
+        sim.faults.extend(faults)
+        return web.json_response({"pending": [f.model_dump() for f in sim.faults]})
+
+    @routes.get("/sim/stats")
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"renders": sim.renders, "busy_seconds": sim.busy_seconds, "pending_faults": len(sim.faults)}
+        )
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.add_routes(routes)
