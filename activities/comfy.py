@@ -133,7 +133,9 @@ class ComfyActivities:
                 self._client, self._events, prompt_id, on_progress=heartbeat, poll_seconds=self._poll_seconds
             )
         except asyncio.CancelledError:
-            await self._stop(prompt_id)
+            # A worker shutting down leaves the render running: its successor (same worker id) re-attaches.
+            if not activity.is_worker_shutdown():
+                await self._stop(prompt_id)
             raise
         except ComfyExecutionFailed as e:
             if e.out_of_memory:

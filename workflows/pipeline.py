@@ -84,9 +84,13 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
 
 
 def failure_reason(error: BaseException) -> str:
-    """The innermost failure's message, in words a user of the status endpoint can act on."""
+    """The failure an activity raised (under Temporal's wrappers), in words a user can act on."""
     cause: BaseException | None = error
-    while isinstance(cause, FailureError) and cause.cause is not None:
+    while (
+        isinstance(cause, FailureError)
+        and not isinstance(cause, ApplicationError | TimeoutError)
+        and cause.cause is not None
+    ):
         cause = cause.cause
     if isinstance(cause, TimeoutError):
         if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):

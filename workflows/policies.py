@@ -55,7 +55,7 @@ POLICIES: dict[str, ActivityPolicy] = {
     # (schedule_to_close, set per job); a rejected graph is not. It may wait for a free slot in
     # ComfyUI's queue, heartbeating, so a dead worker is noticed in 20 s.
     "queue_comfy_prompt": ActivityPolicy(
-        GPU_TASK_QUEUE, start_to_close=30 * 60 * S, heartbeat=20 * S, retry=_retry(0, first=2, cap=30)
+        GPU_TASK_QUEUE, start_to_close=30 * 60 * S, heartbeat=20 * S, retry=_retry(0, first=2, cap=10)
     ),
     # Runs on the worker-specific queue returned by queue_comfy_prompt. If that worker is gone, the
     # heartbeat times out in 20 s, and its unpolled queue times out in 15 s: the render moves on.

@@ -646,7 +646,11 @@ def build_app(sim: Simulator) -> web.Application:
         yield
         task.cancel()
 
+    async def close_sockets(app: web.Application) -> None:
+        await sim.close_sockets()  # else shutdown waits for every connected client to leave
+
     app.cleanup_ctx.append(start_executor)
+    app.on_shutdown.append(close_sockets)
     app[SIMULATOR] = sim
     return app
 

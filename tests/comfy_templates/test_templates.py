@@ -5,6 +5,7 @@ import pytest
 from comfy_templates import RenderParams, UnknownTemplate, load_template
 from comfyloom.comfyui.nodes import object_info
 from comfyloom.comfyui.simulator import validate
+from comfyloom.contracts import Lora
 
 PARAMS = RenderParams(
     positive="1girl, blue hair",
@@ -39,3 +40,23 @@ def test_rendering_never_changes_the_template() -> None:
 def test_unknown_template_is_a_clear_error() -> None:
     with pytest.raises(UnknownTemplate, match="no ComfyUI template named 'selfie'"):
         load_template("selfie")
+
+
+def test_loras_are_chained_after_the_checkpoint_and_feed_every_consumer() -> None:
+    template = load_template("avatar")
+    loras = [Lora(name="add_detail.safetensors", strength_model=0.8, strength_clip=0.6), Lora(name="style.safetensors")]
+    graph = template.render(PARAMS, loras)
+    first, second = (n for n, node in graph.items() if node["class_type"] == "LoraLoader")
+    assert graph[first]["inputs"] | {"model": None, "clip": None} == {
+        "lora_name": "add_detail.safetensors",
+        "strength_model": 0.8,
+        "strength_clip": 0.6,
+        "model": None,
+        "clip": None,
+    }
+    assert (graph[first]["inputs"]["model"], graph[first]["inputs"]["clip"]) == (["4", 0], ["4", 1])
+    assert (graph[second]["inputs"]["model"], graph[second]["inputs"]["clip"]) == ([first, 0], [first, 1])
+    assert graph["3"]["inputs"]["model"] == [second, 0]
+    assert graph["6"]["inputs"]["clip"] == graph["7"]["inputs"]["clip"] == [second, 1]
+    info = object_info([PARAMS.checkpoint], ["add_detail.safetensors", "style.safetensors"])
+    assert validate(graph, info) == ["9"]

@@ -1,0 +1,213 @@
+"""ComfyUI's failure modes, injected into a simulator of the test's own: every job ends in the right
+state, renders exactly once (or never, when it cannot succeed), and leaves no staged object behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiohttp import web
+from temporalio.client import Client
+
+from comfyloom import localstack
+from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, build_app, serve
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from tests.conftest import running_gpu_worker
+from tests.workflows.test_avatar import create_character, done, wait_for
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    settings: Settings
+
+
+@pytest.fixture
+async def rig(settings: Settings) -> AsyncIterator[Rig]:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(render_seconds=0.4), "127.0.0.1", port)
+    yield Rig(runner.app[SIMULATOR], settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"}))
+    await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def gpu(client: Client, store: ObjectStore, rig: Rig) -> AsyncIterator[None]:
+    async with running_gpu_worker(client, store, rig.settings):
+        yield
+
+
+async def start_avatar(api: httpx.AsyncClient) -> dict[str, Any]:
+    character = await create_character(api)
+    response = await api.post(
+        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+    )
+    assert response.status_code == 202
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
+async def assert_no_leftovers(store: ObjectStore, pool: asyncpg.Pool, accepted: dict[str, Any], *, ready: bool) -> None:
+    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    images = await pool.fetchval("select count(*) from character_images where job_id = $1", accepted["jobId"])
+    assert images == (1 if ready else 0)
+
+
+async def activity_attempts(client: Client, workflow_id: str, name: str) -> int:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and scheduled[e.activity_task_started_event_attributes.scheduled_event_id] == name
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(kind="slow", seconds=2.0),
+        Fault(kind="drop_ws"),
+        Fault(kind="stall_ws"),
+    ],
+    ids=lambda f: f.kind,
+)
+async def test_survivable_faults_still_render_exactly_once(
+    api: httpx.AsyncClient,
+    cpu_worker: None,
+    client: Client,
+    store: ObjectStore,
+    pool: asyncpg.Pool,
+    rig: Rig,
+    fault: Fault,
+) -> None:
+    rig.sim.faults.append(fault)
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "ready", status
+    assert rig.sim.renders == 1
+    await assert_no_leftovers(store, pool, accepted, ready=True)
+
+
+async def test_out_of_memory_frees_vram_and_renders_again(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
+) -> None:
+    rig.sim.faults.append(Fault(kind="oom"))
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "ready", status
+    assert rig.sim.free_requests == [{"unload_models": True, "free_memory": True}]
+    assert rig.sim.renders == 1
+    await assert_no_leftovers(store, pool, accepted, ready=True)
+
+
+async def test_comfyui_restart_mid_render_is_detected_and_requeued_once(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
+) -> None:
+    rig.sim.faults.append(Fault(kind="restart"))
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "ready", status
+    assert rig.sim.renders == 1
+    assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 2
+    await assert_no_leftovers(store, pool, accepted, ready=True)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(kind="fail", node="8", message="decoder exploded"), ["node 8 (VAEDecode)", "decoder exploded"]),
+        (Fault(kind="reject"), ["ComfyUI rejected the graph", "Simulated rejection"]),
+    ],
+    ids=["execution_error", "rejected_graph"],
+)
+async def test_unrecoverable_errors_fail_once_with_the_reason(
+    api: httpx.AsyncClient,
+    cpu_worker: None,
+    client: Client,
+    store: ObjectStore,
+    pool: asyncpg.Pool,
+    rig: Rig,
+    fault: Fault,
+    expected: list[str],
+) -> None:
+    rig.sim.faults.append(fault)
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "failed", status
+    for words in expected:
+        assert words in status["error"]
+    assert rig.sim.renders == 0
+    assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 1
+    await assert_no_leftovers(store, pool, accepted, ready=False)
+
+
+async def test_unreachable_comfyui_shows_waiting_for_gpu_then_recovers(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    port = localstack.free_port()
+    offline = settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"})
+    async with running_gpu_worker(client, store, offline):
+        accepted = await start_avatar(api)
+        waiting = await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "waiting_for_gpu", within=30)
+        assert waiting["status"] == "running"
+        sim = Simulator(SimConfig(render_seconds=0.2))
+        runner = web.AppRunner(build_app(sim))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            status = await wait_for(api, accepted["jobId"], done, within=60)
+        finally:
+            await runner.cleanup()
+    assert status["status"] == "ready", status
+    assert sim.renders == 1
+    await assert_no_leftovers(store, pool, accepted, ready=True)
+
+
+async def test_cancelling_a_job_stops_the_render_in_comfyui(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
+) -> None:
+    rig.sim.faults.append(Fault(kind="slow", seconds=20.0))
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        rendering = await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
+        assert rendering["stage"] == "rendering" and rendering["progress"]["total"] == 28
+        await client.get_workflow_handle(accepted["workflowId"]).cancel()
+        status = await wait_for(api, accepted["jobId"], done, within=30)
+    assert status["status"] == "cancelled" and status["stage"] == "cancelled"
+    assert rig.sim.running is None and rig.sim.renders == 0
+    [entry] = rig.sim.history.values()
+    assert [event for event, _ in entry["status"]["messages"]][-1] == "execution_interrupted"
+    await assert_no_leftovers(store, pool, accepted, ready=False)
+
+
+async def test_a_restarted_gpu_worker_reattaches_instead_of_rendering_again(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
+) -> None:
+    rig.sim.faults.append(Fault(kind="slow", seconds=4.0))
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
+    assert rig.sim.running is not None, "the render must go on while no worker runs"
+    await asyncio.sleep(0.5)
+    async with gpu(client, store, rig):
+        status = await wait_for(api, accepted["jobId"], done, within=60)
+    assert status["status"] == "ready", status
+    assert rig.sim.renders == 1
+    assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 1
+    await assert_no_leftovers(store, pool, accepted, ready=True)
