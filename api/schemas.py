@@ -39,9 +39,16 @@ class CharacterOut(CamelModel):
     updated_at: datetime
 
 
+class LoraIn(CamelRequest):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$", description="File name in models/loras.")
+    strength_model: float = Field(default=1.0, ge=-10, le=10)
+    strength_clip: float = Field(default=1.0, ge=-10, le=10)
+
+
 class AvatarCreate(CamelRequest):
     character_id: UUID
     seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
 
 class JobAccepted(CamelModel):

@@ -32,11 +32,20 @@ class Stage(StrEnum):
     cancelled = "cancelled"
 
 
+class Lora(BaseModel):
+    """One LoRA of a render, applied with ComfyUI's built-in LoraLoader."""
+
+    name: str = Field(min_length=1, max_length=200)
+    strength_model: float = Field(default=1.0, ge=-10, le=10)
+    strength_clip: float = Field(default=1.0, ge=-10, le=10)
+
+
 class AvatarRequest(BaseModel):
     job_id: UUID
     user_id: str
     character_id: UUID
     seed: int | None = Field(default=None, ge=0, le=2**53)
+    loras: list[Lora] = []
     # Read from settings by the API: workflow code must not read the environment.
     gpu_wait_deadline_seconds: int = 3600
 
@@ -68,14 +77,6 @@ class PromptSpec(BaseModel):
     positive: str
     negative: str
     warnings: list[str] = []
-
-
-class Lora(BaseModel):
-    """One LoRA of a render, applied with ComfyUI's built-in LoraLoader."""
-
-    name: str = Field(min_length=1, max_length=200)
-    strength_model: float = Field(default=1.0, ge=-10, le=10)
-    strength_clip: float = Field(default=1.0, ge=-10, le=10)
 
 
 class RenderRequest(BaseModel):

@@ -102,8 +102,10 @@ async def cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
 
 
 @contextlib.asynccontextmanager
-async def running_gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> AsyncIterator[None]:
-    async with gpu_workers(client, store, settings, worker_id="test-gpu") as workers:
+async def running_gpu_worker(
+    client: Client, store: ObjectStore, settings: Settings, worker_id: str = "test-gpu"
+) -> AsyncIterator[None]:
+    async with gpu_workers(client, store, settings, worker_id=worker_id) as workers:
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)

@@ -70,6 +70,7 @@ class AvatarWorkflow:
                     seed=seed,
                     width=WIDTH,
                     height=HEIGHT,
+                    loras=request.loras,
                 ),
                 gpu_deadline=timedelta(seconds=request.gpu_wait_deadline_seconds),
             )

@@ -23,7 +23,7 @@ from api.schemas import (
     JobStatusOut,
     RenderProgressOut,
 )
-from comfyloom.contracts import AvatarRequest, GpuWorkerReport, ImageKind, Stage
+from comfyloom.contracts import AvatarRequest, GpuWorkerReport, ImageKind, Lora, Stage
 from comfyloom.db import characters, jobs
 from comfyloom.keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
@@ -50,6 +50,7 @@ async def generate_avatar(
         user_id=user_id,
         character_id=character.id,
         seed=body.seed,
+        loras=[Lora.model_validate(lora.model_dump()) for lora in body.loras],
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
     )
     await jobs.create_job(

@@ -57,6 +57,8 @@ async def test_another_users_character_is_404(api: httpx.AsyncClient) -> None:
         ({}, 422, "characterId"),
         ({"characterId": "abc"}, 422, "characterId"),
         ({"characterId": str(uuid.uuid4()), "seed": -1}, 422, "seed"),
+        ({"characterId": str(uuid.uuid4()), "loras": [{"name": "../../etc/passwd"}]}, 422, "loras.0.name"),
+        ({"characterId": str(uuid.uuid4()), "loras": [{"name": "a", "strengthClip": 99}]}, 422, "loras.0.strengthClip"),
         ({"characterId": str(uuid.uuid4())}, 404, "characterId"),
     ],
 )

@@ -52,7 +52,9 @@ async def test_avatar_lands_as_webp_with_a_ready_row(
 ) -> None:
     character = await create_character(api)
     response = await api.post(
-        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+        "/api/v1/image-generation/avatar",
+        json={"characterId": character["id"], "loras": [{"name": "add_detail.safetensors", "strengthModel": 0.6}]},
+        headers={"X-User-Id": "user-1"},
     )
     assert response.status_code == 202, response.text
     accepted = response.json()

@@ -39,3 +39,23 @@ async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
         if e.HasField("activity_task_started_event_attributes")
     ]
     assert max(attempts) == 1
+
+
+async def test_a_lora_comfyui_lacks_fails_naming_the_loader(
+    api: httpx.AsyncClient, cpu_worker: None, gpu_worker: None, store: ObjectStore
+) -> None:
+    character = await create_character(api)
+    accepted = (
+        await api.post(
+            "/api/v1/image-generation/avatar",
+            json={
+                "characterId": character["id"],
+                "loras": [{"name": "missing-style.safetensors", "strengthModel": 0.7}],
+            },
+            headers={"X-User-Id": "user-1"},
+        )
+    ).json()
+    status = await wait_for(api, accepted["jobId"], done)
+    assert status["status"] == "failed"
+    assert "(LoraLoader)" in status["error"] and "missing-style.safetensors" in status["error"]
+    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []

@@ -38,8 +38,8 @@ async def rig(settings: Settings) -> AsyncIterator[Rig]:
 
 
 @contextlib.asynccontextmanager
-async def gpu(client: Client, store: ObjectStore, rig: Rig) -> AsyncIterator[None]:
-    async with running_gpu_worker(client, store, rig.settings):
+async def gpu(client: Client, store: ObjectStore, rig: Rig, worker_id: str = "test-gpu") -> AsyncIterator[None]:
+    async with running_gpu_worker(client, store, rig.settings, worker_id):
         yield
 
 
@@ -210,4 +210,20 @@ async def test_a_restarted_gpu_worker_reattaches_instead_of_rendering_again(
     assert status["status"] == "ready", status
     assert rig.sim.renders == 1
     assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 1
+    await assert_no_leftovers(store, pool, accepted, ready=True)
+
+
+async def test_work_moves_to_another_gpu_worker_when_one_never_comes_back(
+    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
+) -> None:
+    """Worker A vanishes mid-render; worker B (same ComfyUI here) takes over and re-attaches to the prompt."""
+    rig.sim.faults.append(Fault(kind="slow", seconds=3.0))
+    async with gpu(client, store, rig, worker_id="gpu-a"):
+        accepted = await start_avatar(api)
+        await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
+    async with gpu(client, store, rig, worker_id="gpu-b"):
+        status = await wait_for(api, accepted["jobId"], done, within=90)
+    assert status["status"] == "ready", status
+    assert rig.sim.renders == 1
+    assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 2
     await assert_no_leftovers(store, pool, accepted, ready=True)
