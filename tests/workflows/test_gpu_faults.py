@@ -43,6 +43,17 @@ async def gpu(client: Client, store: ObjectStore, rig: Rig, worker_id: str = "te
         yield
 
 
+async def avatar_despite(
+    fault: Fault, api: httpx.AsyncClient, client: Client, store: ObjectStore, rig: Rig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inject a fault, run one avatar to its end with a GPU worker up; the job's 202 body and final status."""
+    rig.sim.faults.append(fault)
+    async with gpu(client, store, rig):
+        accepted = await start_avatar(api)
+        status = await wait_for(api, accepted["jobId"], done)
+    return accepted, status
+
+
 async def start_avatar(api: httpx.AsyncClient) -> dict[str, Any]:
     character = await create_character(api)
     response = await api.post(
@@ -92,10 +103,7 @@ async def test_survivable_faults_still_render_exactly_once(
     rig: Rig,
     fault: Fault,
 ) -> None:
-    rig.sim.faults.append(fault)
-    async with gpu(client, store, rig):
-        accepted = await start_avatar(api)
-        status = await wait_for(api, accepted["jobId"], done)
+    accepted, status = await avatar_despite(fault, api, client, store, rig)
     assert status["status"] == "ready", status
     assert rig.sim.renders == 1
     await assert_no_leftovers(store, pool, accepted, ready=True)
@@ -104,10 +112,7 @@ async def test_survivable_faults_still_render_exactly_once(
 async def test_out_of_memory_frees_vram_and_renders_again(
     api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
 ) -> None:
-    rig.sim.faults.append(Fault(kind="oom"))
-    async with gpu(client, store, rig):
-        accepted = await start_avatar(api)
-        status = await wait_for(api, accepted["jobId"], done)
+    accepted, status = await avatar_despite(Fault(kind="oom"), api, client, store, rig)
     assert status["status"] == "ready", status
     assert rig.sim.free_requests == [{"unload_models": True, "free_memory": True}]
     assert rig.sim.renders == 1
@@ -117,10 +122,7 @@ async def test_out_of_memory_frees_vram_and_renders_again(
 async def test_comfyui_restart_mid_render_is_detected_and_requeued_once(
     api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
 ) -> None:
-    rig.sim.faults.append(Fault(kind="restart"))
-    async with gpu(client, store, rig):
-        accepted = await start_avatar(api)
-        status = await wait_for(api, accepted["jobId"], done)
+    accepted, status = await avatar_despite(Fault(kind="restart"), api, client, store, rig)
     assert status["status"] == "ready", status
     assert rig.sim.renders == 1
     assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 2
@@ -145,10 +147,7 @@ async def test_unrecoverable_errors_fail_once_with_the_reason(
     fault: Fault,
     expected: list[str],
 ) -> None:
-    rig.sim.faults.append(fault)
-    async with gpu(client, store, rig):
-        accepted = await start_avatar(api)
-        status = await wait_for(api, accepted["jobId"], done)
+    accepted, status = await avatar_despite(fault, api, client, store, rig)
     assert status["status"] == "failed", status
     for words in expected:
         assert words in status["error"]
