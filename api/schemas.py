@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import Stage, VisualFeatures
+from comfyloom.contracts import Lora, Stage, VisualFeatures
 from comfyloom.db.jobs import JobStatus
 
 
@@ -39,10 +39,10 @@ class CharacterOut(CamelModel):
     updated_at: datetime
 
 
-class LoraIn(CamelRequest):
+class LoraIn(CamelRequest, Lora):
+    """A contract `Lora` in camelCase, whose name must be a bare file name."""
+
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$", description="File name in models/loras.")
-    strength_model: float = Field(default=1.0, ge=-10, le=10)
-    strength_clip: float = Field(default=1.0, ge=-10, le=10)
 
 
 class AvatarCreate(CamelRequest):

@@ -51,11 +51,6 @@ class Template:
     def class_types(self) -> set[str]:
         return {node["class_type"] for node in self.graph.values()}
 
-    @property
-    def checkpoints(self) -> set[str]:
-        node_id, input_name = self.manifest.inputs["checkpoint"]
-        return {self.graph[node_id]["inputs"][input_name]}
-
     def render(self, params: RenderParams, loras: list[Lora] | None = None) -> dict[str, Any]:
         """A fresh graph with the job's values in place; the template itself is never mutated."""
         graph = copy.deepcopy(self.graph)

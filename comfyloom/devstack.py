@@ -10,7 +10,7 @@ import os
 import shutil
 import signal
 import sys
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +141,6 @@ def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, e
     # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-    stop = threading.Event()
     try:
         stack.start()
         print(stack.banner(), flush=True)
@@ -150,11 +149,11 @@ def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, e
             if exit_after_demo:
                 return code
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(1.0):
+        while True:  # Ctrl-C or SIGTERM ends this loop by raising KeyboardInterrupt
+            time.sleep(1.0)
             if dead := stack.dead():
                 print(f"stopping: {', '.join(dead)} exited (see {data_dir / 'logs'})", file=sys.stderr)
                 return 1
-        return 0
     except KeyboardInterrupt:
         return 0
     finally:

@@ -12,11 +12,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiohttp import web
 from temporalio.client import Client
 
 from comfyloom import localstack
-from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, build_app, serve
+from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import running_gpu_worker
@@ -165,10 +164,8 @@ async def test_unreachable_comfyui_shows_waiting_for_gpu_then_recovers(
         accepted = await start_avatar(api)
         waiting = await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "waiting_for_gpu", within=30)
         assert waiting["status"] == "running"
-        sim = Simulator(SimConfig(render_seconds=0.2))
-        runner = web.AppRunner(build_app(sim))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner = await serve(SimConfig(render_seconds=0.2), "127.0.0.1", port)
+        sim = runner.app[SIMULATOR]
         try:
             status = await wait_for(api, accepted["jobId"], done, within=60)
         finally:
