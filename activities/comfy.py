@@ -161,7 +161,15 @@ class ComfyActivities:
             await self._store.put(key, png, "image/png")
             staged.append(StagedImage(key=key, node_id=image.node_id, width=width, height=height))
             heartbeat(None, 0, 0)
-        return RenderResult(prompt_id=prompt_id, images=staged)
+        template = load_template(request.template)
+        ran = entry.get("prompt")
+        graph = ran[2] if isinstance(ran, list) and len(ran) > 2 and isinstance(ran[2], dict) else {}
+        return RenderResult(
+            prompt_id=prompt_id,
+            images=staged,
+            checkpoint=str(template.input_value(graph, "checkpoint") or self._checkpoint),
+            template_sha256=template.sha256,
+        )
 
     async def _stop(self, prompt_id: str) -> None:
         """Cancelled: take the prompt out of ComfyUI and confirm it is gone, so no GPU time is wasted."""

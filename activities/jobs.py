@@ -29,8 +29,9 @@ class JobActivities:
             try:
                 await conn.execute(
                     "insert into character_images (id, character_id, job_id, kind, object_key, url, width,"
-                    " height, size_bytes, positive_prompt, negative_prompt, seed, template)"
-                    " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    " height, size_bytes, positive_prompt, negative_prompt, seed, template, template_sha256,"
+                    " checkpoint, source_text, tags, loras, translator)"
+                    " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                     " on conflict (job_id) do nothing",
                     uuid.uuid4(),
                     finish.character_id,
@@ -45,6 +46,12 @@ class JobActivities:
                     finish.prompt.negative,
                     finish.seed,
                     finish.template,
+                    finish.template_sha256,
+                    finish.checkpoint,
+                    finish.prompt.source_text,
+                    finish.prompt.tags.model_dump(mode="json"),
+                    [lora.model_dump(mode="json") for lora in finish.prompt.loras],
+                    finish.prompt.translator,
                 )
             except asyncpg.ForeignKeyViolationError as e:
                 raise ApplicationError(

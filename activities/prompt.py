@@ -1,75 +1,172 @@
-"""build_prompt: a character's visual features become English, Danbooru-style Stable Diffusion tags."""
+"""build_prompt: refuse unsafe requests, have Gemini turn the characters' words into English tags, build per kind.
+
+Runs before any GPU work, so a refusal costs nothing. Gemini being busy is retried by this
+activity's retry policy (honouring Gemini's retry delay); on the last attempt, or when Gemini's
+answer is unusable, the prompt is built untranslated and the job says so in its warnings.
+"""
 
 from __future__ import annotations
 
-import re
+from datetime import timedelta
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, VisualFeatures
-from comfyloom.db import characters, jobs
+from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, PromptTags, VisualFeatures
+from comfyloom.db import characters, jobs, refusals
+from comfyloom.db.characters import CharacterRow
+from comfyloom.prompts import builders, safety
+from comfyloom.prompts.builders import Cast
+from comfyloom.prompts.features import CharacterTags, SceneTags
+from comfyloom.prompts.screening import screen
+from comfyloom.prompts.translate import (
+    CharacterSource,
+    SceneSource,
+    TranslationBusy,
+    TranslationFailed,
+    TranslationRefused,
+    Translator,
+)
 from comfyloom.settings import Settings
 
-QUALITY_TAGS = "(score_9, score_8_up, score_7_up), masterpiece, best quality, ultra-detailed, cinematic lighting"
-KIND_TAGS = {
-    ImageKind.avatar: "(close-up portrait:1.2), (detailed face:1.1), looking at viewer, headshot",
-}
-NEGATIVE_BASE = (
-    "lowres, bad anatomy, bad hands, text, error, missing fingers, extra digit, fewer digits, cropped, "
-    "worst quality, low quality, jpeg artifacts, signature, watermark, username, blurry"
+CONTENT_REFUSED = "ContentRefused"
+GEMINI_BUSY = "GeminiBusy"
+NO_KEY_WARNING = (
+    "untranslated prompt: GEMINI_API_KEY is not set; tags come from the visual features as written, "
+    "the free-text description is not used"
 )
-NEGATIVE_KIND = {ImageKind.avatar: "multiple views, nsfw"}
-SUBJECT = {"female": "1girl", "male": "1boy", "other": "1other"}
-FEATURE_ORDER = ("species", "hair", "eyes", "skin", "body", "clothing", "accessories")
 
 
-def escape_tag(text: str) -> str:
-    """User text must not open ComfyUI weight syntax: parentheses are escaped, whitespace collapsed."""
-    text = re.sub(r"\s+", " ", text).strip()
-    return text.replace("\\", "").replace("(", r"\(").replace(")", r"\)")
+def source_text(request: PromptRequest, cast: list[CharacterRow]) -> str:
+    """The user's own words behind an image, for its provenance."""
+    parts = [f"{row.name}: {row.description}" for row in cast]
+    if request.story:
+        parts.append(" — ".join(p for p in (request.story.title, request.story.genre, request.story.synopsis) if p))
+    if request.scene_context:
+        parts.append(request.scene_context)
+    return "\n".join(parts)
 
 
-def feature_tags(features: VisualFeatures) -> list[str]:
-    tags: list[str] = []
-    for name in FEATURE_ORDER:
-        value = getattr(features, name)
-        for part in (value or "").split(","):
-            tag = escape_tag(part).lower()
-            if tag and tag not in tags:
-                tags.append(tag)
-    return tags
+def scene_source(request: PromptRequest, cast: list[CharacterRow]) -> SceneSource | None:
+    names = [row.name for row in cast]
+    if request.kind is ImageKind.cover and request.story:
+        story = request.story
+        text = "\n".join(p for p in (story.title, story.genre, story.synopsis) if p)
+        return SceneSource(purpose="cover", text=text, character_names=names)
+    if request.kind is ImageKind.scene and request.scene_context:
+        return SceneSource(purpose="scene", text=request.scene_context, character_names=names)
+    return None
 
 
-def compose_prompt(kind: ImageKind, name: str, features: VisualFeatures) -> PromptSpec:
-    style = f"({escape_tag(features.style).upper()})" if features.style else "(ANIME)"
-    subject = ["solo", SUBJECT[features.gender]] if features.gender else ["solo"]
-    positive = ", ".join(
-        [QUALITY_TAGS, style, KIND_TAGS[kind], *subject, f"({escape_tag(name)}:1.2)", *feature_tags(features)]
-    )
-    negative = f"{NEGATIVE_BASE}, {NEGATIVE_KIND[kind]}"
-    return PromptSpec(positive=positive, negative=negative)
+def build(request: PromptRequest, cast: list[CharacterRow], tags: PromptTags) -> builders.Prompt:
+    members = [
+        Cast(row.name, member, VisualFeatures(**row.visual_features).style)
+        for row, member in zip(cast, tags.characters, strict=True)
+    ]
+    match request.kind:
+        case ImageKind.avatar:
+            return builders.avatar_prompt(members[0], request.loras)
+        case ImageKind.sticker:
+            if request.emotion is None:
+                raise ApplicationError("a sticker needs an emotion", type="InvalidRequest", non_retryable=True)
+            return builders.sticker_prompt(members[0], request.emotion, request.loras)
+        case ImageKind.cover:
+            if request.story is None:
+                raise ApplicationError("a cover needs a story", type="InvalidRequest", non_retryable=True)
+            return builders.cover_prompt(request.story, tags.scene, members, request.loras)
+        case ImageKind.scene:
+            return builders.scene_prompt(tags.scene, members, request.loras)
+
+
+def _last_attempt() -> bool:
+    info = activity.info()
+    policy = info.retry_policy
+    return policy is not None and policy.maximum_attempts > 0 and info.attempt >= policy.maximum_attempts
 
 
 class PromptActivities:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self._pool = pool
         self._settings = settings
+        self._translator = (
+            Translator(
+                pool,
+                api_key=settings.gemini_api_key,
+                model=settings.gemini_model,
+                base_url=settings.gemini_base_url,
+                api_version=settings.gemini_api_version,
+                timeout_seconds=settings.gemini_timeout_seconds,
+            )
+            if settings.gemini_api_key
+            else None
+        )
+
+    async def _refuse(self, request: PromptRequest, refusal: safety.Refusal) -> ApplicationError:
+        await refusals.record(
+            self._pool, refusal, user_id=request.user_id, kind=request.kind.value, stage="prompt", job_id=request.job_id
+        )
+        activity.logger.warning("job %s refused: %s", request.job_id, refusal.reason)
+        return ApplicationError(f"refused: {refusal.reason}", type=CONTENT_REFUSED, non_retryable=True)
+
+    async def _translate(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
+        """Gemini's tags, or the untranslated ones with a warning saying why."""
+        untranslated = PromptTags(
+            characters=[builders.tags_from_features(VisualFeatures(**row.visual_features)) for row in cast]
+        )
+        if self._translator is None:
+            activity.logger.warning(NO_KEY_WARNING)
+            return untranslated, [NO_KEY_WARNING]
+        try:
+            members: list[CharacterTags] = []
+            for row in cast:
+                extracted = await self._translator.character(
+                    CharacterSource(name=row.name, description=row.description, visual_features=row.visual_features)
+                )
+                # A gender the user set outright wins over Gemini's reading of the text.
+                gender = VisualFeatures(**row.visual_features).gender
+                members.append(extracted.model_copy(update={"gender": gender}) if gender else extracted)
+            scene_input = scene_source(request, cast)
+            scene: SceneTags | None = await self._translator.scene(scene_input) if scene_input else None
+            return PromptTags(characters=members, scene=scene), []
+        except TranslationBusy as e:
+            if not _last_attempt():
+                delay = timedelta(seconds=e.retry_after) if e.retry_after else None
+                raise ApplicationError(str(e), type=GEMINI_BUSY, next_retry_delay=delay) from e
+            warning = f"untranslated prompt: Gemini stayed unavailable after {activity.info().attempt} attempts ({e})"
+        except TranslationFailed as e:
+            warning = f"untranslated prompt: {e}"
+        activity.logger.warning(warning)
+        return untranslated, [warning]
 
     @activity.defn(name="build_prompt")
     async def build_prompt(self, request: PromptRequest) -> PromptSpec:
-        character = await characters.get_character(self._pool, request.character_id)
-        if character is None:
-            raise ApplicationError(
-                f"character {request.character_id} no longer exists", type="CharacterNotFound", non_retryable=True
-            )
-        spec = compose_prompt(request.kind, character.name, VisualFeatures(**character.visual_features))
-        reason = "GEMINI_API_KEY is not set" if not self._settings.gemini_api_key else "translation is not enabled"
-        spec.warnings.append(
-            f"untranslated prompt: {reason}; tags come from the visual features as written, "
-            "the free-text description is not used"
+        cast: list[CharacterRow] = []
+        for character_id in request.character_ids:
+            row = await characters.get_character(self._pool, character_id)
+            if row is None:
+                raise ApplicationError(
+                    f"character {character_id} no longer exists", type="CharacterNotFound", non_retryable=True
+                )
+            cast.append(row)
+        blocklist = self._settings.content_blocklist
+        if refusal := screen(request, cast, blocklist=blocklist):
+            raise await self._refuse(request, refusal)
+        try:
+            tags, warnings = await self._translate(request, cast)
+        except TranslationRefused as e:
+            raise await self._refuse(request, safety.Refusal(reason=str(e), fields=[], matched=[])) from e
+        # Again with Gemini's reading: its English tags and its own judgement of age and sexual content.
+        if refusal := screen(request, cast, blocklist=blocklist, tags=tags):
+            raise await self._refuse(request, refusal)
+        prompt = build(request, cast, tags)
+        await jobs.add_warnings(self._pool, request.job_id, warnings)
+        return PromptSpec(
+            positive=prompt.positive,
+            negative=prompt.negative,
+            loras=request.loras,
+            warnings=warnings,
+            source_text=source_text(request, cast),
+            tags=tags,
+            translator=self._translator.model if self._translator and not warnings else None,
         )
-        activity.logger.warning(spec.warnings[-1])
-        await jobs.add_warnings(self._pool, request.job_id, spec.warnings)
-        return spec

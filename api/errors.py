@@ -9,18 +9,29 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from comfyloom.prompts.safety import Refusal
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, type: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, type: str, message: str, *, field: str | None = None, fields: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type
         self.message = message
-        self.field = field
+        self.fields = [*([field] if field else []), *(fields or [])]
 
 
 def not_found(what: str, ident: object, *, field: str | None = None) -> ApiError:
     return ApiError(404, "not_found", f"{what} {ident} not found", field=field)
+
+
+def content_refused(refusal: Refusal, *, field_names: dict[str, str] | None = None) -> ApiError:
+    """422 naming the request fields that carried the refused content (a character's, by `field_names`)."""
+    names = field_names or {}
+    fields = [next((v for k, v in names.items() if f.startswith(k)), f) for f in refusal.fields]
+    return ApiError(422, "content_refused", f"refused: {refusal.reason}", fields=fields)
 
 
 def _body(type: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -39,7 +50,7 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        fields = [{"field": field, "message": exc.message} for field in dict.fromkeys(exc.fields)] or None
         return JSONResponse(_body(exc.type, exc.message, fields), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import Lora, Stage, VisualFeatures
+from comfyloom.contracts import Lora, PromptTags, Stage, VisualFeatures
 from comfyloom.db.jobs import JobStatus
 
 
@@ -37,6 +37,29 @@ class CharacterOut(CamelModel):
     avatar_url: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class ImageOut(CamelModel):
+    """A generated image and its provenance: with these, the same graph renders the same image."""
+
+    id: UUID
+    job_id: UUID
+    kind: str
+    url: str
+    width: int
+    height: int
+    size_bytes: int
+    positive_prompt: str
+    negative_prompt: str
+    seed: int
+    template: str
+    template_sha256: str
+    checkpoint: str
+    source_text: str = Field(description="The user's own words the prompt was built from.")
+    tags: PromptTags = Field(description="The English tags Gemini (or the structured fields) gave.")
+    loras: list[Lora]
+    translator: str | None = Field(description="The Gemini model that translated; null when untranslated.")
+    created_at: datetime
 
 
 class LoraIn(CamelRequest, Lora):

@@ -63,6 +63,11 @@ class Template:
             self._chain_loras(graph, loras)
         return graph
 
+    def input_value(self, graph: dict[str, Any], field: str) -> Any:
+        """What a rendered graph holds for one manifest input, e.g. the checkpoint ComfyUI ran."""
+        node_id, input_name = self.manifest.inputs[field]
+        return graph.get(node_id, {}).get("inputs", {}).get(input_name)
+
     def _chain_loras(self, graph: dict[str, Any], loras: list[Lora]) -> None:
         anchor_model = list(self.manifest.lora_anchor["model"])
         anchor_clip = list(self.manifest.lora_anchor["clip"])

@@ -7,14 +7,39 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from comfyloom.prompts.features import CharacterTags, SceneTags
+
 
 class ImageKind(StrEnum):
     avatar = "avatar"
+    sticker = "sticker"
+    cover = "cover"
+    scene = "scene"
+
+
+class Emotion(StrEnum):
+    """A sticker's emotion; the first eight are the default set."""
+
+    happy = "happy"
+    sad = "sad"
+    angry = "angry"
+    surprised = "surprised"
+    shy = "shy"
+    laughing = "laughing"
+    crying = "crying"
+    thinking = "thinking"
+    love = "love"
+    sleepy = "sleepy"
+    confused = "confused"
+    scared = "scared"
+
+
+DEFAULT_EMOTIONS = list(Emotion)[:8]
 
 
 class Stage(StrEnum):
@@ -38,6 +63,9 @@ class Lora(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     strength_model: float = Field(default=1.0, ge=-10, le=10)
     strength_clip: float = Field(default=1.0, ge=-10, le=10)
+    trigger_words: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default=[], max_length=5, description="Words the LoRA was trained on; they go into the prompt."
+    )
 
 
 class AvatarRequest(BaseModel):
@@ -67,16 +95,40 @@ class VisualFeatures(BaseModel):
     style: str | None = Field(default=None, max_length=100)
 
 
+class StoryBrief(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    genre: str | None = Field(default=None, max_length=50)
+    synopsis: str | None = Field(default=None, max_length=4000)
+
+
 class PromptRequest(BaseModel):
     job_id: UUID
-    character_id: UUID
+    user_id: str
     kind: ImageKind
+    # Avatars and stickers draw one character; covers and scenes any number, in this order.
+    character_ids: list[UUID] = []
+    emotion: Emotion | None = None
+    story: StoryBrief | None = None
+    scene_context: str | None = Field(default=None, max_length=4000)
+    loras: list[Lora] = []
+
+
+class PromptTags(BaseModel):
+    """The English tags a prompt was built from: per character, and for the scene of a cover or scene."""
+
+    characters: list[CharacterTags] = []
+    scene: SceneTags | None = None
 
 
 class PromptSpec(BaseModel):
     positive: str
     negative: str
+    loras: list[Lora] = []
     warnings: list[str] = []
+    # Provenance: the words the user wrote, what they became, and who translated them.
+    source_text: str = ""
+    tags: PromptTags = PromptTags()
+    translator: str | None = None
 
 
 class RenderRequest(BaseModel):
@@ -103,6 +155,7 @@ class QueuedPrompt(BaseModel):
 
 class AwaitRequest(BaseModel):
     prompt_id: str
+    template: str
     staging_prefix: str
 
 
@@ -116,6 +169,9 @@ class StagedImage(BaseModel):
 class RenderResult(BaseModel):
     prompt_id: str
     images: list[StagedImage]
+    # Read back from the graph ComfyUI ran, so provenance records what rendered, not what was asked.
+    checkpoint: str
+    template_sha256: str
 
 
 class RenderProgress(BaseModel):
@@ -164,6 +220,8 @@ class FinishJob(BaseModel):
     prompt: PromptSpec
     seed: int
     template: str
+    template_sha256: str
+    checkpoint: str
 
 
 class FailJob(BaseModel):

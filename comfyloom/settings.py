@@ -39,7 +39,16 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="History polling interval when the WebSocket is quiet."
     )
 
-    gemini_api_key: str | None = None
+    gemini_api_key: str | None = Field(
+        default=None, description="Without it, prompts are built untranslated and each job records a warning."
+    )
+    gemini_model: str = "gemini-2.5-flash-lite"
+    gemini_base_url: str | None = Field(default=None, description="Another Gemini endpoint, e.g. a proxy.")
+    gemini_api_version: str = "v1beta"
+    gemini_timeout_seconds: float = Field(default=20.0, gt=0)
+    content_blocklist: list[str] = Field(
+        default=[], description="Phrases refused outright, on top of the built-in list (JSON list in the env)."
+    )
 
     gpu_wait_deadline_seconds: int = Field(
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."

@@ -56,7 +56,13 @@ class AvatarWorkflow:
             self._stage(Stage.building_prompt)
             prompt = await run(
                 PromptActivities.build_prompt,
-                PromptRequest(job_id=request.job_id, character_id=request.character_id, kind=ImageKind.avatar),
+                PromptRequest(
+                    job_id=request.job_id,
+                    user_id=request.user_id,
+                    kind=ImageKind.avatar,
+                    character_ids=[request.character_id],
+                    loras=request.loras,
+                ),
             )
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
             self._stage(Stage.rendering)
@@ -70,7 +76,7 @@ class AvatarWorkflow:
                     seed=seed,
                     width=WIDTH,
                     height=HEIGHT,
-                    loras=request.loras,
+                    loras=prompt.loras,
                 ),
                 gpu_deadline=timedelta(seconds=request.gpu_wait_deadline_seconds),
             )
@@ -109,6 +115,8 @@ class AvatarWorkflow:
                     prompt=prompt,
                     seed=seed,
                     template=TEMPLATE,
+                    template_sha256=rendered.template_sha256,
+                    checkpoint=rendered.checkpoint,
                 ),
             )
         except (FailureError, asyncio.CancelledError) as e:

@@ -68,7 +68,11 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
         try:
             return await run(
                 ComfyActivities.await_comfy_result,
-                AwaitRequest(prompt_id=queued.prompt_id, staging_prefix=staging_prefix(request.workflow_id)),
+                AwaitRequest(
+                    prompt_id=queued.prompt_id,
+                    template=request.template,
+                    staging_prefix=staging_prefix(request.workflow_id),
+                ),
                 task_queue=queued.worker_task_queue,
             )
         except ActivityError as e:

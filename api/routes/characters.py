@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, status
 
-from api.deps import PoolDep, UserDep
-from api.errors import not_found
-from api.schemas import CharacterCreate, CharacterOut
-from comfyloom.db import characters
+from api.deps import PoolDep, SettingsDep, UserDep
+from api.errors import content_refused, not_found
+from api.schemas import CharacterCreate, CharacterOut, ImageOut
+from comfyloom.db import characters, refusals
+from comfyloom.prompts import safety
 
 router = APIRouter(prefix="/api/v1/characters", tags=["characters"])
 
@@ -17,7 +19,15 @@ def _out(row: characters.CharacterRow) -> CharacterOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CharacterOut)
-async def create_character(body: CharacterCreate, pool: PoolDep, user_id: UserDep) -> CharacterOut:
+async def create_character(
+    body: CharacterCreate, pool: PoolDep, settings: SettingsDep, user_id: UserDep
+) -> CharacterOut:
+    features = body.visual_features
+    texts = safety.character_texts("", body.name, body.description, features.model_dump(exclude_none=True))
+    signals = safety.age_signal("visualFeatures.age", features.age)
+    if refusal := safety.check(texts, signals=signals, blocklist=settings.content_blocklist):
+        await refusals.record(pool, refusal, user_id=user_id, kind="character", stage="request")
+        raise content_refused(refusal)
     row = await characters.create_character(
         pool,
         user_id=user_id,
@@ -28,8 +38,7 @@ async def create_character(body: CharacterCreate, pool: PoolDep, user_id: UserDe
     return _out(row)
 
 
-@router.get("/{character_id}", response_model=CharacterOut)
-async def get_character(character_id: str, pool: PoolDep, user_id: UserDep) -> CharacterOut:
+async def _own_character(pool: asyncpg.Pool, character_id: str, user_id: str) -> characters.CharacterRow:
     row = None
     try:
         row = await characters.get_character(pool, UUID(character_id), user_id=user_id)
@@ -37,4 +46,16 @@ async def get_character(character_id: str, pool: PoolDep, user_id: UserDep) -> C
         pass  # a malformed id names no character either
     if row is None:
         raise not_found("character", character_id, field="characterId")
-    return _out(row)
+    return row
+
+
+@router.get("/{character_id}", response_model=CharacterOut)
+async def get_character(character_id: str, pool: PoolDep, user_id: UserDep) -> CharacterOut:
+    return _out(await _own_character(pool, character_id, user_id))
+
+
+@router.get("/{character_id}/images", response_model=list[ImageOut])
+async def list_images(character_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
+    """A character's images, newest first, each with what it takes to render it again."""
+    row = await _own_character(pool, character_id, user_id)
+    return [ImageOut.model_validate(image.model_dump()) for image in await characters.list_images(pool, row.id)]

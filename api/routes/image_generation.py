@@ -12,7 +12,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError, content_refused, not_found
 from api.progress import live_stage
 from api.schemas import (
     AvatarCreate,
@@ -23,9 +23,10 @@ from api.schemas import (
     JobStatusOut,
     RenderProgressOut,
 )
-from comfyloom.contracts import AvatarRequest, GpuWorkerReport, ImageKind, Lora, Stage
-from comfyloom.db import characters, jobs
+from comfyloom.contracts import AvatarRequest, GpuWorkerReport, ImageKind, Lora, PromptRequest, Stage
+from comfyloom.db import characters, jobs, refusals
 from comfyloom.keys import WORKER_REPORTS_PREFIX
+from comfyloom.prompts.screening import screen
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
 from workflows.avatar import AvatarWorkflow
@@ -45,12 +46,19 @@ async def generate_avatar(
         raise not_found("character", body.character_id, field="characterId")
     job_id = uuid.uuid4()
     workflow_id = f"avatar-{job_id}"
+    loras = [Lora.model_validate(lora.model_dump()) for lora in body.loras]
+    prompt = PromptRequest(
+        job_id=job_id, user_id=user_id, kind=ImageKind.avatar, character_ids=[character.id], loras=loras
+    )
+    if refusal := screen(prompt, [character], blocklist=settings.content_blocklist):
+        await refusals.record(pool, refusal, user_id=user_id, kind=ImageKind.avatar.value, stage="request")
+        raise content_refused(refusal, field_names={"characters[0].": "characterId"})
     request = AvatarRequest(
         job_id=job_id,
         user_id=user_id,
         character_id=character.id,
         seed=body.seed,
-        loras=[Lora.model_validate(lora.model_dump()) for lora in body.loras],
+        loras=loras,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
     )
     await jobs.create_job(

@@ -10,6 +10,8 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from comfyloom.contracts import Lora, PromptTags
+
 
 class CharacterRow(BaseModel):
     id: UUID
@@ -36,6 +38,12 @@ class ImageRow(BaseModel):
     negative_prompt: str
     seed: int
     template: str
+    template_sha256: str
+    checkpoint: str
+    source_text: str
+    tags: PromptTags
+    loras: list[Lora]
+    translator: str | None
     created_at: datetime
 
 

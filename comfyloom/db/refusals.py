@@ -1,0 +1,34 @@
+"""Content refusals on record: who asked for what, which fields, at which stage. Never charged."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+
+from comfyloom.prompts.safety import Refusal
+
+
+async def record(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    refusal: Refusal,
+    *,
+    user_id: str,
+    kind: str,
+    stage: Literal["request", "prompt"],
+    job_id: UUID | None = None,
+) -> None:
+    await conn.execute(
+        "insert into content_refusals (id, user_id, job_id, kind, stage, reason, fields, matched)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        uuid.uuid4(),
+        user_id,
+        job_id,
+        kind,
+        stage,
+        refusal.reason,
+        refusal.fields,
+        refusal.matched,
+    )
