@@ -21,6 +21,8 @@ from api.main import create_app
 from comfyloom import db, localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.gemini_endpoint import API_KEY as GEMINI_KEY
+from tests.gemini_endpoint import FakeGemini
 from worker_cpu.worker import build_cpu_worker
 from worker_gpu.worker import gpu_workers
 
@@ -132,3 +134,25 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield http
     server.should_exit = True
     await task
+
+
+@pytest.fixture(scope="session")
+async def gemini_server() -> AsyncIterator[FakeGemini]:
+    server = FakeGemini()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def gemini(gemini_server: FakeGemini, pool: asyncpg.Pool) -> FakeGemini:
+    """The Gemini endpoint and its answer cache, emptied of earlier tests' requests, replies and answers."""
+    gemini_server.reset()
+    await pool.execute("delete from prompt_translations")
+    return gemini_server
+
+
+@pytest.fixture
+def gemini_settings(settings: Settings, gemini: FakeGemini) -> Settings:
+    """Settings whose Gemini is the local endpoint: the real SDK, a key, our base URL."""
+    return settings.model_copy(update={"gemini_api_key": GEMINI_KEY, "gemini_base_url": gemini.url})

@@ -120,28 +120,21 @@ class Refusal(BaseModel):
     matched: list[str]
 
 
-def _words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text)
-    return re.findall(r"[a-z0-9@$]+", "".join(c for c in text if not unicodedata.combining(c)).lower())
+# "l o l i", "n.u.d.e": three or more single letters with one separator between them spell a word.
+_SPACED = re.compile(r"(?<![a-z0-9])[a-z](?P<sep>[ .\-_*])[a-z](?:(?P=sep)[a-z])+(?![a-z0-9])")
 
 
 def fold(text: str) -> str:
     """Lowercase ASCII words separated by single spaces: accents, leetspeak and punctuation removed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group()), text)
     # Leetspeak only in words that hold letters ("s3xy", "l0li"); "12yo" and "15 anos" keep their digits.
-    words = [w if _AGE_WORD.match(w) or not re.search(r"[a-z]", w) else w.translate(_LEET) for w in _words(text)]
-    words = [w for w in (re.sub(r"[@$]", "", w) for w in words) if w]
-    # "l o l i" / "n.u.d.e": runs of three or more single letters are read as one word.
-    joined: list[str] = []
-    run: list[str] = []
-    for word in [*words, ""]:
-        if len(word) == 1 and word.isalpha():
-            run.append(word)
-            continue
-        joined.extend(["".join(run)] if len(run) >= 3 else run)
-        run = []
-        if word:
-            joined.append(word)
-    return " ".join(joined)
+    words = [
+        w if _AGE_WORD.match(w) or not re.search(r"[a-z]", w) else w.translate(_LEET)
+        for w in re.findall(r"[a-z0-9@$]+", text)
+    ]
+    return " ".join(w for w in (re.sub(r"[@$]", "", w) for w in words) if w)
 
 
 def _find(folded: str, terms: Iterable[str]) -> list[str]:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any, Literal, TypeVar
 
+import aiohttp
 import asyncpg
 import httpx
 from google import genai
@@ -110,6 +111,7 @@ class Translator:
     ) -> None:
         self._pool = pool
         self.model = model
+        # The SDK talks through aiohttp when it is installed, else httpx: both transports' errors are caught.
         # One attempt per call: retries belong to the Temporal activity, which backs off and records them.
         options = types.HttpOptions(
             base_url=base_url,
@@ -153,7 +155,7 @@ class Translator:
             if e.code == 429 or e.code >= 500:
                 raise TranslationBusy(detail, _retry_after(e)) from e
             raise TranslationFailed(detail) from e
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as e:
             raise TranslationBusy(f"Gemini unreachable: {type(e).__name__}: {e}") from e
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
