@@ -9,8 +9,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import Lora, PromptTags, Stage, VisualFeatures
+from comfyloom.contracts import Lora, Stage, VisualFeatures
 from comfyloom.db.jobs import JobStatus
+from comfyloom.prompts.features import CharacterTags, SceneTags
 
 
 class CamelModel(BaseModel):
@@ -39,6 +40,23 @@ class CharacterOut(CamelModel):
     updated_at: datetime
 
 
+class LoraOut(CamelModel, Lora):
+    pass
+
+
+class CharacterTagsOut(CamelModel, CharacterTags):
+    pass
+
+
+class SceneTagsOut(CamelModel, SceneTags):
+    pass
+
+
+class PromptTagsOut(CamelModel):
+    characters: list[CharacterTagsOut]
+    scene: SceneTagsOut | None
+
+
 class ImageOut(CamelModel):
     """A generated image and its provenance: with these, the same graph renders the same image."""
 
@@ -56,8 +74,8 @@ class ImageOut(CamelModel):
     template_sha256: str
     checkpoint: str
     source_text: str = Field(description="The user's own words the prompt was built from.")
-    tags: PromptTags = Field(description="The English tags Gemini (or the structured fields) gave.")
-    loras: list[Lora]
+    tags: PromptTagsOut = Field(description="The English tags Gemini (or the structured fields) gave.")
+    loras: list[LoraOut]
     translator: str | None = Field(description="The Gemini model that translated; null when untranslated.")
     created_at: datetime
 
