@@ -7,6 +7,7 @@ answer is unusable, the prompt is built untranslated and the job says so in its 
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import asyncpg
@@ -29,6 +30,8 @@ from comfyloom.prompts.translate import (
     Translator,
 )
 from comfyloom.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 CONTENT_REFUSED = "ContentRefused"
 GEMINI_BUSY = "GeminiBusy"
@@ -101,6 +104,8 @@ class PromptActivities:
             if settings.gemini_api_key
             else None
         )
+        if self._translator is None:
+            logger.warning("GEMINI_API_KEY is not set: prompts will be built untranslated from the visual features")
 
     async def _refuse(self, request: PromptRequest, refusal: safety.Refusal) -> ApplicationError:
         await refusals.record(

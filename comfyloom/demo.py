@@ -59,6 +59,10 @@ def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
             size = f"{img.format} {img.width}x{img.height}, {len(webp.content)} bytes"
         print(f"avatar     {status['resultUrl']}")
         print(f"           {size}, ready in {time.monotonic() - started:.2f}s")
+        [image] = http.get(f"/api/v1/characters/{character_id}/images").json()[:1]
+        print(f"prompt     {image['positivePrompt']}")
+        translated = f"translated by {image['translator']}" if image["translator"] else "untranslated"
+        print(f"           seed {image['seed']}, template {image['template']}, {translated}")
         for warning in status.get("warnings", []):
             print(f"warning    {warning}")
     return 0
