@@ -4,7 +4,7 @@ import io
 
 from PIL import Image
 
-from activities.images import png_to_webp
+from comfyloom.imaging.webp import png_to_webp
 
 
 def png(mode: str, size: tuple[int, int] = (64, 48)) -> bytes:

@@ -1,0 +1,50 @@
+"""WebP encoding with provenance in XMP, and a size-bounded variant for messenger stickers."""
+
+from __future__ import annotations
+
+import io
+from xml.sax.saxutils import escape
+
+from PIL import Image
+
+WEBP_QUALITY = 90
+WEBP_METHOD = 4  # 6 is ~3x slower for ~2% smaller files; 4 is the better trade (bench/images.py)
+
+
+def xmp_packet(metadata: dict[str, str]) -> bytes:
+    fields = "".join(f"<comfyloom:{key}>{escape(value)}</comfyloom:{key}>" for key, value in sorted(metadata.items()))
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:comfyloom="https://comfyloom.dev/ns/1.0/">'
+        f"{fields}</rdf:Description></rdf:RDF></x:xmpmeta>"
+        '<?xpacket end="w"?>'
+    ).encode()
+
+
+def has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
+
+
+def encode(
+    img: Image.Image, metadata: dict[str, str], *, quality: int = WEBP_QUALITY, method: int = WEBP_METHOD
+) -> bytes:
+    converted = img if img.mode in ("RGB", "RGBA") else img.convert("RGBA" if has_alpha(img) else "RGB")
+    out = io.BytesIO()
+    converted.save(out, format="WEBP", quality=quality, method=method, xmp=xmp_packet(metadata))
+    return out.getvalue()
+
+
+def encode_within(img: Image.Image, max_bytes: int, metadata: dict[str, str]) -> bytes:
+    """The best quality that fits `max_bytes` (messenger stickers are capped at 100 KB)."""
+    for quality in (WEBP_QUALITY, 80, 70, 60, 50, 40, 30, 20):
+        data = encode(img, metadata, quality=quality, method=6)
+        if len(data) <= max_bytes:
+            return data
+    raise ValueError(f"cannot encode a {img.width}x{img.height} WebP within {max_bytes} bytes")
+
+
+def png_to_webp(png: bytes, metadata: dict[str, str]) -> tuple[bytes, int, int]:
+    with Image.open(io.BytesIO(png)) as img:
+        img.load()
+        return encode(img, metadata), img.width, img.height
