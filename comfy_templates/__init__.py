@@ -24,6 +24,8 @@ class Manifest(BaseModel):
     graph: str
     description: str = ""
     size: tuple[int, int]
+    # What the final output's background is: kept, a solid key colour to cut out, or already transparent.
+    background: Literal["opaque", "chroma", "transparent"] = "opaque"
     inputs: dict[str, NodeInput]
     outputs: list[str]
     # Where the checkpoint's MODEL and CLIP come out: a LoRA chain is inserted right after.

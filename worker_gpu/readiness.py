@@ -42,20 +42,20 @@ async def check_comfyui(client: ComfyClient, worker_id: str, checkpoint: str) ->
             problems=[f"ComfyUI at {client.base_url} does not answer: {e}"],
         )
     checkpoints = _installed(info, "CheckpointLoaderSimple", "ckpt_name")
+    missing_models = [checkpoint] if checkpoint not in checkpoints else []
     checks, problems = [], []
+    if missing_models:
+        problems.append(
+            f"checkpoint '{checkpoint}' (COMFYUI_CHECKPOINT), which every template needs, is not in ComfyUI's "
+            f"models/checkpoints (installed: {', '.join(sorted(checkpoints)) or 'none'})"
+        )
     for name in template_names():
         template = load_template(name)
         missing_nodes = sorted(template.class_types - set(info))
-        missing_models = [checkpoint] if checkpoint not in checkpoints else []
         checks.append(TemplateCheck(template=name, missing_nodes=missing_nodes, missing_models=missing_models))
         for node in missing_nodes:
             problems.append(
                 f"template '{name}' needs node '{node}', which this ComfyUI does not have (custom node missing?)"
-            )
-        for model in missing_models:
-            problems.append(
-                f"template '{name}' needs checkpoint '{model}', which is not in ComfyUI's models/checkpoints "
-                f"(installed: {', '.join(sorted(checkpoints)) or 'none'})"
             )
     system = stats.get("system", {})
     return GpuWorkerReport(

@@ -20,6 +20,12 @@ def _float(default: float, lo: float, hi: float, step: float = 0.01) -> list[Any
     return ["FLOAT", {"default": default, "min": lo, "max": hi, "step": step}]
 
 
+# Custom nodes our templates may use (design document: ComfyUI-Easy-Use, ComfyUI-Impact-Pack),
+# with the inputs those packs declare.
+REMBG_MODES = ["RMBG-2.0", "RMBG-1.4", "Inspyrenet", "BEN2"]
+BBOX_MODELS = ["bbox/face_yolov8m.pt", "bbox/hand_yolov8s.pt"]
+
+
 def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
     specs: dict[str, tuple[dict[str, Any], list[str], bool, str]] = {
         "CheckpointLoaderSimple": (
@@ -81,6 +87,55 @@ def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
             "image",
         ),
         "PreviewImage": ({"images": ["IMAGE"]}, [], True, "image"),
+        "easy imageRemBg": (
+            {
+                "images": ["IMAGE"],
+                "rem_mode": [REMBG_MODES],
+                "image_output": [["Hide", "Preview", "Save", "Hide/Save"], {"default": "Preview"}],
+                "save_prefix": ["STRING", {"default": "ComfyUI"}],
+            },
+            ["IMAGE", "MASK"],
+            True,
+            "EasyUse/Image",
+        ),
+        "UltralyticsDetectorProvider": (
+            {"model_name": [BBOX_MODELS]},
+            ["BBOX_DETECTOR", "SEGM_DETECTOR"],
+            False,
+            "ImpactPack",
+        ),
+        "FaceDetailer": (
+            {
+                "image": ["IMAGE"],
+                "model": ["MODEL"],
+                "clip": ["CLIP"],
+                "vae": ["VAE"],
+                "guide_size": _float(512, 64, MAX_RESOLUTION, 8),
+                "guide_size_for": ["BOOLEAN", {"default": True}],
+                "max_size": _float(1024, 64, MAX_RESOLUTION, 8),
+                "seed": _int(0, 0, 0xFFFFFFFFFFFFFFFF),
+                "steps": _int(20, 1, 10000),
+                "cfg": _float(8.0, 0.0, 100.0, 0.1),
+                "sampler_name": [SAMPLERS],
+                "scheduler": [SCHEDULERS],
+                "positive": ["CONDITIONING"],
+                "negative": ["CONDITIONING"],
+                "denoise": _float(0.5, 0.0001, 1.0),
+                "feather": _int(5, 0, 100),
+                "noise_mask": ["BOOLEAN", {"default": True}],
+                "force_inpaint": ["BOOLEAN", {"default": True}],
+                "bbox_threshold": _float(0.5, 0.0, 1.0),
+                "bbox_dilation": _int(10, -512, 512),
+                "bbox_crop_factor": _float(3.0, 1.0, 10.0, 0.1),
+                "drop_size": _int(10, 1, MAX_RESOLUTION),
+                "wildcard": ["STRING", {"multiline": True}],
+                "cycle": _int(1, 1, 10),
+                "bbox_detector": ["BBOX_DETECTOR"],
+            },
+            ["IMAGE", "IMAGE", "IMAGE", "MASK", "DETAILER_PIPE", "IMAGE"],
+            False,
+            "ImpactPack/Simple",
+        ),
     }
     info: dict[str, Any] = {}
     for name, (required, outputs, is_output, category) in specs.items():

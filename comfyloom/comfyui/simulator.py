@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import tempfile
 import time
 import uuid
@@ -187,23 +188,61 @@ def execution_order(graph: Graph, outputs: list[str]) -> list[str]:
     return order
 
 
-def placeholder_png(width: int, height: int, seed: int, text: str, index: int, pnginfo: dict[str, str]) -> bytes:
-    """A deterministic stand-in for a render: same seed and prompt give the same bytes."""
+# Colours a prompt can ask the background to be ("(green background:1.3)"), as the simulator draws them.
+BACKGROUNDS = {
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "magenta": (255, 0, 255),
+    "cyan": (0, 255, 255),
+    "yellow": (255, 255, 0),
+    "red": (255, 0, 0),
+    "white": (255, 255, 255),
+}
+_BACKGROUND = re.compile(r"\(?\b(" + "|".join(BACKGROUNDS) + r")\s+background\b")
+
+
+def placeholder_png(
+    width: int, height: int, seed: int, text: str, index: int, pnginfo: dict[str, str], *, transparent: bool = False
+) -> bytes:
+    """A deterministic stand-in for a render: same seed and prompt give the same bytes.
+
+    A prompt asking for a plain "<colour> background" gets a figure on that solid colour (the
+    chroma-key path); a background-removal node gives the figure on transparency.
+    """
     digest = hashlib.sha256(f"{seed}|{text}|{index}".encode()).digest()
     top, bottom = digest[0:3], digest[3:6]
-    img = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(img)
-    for y in range(0, height, 4):
-        t = y / max(height - 1, 1)
-        colour = tuple(int(top[c] * (1 - t) + bottom[c] * t) for c in range(3))
-        draw.rectangle([0, y, width, y + 3], fill=colour)
-    r = min(width, height) // 4
-    cx, cy = width // 2, height // 2
-    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=tuple(digest[6:9]), outline=(255, 255, 255), width=4)
-    draw.text((16, 16), f"comfyloom simulator  seed {seed}  {width}x{height}", fill=(255, 255, 255))
+    figure = tuple(digest[6:9])
+    plain = _BACKGROUND.search(text)
+    if transparent or plain:
+        # Drawn at twice the size and reduced: soft, anti-aliased edges, as a real render has.
+        background: tuple[int, ...] = (0, 0, 0, 0)
+        if plain and not transparent:
+            key = BACKGROUNDS[plain.group(1)]
+            background = (*key, 255)
+            if sum(abs(a - b) for a, b in zip(figure, key, strict=True)) < 200:
+                figure = tuple(255 - c for c in figure)  # the figure never wears the key colour
+        big = Image.new("RGBA", (width * 2, height * 2), background)
+        draw = ImageDraw.Draw(big)
+        w, h = width * 2, height * 2
+        draw.ellipse([w * 0.2, h * 0.15, w * 0.8, h * 0.9], fill=(*figure, 255))
+        draw.ellipse([w * 0.33, h * 0.3, w * 0.67, h * 0.6], fill=(240, 200, 170, 255))
+        img = big.resize((width, height), Image.Resampling.LANCZOS)
+        if not transparent:
+            img = img.convert("RGB")
+    else:
+        img = Image.new("RGB", (width, height))
+        draw = ImageDraw.Draw(img)
+        for y in range(0, height, 4):
+            t = y / max(height - 1, 1)
+            colour = tuple(int(top[c] * (1 - t) + bottom[c] * t) for c in range(3))
+            draw.rectangle([0, y, width, y + 3], fill=colour)
+        r = min(width, height) // 4
+        cx, cy = width // 2, height // 2
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=figure, outline=(255, 255, 255), width=4)
+        draw.text((16, 16), f"comfyloom simulator  seed {seed}  {width}x{height}", fill=(255, 255, 255))
     meta = PngImagePlugin.PngInfo()
-    for key, value in pnginfo.items():
-        meta.add_text(key, value)
+    for key_, value in pnginfo.items():
+        meta.add_text(key_, value)
     buf = io.BytesIO()
     img.save(buf, format="PNG", pnginfo=meta, compress_level=1)
     return buf.getvalue()
@@ -451,6 +490,10 @@ class Simulator:
             return {**inputs["latent_image"], "seed": inputs["seed"], "text": inputs["positive"]["text"]}, None
         if class_type == "VAEDecode":
             return inputs["samples"], None
+        if class_type == "easy imageRemBg":
+            return {**inputs["images"], "transparent": True}, None
+        if class_type == "FaceDetailer":
+            return inputs["image"], None
         if class_type in ("SaveImage", "PreviewImage"):
             images = inputs["images"]
             save = class_type == "SaveImage"
@@ -467,7 +510,15 @@ class Simulator:
                 counter = len(list(folder.glob(f"{base}_*_.png"))) + 1
                 name = f"{base}_{counter:05}_.png"
                 (folder / name).write_bytes(
-                    placeholder_png(images["width"], images["height"], images["seed"], images["text"], index, pnginfo)
+                    placeholder_png(
+                        images["width"],
+                        images["height"],
+                        images["seed"],
+                        images["text"],
+                        index,
+                        pnginfo,
+                        transparent=images.get("transparent", False),
+                    )
                 )
                 self.renders += 1
                 files.append({"filename": name, "subfolder": subfolder, "type": "output" if save else "temp"})

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
-import pytest
+import asyncio
+import io
+import uuid
 
-from comfy_templates import RenderParams, UnknownTemplate, load_template
+import pytest
+from PIL import Image
+
+from comfy_templates import RenderParams, UnknownTemplate, load_template, template_names
+from comfyloom.comfyui.client import ComfyClient, output_images
 from comfyloom.comfyui.nodes import object_info
 from comfyloom.comfyui.simulator import validate
 from comfyloom.contracts import Lora
+from comfyloom.imaging import chroma
+from comfyloom.imaging.checks import check_image
+from tests.conftest import LocalParts
 
 PARAMS = RenderParams(
     positive="1girl, blue hair",
@@ -60,3 +69,45 @@ def test_loras_are_chained_after_the_checkpoint_and_feed_every_consumer() -> Non
     assert graph["6"]["inputs"]["clip"] == graph["7"]["inputs"]["clip"] == [second, 1]
     info = object_info([PARAMS.checkpoint], ["add_detail.safetensors", "style.safetensors"])
     assert validate(graph, info) == ["9"]
+
+
+@pytest.mark.parametrize("name", template_names())
+async def test_every_template_runs_on_the_simulator_with_its_background(name: str, local_parts: LocalParts) -> None:
+    """Each graph passes ComfyUI's validation, and its output has the background its manifest promises."""
+    template = load_template(name)
+    width, height = template.manifest.size
+    graph = template.render(
+        RenderParams(
+            positive="1girl, (green background:1.3)" if template.manifest.background == "chroma" else "1girl",
+            negative="lowres",
+            seed=3,
+            width=width,
+            height=height,
+            checkpoint="waiNSFWIllustrious_v130.safetensors",
+            filename_prefix=f"test/{name}",
+        )
+    )
+    client = ComfyClient(local_parts.comfyui_url, "templates")
+    try:
+        prompt_id = str(uuid.uuid4())
+        await client.queue_prompt(graph, prompt_id)
+        entry = None
+        for _ in range(200):
+            if entry := await client.history(prompt_id):
+                break
+            await asyncio.sleep(0.1)
+        assert entry, "the prompt did not finish within 20 s"
+        [image] = output_images(entry)
+        assert image.node_id in template.manifest.outputs
+        with Image.open(io.BytesIO(await client.view(image))) as img:
+            assert img.size == (width, height)
+            match template.manifest.background:
+                case "chroma":
+                    assert chroma.border_colour(img) == (0, 255, 0)
+                case "transparent":
+                    assert img.mode == "RGBA" and img.getpixel((0, 0))[3] == 0  # type: ignore[index]
+                case "opaque":
+                    assert img.mode == "RGB"
+            check_image(img, alpha=template.manifest.background == "transparent")
+    finally:
+        await client.aclose()

@@ -117,7 +117,7 @@ async def test_invalid_inputs_are_rejected_with_node_errors(
 
 async def test_unknown_node_class_and_missing_prompt_are_rejected(comfy: str) -> None:
     graph = avatar_graph()
-    graph["10"] = {"class_type": "FaceDetailer", "inputs": {}}
+    graph["10"] = {"class_type": "UltimateSDUpscale", "inputs": {}}
     async with httpx.AsyncClient(base_url=comfy) as http:
         unknown = await http.post("/prompt", json={"prompt": graph})
         empty = await http.post("/prompt", json={"client_id": "x"})

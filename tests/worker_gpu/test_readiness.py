@@ -28,7 +28,7 @@ async def test_a_missing_checkpoint_is_named_with_what_is_installed(local_parts:
     report = await check_comfyui(client, "w1", "ponyDiffusion.safetensors")
     await client.aclose()
     [problem] = report.problems
-    assert "template 'avatar' needs checkpoint 'ponyDiffusion.safetensors'" in problem
+    assert "checkpoint 'ponyDiffusion.safetensors' (COMFYUI_CHECKPOINT), which every template needs" in problem
     assert "waiNSFWIllustrious_v130.safetensors" in problem
 
 
