@@ -1,14 +1,18 @@
-"""convert_webp: the staged PNG becomes a WebP with its provenance in XMP, off the event loop."""
+"""convert_webp: the staged render is checked, keyed out if needed, and encoded, off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from comfyloom.contracts import ConvertedImage, ConvertRequest
-from comfyloom.imaging.webp import png_to_webp
+from comfyloom.imaging.checks import InvalidImage
+from comfyloom.imaging.process import process
 from comfyloom.storage import ObjectStore
+
+INVALID_IMAGE = "InvalidImage"
 
 
 class ImageActivities:
@@ -18,7 +22,26 @@ class ImageActivities:
     @activity.defn(name="convert_webp")
     async def convert_webp(self, request: ConvertRequest) -> ConvertedImage:
         png = await self._store.get(request.source_key)
-        webp, width, height = await asyncio.to_thread(png_to_webp, png, request.metadata)
-        await self._store.put(request.target_key, webp, "image/webp")
-        activity.logger.info("WebP %dx%d: %d -> %d bytes", width, height, len(png), len(webp))
-        return ConvertedImage(key=request.target_key, width=width, height=height, size_bytes=len(webp))
+        try:
+            out = await asyncio.to_thread(
+                process,
+                png,
+                background=request.background,
+                expected_size=(request.expected_width, request.expected_height),
+                metadata=request.metadata,
+                messenger=request.messenger_key is not None,
+            )
+        except InvalidImage as e:
+            raise ApplicationError(f"the render is unusable: {e}", type=INVALID_IMAGE, non_retryable=True) from e
+        await self._store.put(request.target_key, out.webp, "image/webp")
+        if request.messenger_key and out.messenger is not None:
+            await self._store.put(request.messenger_key, out.messenger, "image/webp")
+        activity.logger.info("WebP %dx%d: %d -> %d bytes", out.width, out.height, len(png), len(out.webp))
+        return ConvertedImage(
+            key=request.target_key,
+            width=out.width,
+            height=out.height,
+            size_bytes=len(out.webp),
+            messenger_key=request.messenger_key if out.messenger is not None else None,
+            messenger_bytes=len(out.messenger) if out.messenger is not None else None,
+        )

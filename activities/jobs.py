@@ -59,6 +59,17 @@ class JobActivities:
                     type="CharacterNotFound",
                     non_retryable=True,
                 ) from e
+            if finish.kind is ImageKind.sticker and finish.emotion is not None:
+                await conn.execute(
+                    "insert into character_stickers (id, character_id, job_id, emotion, url, messenger_url)"
+                    " values ($1, $2, $3, $4, $5, $6) on conflict (job_id) do nothing",
+                    uuid.uuid4(),
+                    finish.character_id,
+                    finish.job_id,
+                    finish.emotion.value,
+                    image.url,
+                    finish.messenger.url if finish.messenger else None,
+                )
             if finish.kind is ImageKind.avatar:
                 await conn.execute(
                     "update characters set avatar_url = $2, updated_at = now() where id = $1",
@@ -78,13 +89,14 @@ class JobActivities:
             width=converted.width,
             height=converted.height,
             size_bytes=converted.size_bytes,
+            messenger_url=finish.messenger.url if finish.messenger else None,
         )
 
     @activity.defn(name="fail_job")
     async def fail_job(self, fail: FailJob) -> None:
         """Close the job with its reason and leave no object behind that nothing points at."""
         removed = await self._store.delete_prefix(fail.staging_prefix)
-        if fail.published_key:
-            await self._store.delete(fail.published_key)
+        for key in fail.published_keys:
+            await self._store.delete(key)
         await jobs.mark_failed(self._pool, fail.job_id, fail.error, cancelled=fail.cancelled)
         activity.logger.info("job %s closed (%s); %d staged objects removed", fail.job_id, fail.error, removed)

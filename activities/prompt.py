@@ -17,9 +17,10 @@ from temporalio.exceptions import ApplicationError
 from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, PromptTags, VisualFeatures
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.db.characters import CharacterRow
+from comfyloom.imaging import chroma
 from comfyloom.prompts import builders, safety
 from comfyloom.prompts.builders import Cast
-from comfyloom.prompts.features import CharacterTags, SceneTags
+from comfyloom.prompts.features import CHARACTER_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.prompts.screening import screen
 from comfyloom.prompts.translate import (
     CharacterSource,
@@ -62,7 +63,15 @@ def scene_source(request: PromptRequest, cast: list[CharacterRow]) -> SceneSourc
     return None
 
 
-def build(request: PromptRequest, cast: list[CharacterRow], tags: PromptTags) -> builders.Prompt:
+def key_colour(tags: PromptTags) -> str:
+    """The chroma key a sticker's background is drawn in: the colour farthest from the characters' own."""
+    words = [tag for member in tags.characters for name in CHARACTER_TAG_FIELDS for tag in getattr(member, name)]
+    return chroma.contrasting_key(chroma.colours_from_tags(words)).name
+
+
+def build(
+    request: PromptRequest, cast: list[CharacterRow], tags: PromptTags, key: str | None = None
+) -> builders.Prompt:
     members = [
         Cast(row.name, member, VisualFeatures(**row.visual_features).style)
         for row, member in zip(cast, tags.characters, strict=True)
@@ -73,7 +82,7 @@ def build(request: PromptRequest, cast: list[CharacterRow], tags: PromptTags) ->
         case ImageKind.sticker:
             if request.emotion is None:
                 raise ApplicationError("a sticker needs an emotion", type="InvalidRequest", non_retryable=True)
-            return builders.sticker_prompt(members[0], request.emotion, request.loras)
+            return builders.sticker_prompt(members[0], request.emotion, request.loras, key_colour=key)
         case ImageKind.cover:
             if request.story is None:
                 raise ApplicationError("a cover needs a story", type="InvalidRequest", non_retryable=True)
@@ -164,7 +173,8 @@ class PromptActivities:
         # Again with Gemini's reading: its English tags and its own judgement of age and sexual content.
         if refusal := screen(request, cast, blocklist=blocklist, tags=tags):
             raise await self._refuse(request, refusal)
-        prompt = build(request, cast, tags)
+        key = key_colour(tags) if request.chroma_key else None
+        prompt = build(request, cast, tags, key)
         await jobs.add_warnings(self._pool, request.job_id, warnings)
         return PromptSpec(
             positive=prompt.positive,
@@ -174,4 +184,5 @@ class PromptActivities:
             source_text=source_text(request, cast),
             tags=tags,
             translator=self._translator.model if self._translator and not warnings else None,
+            key_colour=key,
         )

@@ -1,4 +1,4 @@
-"""publish_image (upload to R2): the staged WebP goes to its public key; staging is then cleared."""
+"""publish_image (upload to R2): staged WebPs go to their public keys; staging is then cleared."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ class PublishActivities:
         self._store = store
 
     @activity.defn(name="publish_image")
-    async def publish_image(self, request: PublishRequest) -> PublishedImage:
-        # A retry after the staging prefix was cleared finds the public object already there.
-        if not await self._store.exists(request.public_key):
-            await self._store.publish(request.staged_key, request.public_key, "image/webp")
+    async def publish_image(self, request: PublishRequest) -> list[PublishedImage]:
+        published = []
+        for item in request.items:
+            # A retry after the staging prefix was cleared finds the public object already there.
+            if not await self._store.exists(item.public_key):
+                await self._store.publish(item.staged_key, item.public_key, "image/webp")
+            published.append(PublishedImage(key=item.public_key, url=self._store.public_url(item.public_key)))
         removed = await self._store.delete_prefix(request.staging_prefix)
-        activity.logger.info("published %s; %d staged objects removed", request.public_key, removed)
-        return PublishedImage(key=request.public_key, url=self._store.public_url(request.public_key))
+        activity.logger.info("published %s; %d staged objects removed", [p.key for p in published], removed)
+        return published

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import Lora, Stage, VisualFeatures
+from comfyloom.contracts import Emotion, Lora, Stage, VisualFeatures
 from comfyloom.db.jobs import JobStatus
+from comfyloom.prompts.builders import parse_emotion
 from comfyloom.prompts.features import CharacterTags, SceneTags
 
 
@@ -90,6 +91,21 @@ class AvatarCreate(CamelRequest):
     character_id: UUID
     seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
+
+
+class StickerCreate(CamelRequest):
+    character_id: UUID
+    emotion: Emotion = Field(
+        description="happy, sad, angry, surprised, shy, laughing, crying, thinking, love, "
+        "sleepy, confused, scared; Portuguese names work too (feliz, triste, …)."
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
+
+    @field_validator("emotion", mode="before")
+    @classmethod
+    def _emotion(cls, value: object) -> object:
+        return parse_emotion(value) if isinstance(value, str) else value
 
 
 class JobAccepted(CamelModel):

@@ -68,16 +68,6 @@ class Lora(BaseModel):
     )
 
 
-class AvatarRequest(BaseModel):
-    job_id: UUID
-    user_id: str
-    character_id: UUID
-    seed: int | None = Field(default=None, ge=0, le=2**53)
-    loras: list[Lora] = []
-    # Read from settings by the API: workflow code must not read the environment.
-    gpu_wait_deadline_seconds: int = 3600
-
-
 class VisualFeatures(BaseModel):
     """What a character looks like, field by field; only these become image tags."""
 
@@ -101,6 +91,48 @@ class StoryBrief(BaseModel):
     synopsis: str | None = Field(default=None, max_length=4000)
 
 
+Background = Literal["opaque", "chroma", "transparent"]
+
+
+class GenerationRequest(BaseModel):
+    """What every kind's workflow takes: who asked, what to draw, and how (template, size, background)."""
+
+    job_id: UUID
+    user_id: str
+    kind: ImageKind
+    character_ids: list[UUID] = []
+    emotion: Emotion | None = None
+    story: StoryBrief | None = None
+    scene_context: str | None = Field(default=None, max_length=4000)
+    template: str
+    width: int
+    height: int
+    # How the template's output background is: kept, a key colour to cut out, or transparent already.
+    background: Background = "opaque"
+    seed: int | None = Field(default=None, ge=0, le=2**53)
+    loras: list[Lora] = []
+    # Read from settings by the API: workflow code must not read the environment.
+    gpu_wait_deadline_seconds: int = 3600
+
+    @property
+    def character_id(self) -> UUID | None:
+        return self.character_ids[0] if self.character_ids else None
+
+    def prompt_request(self) -> PromptRequest:
+        """What build_prompt needs of it; the API screens the same request before starting anything."""
+        return PromptRequest(
+            job_id=self.job_id,
+            user_id=self.user_id,
+            kind=self.kind,
+            character_ids=self.character_ids,
+            emotion=self.emotion,
+            story=self.story,
+            scene_context=self.scene_context,
+            loras=self.loras,
+            chroma_key=self.background == "chroma",
+        )
+
+
 class PromptRequest(BaseModel):
     job_id: UUID
     user_id: str
@@ -111,6 +143,8 @@ class PromptRequest(BaseModel):
     story: StoryBrief | None = None
     scene_context: str | None = Field(default=None, max_length=4000)
     loras: list[Lora] = []
+    # Ask for a plain background in a colour the characters do not wear, to be keyed out later.
+    chroma_key: bool = False
 
 
 class PromptTags(BaseModel):
@@ -129,6 +163,7 @@ class PromptSpec(BaseModel):
     source_text: str = ""
     tags: PromptTags = PromptTags()
     translator: str | None = None
+    key_colour: str | None = None
 
 
 class RenderRequest(BaseModel):
@@ -187,6 +222,11 @@ class ConvertRequest(BaseModel):
     source_key: str
     target_key: str
     metadata: dict[str, str] = {}
+    background: Background = "opaque"
+    expected_width: int
+    expected_height: int
+    # Stickers: also a messenger-ready 512x512 WebP (transparent, at most 100 KB) at this key.
+    messenger_key: str | None = None
 
 
 class ConvertedImage(BaseModel):
@@ -194,11 +234,17 @@ class ConvertedImage(BaseModel):
     width: int
     height: int
     size_bytes: int
+    messenger_key: str | None = None
+    messenger_bytes: int | None = None
+
+
+class PublishItem(BaseModel):
+    staged_key: str
+    public_key: str
 
 
 class PublishRequest(BaseModel):
-    staged_key: str
-    public_key: str
+    items: list[PublishItem]
     staging_prefix: str
 
 
@@ -216,6 +262,8 @@ class FinishJob(BaseModel):
     character_id: UUID
     kind: ImageKind
     image: PublishedImage
+    messenger: PublishedImage | None = None
+    emotion: Emotion | None = None
     converted: ConvertedImage
     prompt: PromptSpec
     seed: int
@@ -229,8 +277,8 @@ class FailJob(BaseModel):
     staging_prefix: str
     error: str
     cancelled: bool = False
-    # A public object written before the failure: deleted, since no record will point at it.
-    published_key: str | None = None
+    # Public objects written before the failure: deleted, since no record will point at them.
+    published_keys: list[str] = []
 
 
 class Progress(BaseModel):
@@ -246,6 +294,7 @@ class GenerationResult(BaseModel):
     width: int
     height: int
     size_bytes: int
+    messenger_url: str | None = None
 
 
 class TemplateCheck(BaseModel):

@@ -23,3 +23,8 @@ def staging_prefix(workflow_id: str) -> str:
 
 def avatar_key(user_id: str, character_id: UUID, timestamp_ms: int) -> str:
     return f"characters/{user_id}/{character_id}/avatar/avatar_{timestamp_ms}.webp"
+
+
+def sticker_key(user_id: str, character_id: UUID, emotion: str, timestamp_ms: int, *, messenger: bool = False) -> str:
+    suffix = "_512" if messenger else ""
+    return f"characters/{user_id}/{character_id}/stickers/{emotion}_{timestamp_ms}{suffix}.webp"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,12 @@ class Settings(BaseSettings):
     gemini_timeout_seconds: float = Field(default=20.0, gt=0)
     content_blocklist: list[str] = Field(
         default=[], description="Phrases refused outright, on top of the built-in list (JSON list in the env)."
+    )
+
+    sticker_background_removal: Literal["chroma", "rmbg"] = Field(
+        default="chroma",
+        description="chroma: a key-colour background cut out by the CPU worker (built-in ComfyUI nodes only); "
+        "rmbg: ComfyUI-Easy-Use's RMBG node removes it on the GPU.",
     )
 
     gpu_wait_deadline_seconds: int = Field(

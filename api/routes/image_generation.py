@@ -4,87 +4,160 @@ import asyncio
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Response, status
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+from temporalio.client import Client
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.errors import ApiError, content_refused, not_found
 from api.progress import live_stage
 from api.schemas import (
     AvatarCreate,
+    CamelRequest,
     ComponentHealth,
     GpuWorkerOut,
     Health,
     JobAccepted,
     JobStatusOut,
     RenderProgressOut,
+    StickerCreate,
 )
-from comfyloom.contracts import AvatarRequest, GpuWorkerReport, ImageKind, Lora, PromptRequest, Stage
+from comfyloom.contracts import Background, GenerationRequest, GpuWorkerReport, ImageKind, Lora, Stage
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.keys import WORKER_REPORTS_PREFIX
 from comfyloom.prompts.screening import screen
-from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
+from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from workflows.avatar import AvatarWorkflow
+from workflows.sticker import StickerWorkflow
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"])
 
+# STICKER_BACKGROUND_REMOVAL picks the template: keyed out on the CPU worker, or RMBG inside ComfyUI.
+STICKER_TEMPLATES: dict[str, tuple[str, Background]] = {
+    "chroma": ("sticker", "chroma"),
+    "rmbg": ("sticker_rmbg", "transparent"),
+}
 GPU_POLLER_WINDOW = timedelta(minutes=2)
 GPU_REPORT_WINDOW = timedelta(minutes=5)
+
+
+async def start_generation(
+    request: GenerationRequest,
+    workflow: Any,
+    *,
+    cast: list[characters.CharacterRow],
+    body: CamelRequest,
+    pool: asyncpg.Pool,
+    temporal: Client,
+    settings: Settings,
+    summary: str,
+) -> JobAccepted:
+    """Screen, record the job, start its workflow: the same for every kind."""
+    field_names = {"characters[0].": "characterId"} if len(cast) == 1 else None
+    if refusal := screen(request.prompt_request(), cast, blocklist=settings.content_blocklist):
+        await refusals.record(pool, refusal, user_id=request.user_id, kind=request.kind.value, stage="request")
+        raise content_refused(refusal, field_names=field_names)
+    workflow_id = f"{request.kind.value}-{request.job_id}"
+    await jobs.create_job(
+        pool,
+        job_id=request.job_id,
+        user_id=request.user_id,
+        kind=request.kind.value,
+        character_id=request.character_id,
+        workflow_id=workflow_id,
+        request=body.model_dump(mode="json", by_alias=True),
+    )
+    try:
+        await temporal.start_workflow(
+            workflow, request, id=workflow_id, task_queue=CPU_TASK_QUEUE, static_summary=summary
+        )
+    except Exception as e:
+        await jobs.mark_failed(pool, request.job_id, f"could not start the workflow: {e}")
+        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
+    return JobAccepted(
+        job_id=request.job_id,
+        workflow_id=workflow_id,
+        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{request.job_id}",
+    )
+
+
+async def own_character(pool: asyncpg.Pool, character_id: UUID, user_id: str) -> characters.CharacterRow:
+    character = await characters.get_character(pool, character_id, user_id=user_id)
+    if character is None:
+        raise not_found("character", character_id, field="characterId")
+    return character
+
+
+def _loras(body: AvatarCreate | StickerCreate) -> list[Lora]:
+    return [Lora.model_validate(lora.model_dump()) for lora in body.loras]
 
 
 @router.post("/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def generate_avatar(
     body: AvatarCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
 ) -> JobAccepted:
-    character = await characters.get_character(pool, body.character_id, user_id=user_id)
-    if character is None:
-        raise not_found("character", body.character_id, field="characterId")
-    job_id = uuid.uuid4()
-    workflow_id = f"avatar-{job_id}"
-    loras = [Lora.model_validate(lora.model_dump()) for lora in body.loras]
-    prompt = PromptRequest(
-        job_id=job_id, user_id=user_id, kind=ImageKind.avatar, character_ids=[character.id], loras=loras
-    )
-    if refusal := screen(prompt, [character], blocklist=settings.content_blocklist):
-        await refusals.record(pool, refusal, user_id=user_id, kind=ImageKind.avatar.value, stage="request")
-        raise content_refused(refusal, field_names={"characters[0].": "characterId"})
-    request = AvatarRequest(
-        job_id=job_id,
+    character = await own_character(pool, body.character_id, user_id)
+    request = GenerationRequest(
+        job_id=uuid.uuid4(),
         user_id=user_id,
-        character_id=character.id,
+        kind=ImageKind.avatar,
+        character_ids=[character.id],
+        template="avatar",
+        width=768,
+        height=768,
         seed=body.seed,
-        loras=loras,
+        loras=_loras(body),
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
     )
-    await jobs.create_job(
-        pool,
-        job_id=job_id,
-        user_id=user_id,
-        kind=ImageKind.avatar.value,
-        character_id=character.id,
-        workflow_id=workflow_id,
-        request=body.model_dump(mode="json", by_alias=True),
+    return await start_generation(
+        request,
+        AvatarWorkflow.run,
+        cast=[character],
+        body=body,
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        summary=f"Avatar of {character.name}",
     )
-    try:
-        await temporal.start_workflow(
-            AvatarWorkflow.run,
-            request,
-            id=workflow_id,
-            task_queue=CPU_TASK_QUEUE,
-            static_summary=f"Avatar of {character.name}",
-        )
-    except Exception as e:
-        await jobs.mark_failed(pool, job_id, f"could not start the workflow: {e}")
-        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
-    return JobAccepted(
-        job_id=job_id,
-        workflow_id=workflow_id,
-        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}",
+
+
+@router.post("/sticker", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+async def generate_sticker(
+    body: StickerCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+) -> JobAccepted:
+    """One emotion sticker: a 768x1152 cut-out WebP and a messenger-ready 512x512 one."""
+    character = await own_character(pool, body.character_id, user_id)
+    template, background = STICKER_TEMPLATES[settings.sticker_background_removal]
+    request = GenerationRequest(
+        job_id=uuid.uuid4(),
+        user_id=user_id,
+        kind=ImageKind.sticker,
+        character_ids=[character.id],
+        emotion=body.emotion,
+        template=template,
+        width=768,
+        height=1152,
+        background=background,
+        seed=body.seed,
+        loras=_loras(body),
+        gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
+    )
+    return await start_generation(
+        request,
+        StickerWorkflow.run,
+        cast=[character],
+        body=body,
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        summary=f"Sticker of {character.name}: {body.emotion.value}",
     )
 
 

@@ -30,8 +30,13 @@ KIND_TAGS: dict[ImageKind, list[str]] = {
     ImageKind.cover: ["(key visual:1.2)", "(detailed background:1.2)", "dramatic composition", "depth of field"],
     ImageKind.scene: ["(detailed background:1.2)", "scenery", "cinematic composition", "depth of field"],
 }
-# A sticker's background is cut away later (issue 5 picks the chroma-key colour); plain is what matters.
+# A sticker's background is cut away later: plain is what matters, in the key colour when one is chosen.
 STICKER_BACKGROUND = ["(simple background:1.3)", "(white background:1.2)"]
+
+
+def key_background(colour: str) -> list[str]:
+    return ["(simple background:1.3)", f"({colour} background:1.3)", "solid background"]
+
 
 NEGATIVE_BASE = [
     "lowres",
@@ -235,8 +240,9 @@ def avatar_prompt(character: Cast, loras: list[Lora]) -> Prompt:
     return compose(Recipe(ImageKind.avatar, [character]), loras)
 
 
-def sticker_prompt(character: Cast, emotion: Emotion, loras: list[Lora]) -> Prompt:
-    return compose(Recipe(ImageKind.sticker, [character], lead=[*EMOTION_TAGS[emotion], *STICKER_BACKGROUND]), loras)
+def sticker_prompt(character: Cast, emotion: Emotion, loras: list[Lora], *, key_colour: str | None = None) -> Prompt:
+    background = key_background(key_colour) if key_colour else STICKER_BACKGROUND
+    return compose(Recipe(ImageKind.sticker, [character], lead=[*EMOTION_TAGS[emotion], *background]), loras)
 
 
 def cover_prompt(story: StoryBrief, scene: SceneTags | None, cast: list[Cast], loras: list[Lora]) -> Prompt:

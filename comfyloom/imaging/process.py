@@ -1,0 +1,43 @@
+"""A staged render becomes what is published: checked, keyed out where needed, WebP, and for stickers a 512 sticker."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+from PIL import Image
+
+from comfyloom.imaging import chroma, stickers, webp
+from comfyloom.imaging.checks import check_image
+
+
+@dataclass
+class Processed:
+    webp: bytes
+    width: int
+    height: int
+    messenger: bytes | None = None
+
+
+def process(
+    png: bytes,
+    *,
+    background: Literal["opaque", "chroma", "transparent"],
+    expected_size: tuple[int, int],
+    metadata: dict[str, str],
+    messenger: bool = False,
+) -> Processed:
+    """Raises InvalidImage (a clear, final failure) rather than publish a broken image."""
+    with Image.open(io.BytesIO(png)) as opened:
+        opened.load()
+        img: Image.Image = opened
+    check_image(img, expected_size=expected_size, alpha=background == "transparent")
+    if background == "chroma":
+        img = chroma.remove_background(img)
+        check_image(img, alpha=True)
+    sticker = None
+    if messenger:
+        fitted = stickers.fit(stickers.trim(img))
+        sticker = webp.encode_within(fitted, stickers.MESSENGER_MAX_BYTES, metadata)
+    return Processed(webp.encode(img, metadata), img.width, img.height, sticker)

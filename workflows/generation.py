@@ -1,0 +1,149 @@
+"""The one pipeline every kind of image runs: prompt, render, convert, publish, record; compensate on failure.
+
+Each kind's workflow is a thin subclass of `GenerationWorkflow`, named for the Temporal Web UI; what
+differs between kinds is data in the `GenerationRequest` (template, size, background), not steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.images import ImageActivities
+    from activities.jobs import JobActivities
+    from activities.prompt import PromptActivities
+    from activities.publish import PublishActivities
+    from comfyloom.contracts import (
+        ConvertRequest,
+        FailJob,
+        FinishJob,
+        GenerationRequest,
+        GenerationResult,
+        ImageKind,
+        JobRef,
+        Progress,
+        PublishItem,
+        PublishRequest,
+        RenderRequest,
+        Stage,
+    )
+    from comfyloom.keys import avatar_key, staging_prefix, sticker_key
+    from workflows.pipeline import failure_reason, is_cancellation, render, run
+
+
+def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
+    """Where the image (and a sticker's messenger variant) is published; workflow time makes retries agree."""
+    character = request.character_id
+    assert character is not None
+    if request.kind is ImageKind.sticker:
+        emotion = request.emotion.value if request.emotion else "sticker"
+        return (
+            sticker_key(request.user_id, character, emotion, timestamp_ms),
+            sticker_key(request.user_id, character, emotion, timestamp_ms, messenger=True),
+        )
+    return avatar_key(request.user_id, character, timestamp_ms), None
+
+
+class GenerationWorkflow:
+    def __init__(self) -> None:
+        self._progress = Progress(stage=Stage.queued)
+
+    @workflow.query
+    def progress(self) -> Progress:
+        return self._progress
+
+    def _stage(self, stage: Stage) -> None:
+        self._progress = self._progress.model_copy(update={"stage": stage})
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        workflow_id = workflow.info().workflow_id
+        staging = staging_prefix(workflow_id)
+        published: list[str] = []
+        try:
+            await run(JobActivities.open_job, JobRef(job_id=request.job_id))
+            self._stage(Stage.building_prompt)
+            prompt = await run(PromptActivities.build_prompt, request.prompt_request())
+            seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
+            self._stage(Stage.rendering)
+            rendered = await render(
+                RenderRequest(
+                    workflow_id=workflow_id,
+                    step="render",
+                    template=request.template,
+                    positive=prompt.positive,
+                    negative=prompt.negative,
+                    seed=seed,
+                    width=request.width,
+                    height=request.height,
+                    loras=prompt.loras,
+                ),
+                gpu_deadline=timedelta(seconds=request.gpu_wait_deadline_seconds),
+            )
+            self._stage(Stage.converting)
+            now = workflow.now()
+            image_key, messenger_key = public_keys(request, int(now.timestamp() * 1000))
+            converted = await run(
+                ImageActivities.convert_webp,
+                ConvertRequest(
+                    source_key=rendered.images[0].key,
+                    target_key=f"{staging}{request.kind.value}.webp",
+                    messenger_key=f"{staging}{request.kind.value}_512.webp" if messenger_key else None,
+                    background=request.background,
+                    expected_width=request.width,
+                    expected_height=request.height,
+                    metadata={
+                        "prompt": prompt.positive,
+                        "negativePrompt": prompt.negative,
+                        "seed": str(seed),
+                        "character": ",".join(str(c) for c in request.character_ids),
+                        "workflowId": workflow_id,
+                        "timestamp": now.isoformat(),
+                    },
+                ),
+            )
+            self._stage(Stage.uploading)
+            items = [PublishItem(staged_key=converted.key, public_key=image_key)]
+            if messenger_key and converted.messenger_key:
+                items.append(PublishItem(staged_key=converted.messenger_key, public_key=messenger_key))
+            published = [item.public_key for item in items]
+            images = await run(PublishActivities.publish_image, PublishRequest(items=items, staging_prefix=staging))
+            self._stage(Stage.saving)
+            assert request.character_id is not None
+            result = await run(
+                JobActivities.finish_job,
+                FinishJob(
+                    job_id=request.job_id,
+                    character_id=request.character_id,
+                    kind=request.kind,
+                    image=images[0],
+                    messenger=images[1] if len(images) > 1 else None,
+                    emotion=request.emotion,
+                    converted=converted,
+                    prompt=prompt,
+                    seed=seed,
+                    template=request.template,
+                    template_sha256=rendered.template_sha256,
+                    checkpoint=rendered.checkpoint,
+                ),
+            )
+        except (FailureError, asyncio.CancelledError) as e:
+            cancelled = is_cancellation(e)
+            reason = "cancelled" if cancelled else failure_reason(e)
+            self._progress = Progress(stage=Stage.cancelled if cancelled else Stage.failed, error=reason)
+            await run(
+                JobActivities.fail_job,
+                FailJob(
+                    job_id=request.job_id,
+                    staging_prefix=staging,
+                    error=reason,
+                    cancelled=cancelled,
+                    published_keys=published,
+                ),
+            )
+            raise
+        self._progress = Progress(stage=Stage.done, result_url=result.url)
+        return result
