@@ -91,7 +91,7 @@ async def start_sticker(
         template=template,
         width=768,
         height=1152,
-        background=background,  # type: ignore[arg-type]
+        background=background,
     )
     await client.start_workflow(StickerWorkflow.run, request, id=workflow_id, task_queue=CPU_TASK_QUEUE)
     return str(job_id), workflow_id
