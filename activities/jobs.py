@@ -8,7 +8,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import FailJob, FinishJob, GenerationResult, ImageKind, JobRef
+from comfyloom.contracts import FailJob, FinishJob, GenerationResult, ImageKind, JobRef, StickerSetSummary
 from comfyloom.db import jobs
 from comfyloom.storage import ObjectStore
 
@@ -91,6 +91,11 @@ class JobActivities:
             size_bytes=converted.size_bytes,
             messenger_url=finish.messenger.url if finish.messenger else None,
         )
+
+    @activity.defn(name="finish_set")
+    async def finish_set(self, summary: StickerSetSummary) -> None:
+        """A set is ready when every sticker is; otherwise failed, naming each failed emotion and why."""
+        await jobs.finish(self._pool, summary.set_job_id, error=summary.error())
 
     @activity.defn(name="fail_job")
     async def fail_job(self, fail: FailJob) -> None:

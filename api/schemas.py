@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import Emotion, Lora, Stage, VisualFeatures
+from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Stage, VisualFeatures
 from comfyloom.db.jobs import JobStatus
 from comfyloom.prompts.builders import parse_emotion
 from comfyloom.prompts.features import CharacterTags, SceneTags
@@ -108,6 +108,36 @@ class StickerCreate(CamelRequest):
         return parse_emotion(value) if isinstance(value, str) else value
 
 
+class StickerSetCreate(CamelRequest):
+    character_id: UUID
+    emotions: list[Emotion] = Field(
+        default_factory=lambda: list(DEFAULT_EMOTIONS),
+        min_length=1,
+        max_length=len(Emotion),
+        description="Defaults to the eight of the design document; Portuguese names work too.",
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**53, description="Seeds the set: emotion i gets seed + i.")
+    loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
+
+    @field_validator("emotions", mode="before")
+    @classmethod
+    def _emotions(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        parsed = [parse_emotion(v) if isinstance(v, str) else v for v in value]
+        if len(set(parsed)) != len(parsed):
+            raise ValueError("each emotion may appear once")
+        return parsed
+
+
+class StickerStatusOut(CamelModel):
+    emotion: Emotion
+    job_id: UUID
+    status: JobStatus
+    result_url: str | None
+    error: str | None
+
+
 class JobAccepted(CamelModel):
     job_id: UUID
     workflow_id: str
@@ -131,6 +161,9 @@ class JobStatusOut(CamelModel):
     error: str | None
     warnings: list[str]
     progress: RenderProgressOut | None = None
+    stickers: list[StickerStatusOut] | None = Field(
+        default=None, description="A sticker set's stickers: the newest attempt at each emotion."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

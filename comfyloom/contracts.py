@@ -133,6 +133,49 @@ class GenerationRequest(BaseModel):
         )
 
 
+class StickerSetChild(BaseModel):
+    emotion: Emotion
+    job_id: UUID
+
+
+class StickerSetRequest(BaseModel):
+    """A set of stickers of one character; each child is a StickerWorkflow with its own job row."""
+
+    set_job_id: UUID
+    user_id: str
+    character_id: UUID
+    children: list[StickerSetChild]
+    template: str
+    background: Background
+    seed: int | None = Field(default=None, ge=0, le=2**53)
+    loras: list[Lora] = []
+    gpu_wait_deadline_seconds: int = 3600
+
+
+class StickerOutcome(BaseModel):
+    emotion: Emotion
+    job_id: UUID
+    ready: bool
+    url: str | None = None
+    messenger_url: str | None = None
+    error: str | None = None
+
+
+class StickerSetSummary(BaseModel):
+    set_job_id: UUID
+    stickers: list[StickerOutcome]
+
+    @property
+    def failed(self) -> list[StickerOutcome]:
+        return [s for s in self.stickers if not s.ready]
+
+    def error(self) -> str | None:
+        if not self.failed:
+            return None
+        reasons = "; ".join(f"{s.emotion.value}: {s.error}" for s in self.failed)
+        return f"{len(self.failed)} of {len(self.stickers)} stickers failed ({reasons})"
+
+
 class PromptRequest(BaseModel):
     job_id: UUID
     user_id: str

@@ -27,6 +27,7 @@ def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
         activities=[
             jobs.open_job,
             jobs.finish_job,
+            jobs.finish_set,
             jobs.fail_job,
             prompts.build_prompt,
             images.convert_webp,

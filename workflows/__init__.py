@@ -2,7 +2,8 @@
 
 from workflows.avatar import AvatarWorkflow
 from workflows.sticker import StickerWorkflow
+from workflows.sticker_set import StickerSetWorkflow
 
-ALL_WORKFLOWS = [AvatarWorkflow, StickerWorkflow]
+ALL_WORKFLOWS = [AvatarWorkflow, StickerWorkflow, StickerSetWorkflow]
 
-__all__ = ["ALL_WORKFLOWS", "AvatarWorkflow", "StickerWorkflow"]
+__all__ = ["ALL_WORKFLOWS", "AvatarWorkflow", "StickerSetWorkflow", "StickerWorkflow"]

@@ -49,6 +49,7 @@ POLICIES: dict[str, ActivityPolicy] = {
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5)),
     "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10)),
     "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
+    "finish_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.
     "fail_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # GPU, home worker. ComfyUI unreachable is retried until the job's GPU deadline

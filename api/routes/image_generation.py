@@ -13,6 +13,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.errors import ApiError, content_refused, not_found
@@ -25,17 +26,32 @@ from api.schemas import (
     Health,
     JobAccepted,
     JobStatusOut,
+    LoraIn,
     RenderProgressOut,
     StickerCreate,
+    StickerSetCreate,
+    StickerStatusOut,
 )
-from comfyloom.contracts import Background, GenerationRequest, GpuWorkerReport, ImageKind, Lora, Stage
+from comfyloom.contracts import (
+    Background,
+    Emotion,
+    GenerationRequest,
+    GpuWorkerReport,
+    ImageKind,
+    Lora,
+    Stage,
+    StickerSetChild,
+    StickerSetRequest,
+)
 from comfyloom.db import characters, jobs, refusals
+from comfyloom.db.jobs import JobStatus
 from comfyloom.keys import WORKER_REPORTS_PREFIX
 from comfyloom.prompts.screening import screen
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from workflows.avatar import AvatarWorkflow
 from workflows.sticker import StickerWorkflow
+from workflows.sticker_set import StickerSetWorkflow, child_workflow_id
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"])
 
@@ -95,7 +111,7 @@ async def own_character(pool: asyncpg.Pool, character_id: UUID, user_id: str) ->
     return character
 
 
-def _loras(body: AvatarCreate | StickerCreate) -> list[Lora]:
+def _loras(body: AvatarCreate | StickerCreate | StickerSetCreate) -> list[Lora]:
     return [Lora.model_validate(lora.model_dump()) for lora in body.loras]
 
 
@@ -161,22 +177,176 @@ async def generate_sticker(
     )
 
 
-@router.get("/status/{job_id}", response_model=JobStatusOut)
-async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
+STICKER_SET = "sticker_set"
+
+
+async def _start_set(
+    set_id: UUID,
+    character: characters.CharacterRow,
+    emotions: list[Emotion],
+    *,
+    seed: int | None,
+    loras: list[Lora],
+    pool: asyncpg.Pool,
+    temporal: Client,
+    settings: Settings,
+    user_id: str,
+) -> JobAccepted:
+    """One child job row per emotion, then a run of the set's workflow over them."""
+    workflow_id = f"sticker-set-{set_id}"
+    template, background = STICKER_TEMPLATES[settings.sticker_background_removal]
+    children = [StickerSetChild(emotion=emotion, job_id=uuid.uuid4()) for emotion in emotions]
+    for child in children:
+        await jobs.create_job(
+            pool,
+            job_id=child.job_id,
+            user_id=user_id,
+            kind=ImageKind.sticker.value,
+            character_id=character.id,
+            workflow_id=child_workflow_id(workflow_id, child),
+            request={"emotion": child.emotion.value},
+            set_id=set_id,
+            emotion=child.emotion.value,
+        )
+    request = StickerSetRequest(
+        set_job_id=set_id,
+        user_id=user_id,
+        character_id=character.id,
+        children=children,
+        template=template,
+        background=background,
+        seed=seed,
+        loras=loras,
+        gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
+    )
+    try:
+        await temporal.start_workflow(
+            StickerSetWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=CPU_TASK_QUEUE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"Stickers of {character.name}: {', '.join(e.value for e in emotions)}",
+        )
+    except Exception as e:
+        for job_id in [set_id, *(c.job_id for c in children)]:
+            await jobs.mark_failed(pool, job_id, f"could not start the workflow: {e}")
+        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
+    return JobAccepted(
+        job_id=set_id,
+        workflow_id=workflow_id,
+        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{set_id}",
+    )
+
+
+@router.post("/stickers/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+async def generate_sticker_set(
+    body: StickerSetCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+) -> JobAccepted:
+    """A set of stickers, one child workflow per emotion; status lists each sticker."""
+    character = await own_character(pool, body.character_id, user_id)
+    set_id = uuid.uuid4()
+    loras = _loras(body)
+    screened = GenerationRequest(
+        job_id=set_id,
+        user_id=user_id,
+        kind=ImageKind.sticker,
+        character_ids=[character.id],
+        template="sticker",
+        width=768,
+        height=1152,
+        loras=loras,
+    )
+    if refusal := screen(screened.prompt_request(), [character], blocklist=settings.content_blocklist):
+        await refusals.record(pool, refusal, user_id=user_id, kind=STICKER_SET, stage="request")
+        raise content_refused(refusal, field_names={"characters[0].": "characterId"})
+    await jobs.create_job(
+        pool,
+        job_id=set_id,
+        user_id=user_id,
+        kind=STICKER_SET,
+        character_id=character.id,
+        workflow_id=f"sticker-set-{set_id}",
+        request=body.model_dump(mode="json", by_alias=True),
+    )
+    return await _start_set(
+        set_id,
+        character,
+        body.emotions,
+        seed=body.seed,
+        loras=loras,
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        user_id=user_id,
+    )
+
+
+@router.post("/stickers/bulk/{set_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+async def retry_sticker_set(
+    set_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+) -> JobAccepted:
+    """Render the set's failed stickers again; the good ones are kept, never redone."""
+    job = await _own_job(pool, set_id, user_id)
+    if job.kind != STICKER_SET:
+        raise not_found("sticker set", set_id, field="setId")
+    if not job.status.terminal:
+        raise ApiError(409, "still_running", "the set is still running; retry once it has finished", field="setId")
+    failed = [child for child in await jobs.set_children(pool, job.id) if child.status is not JobStatus.ready]
+    if not failed:
+        raise ApiError(409, "nothing_to_retry", "every sticker of this set is ready", field="setId")
+    character = await own_character(pool, job.character_id, user_id) if job.character_id else None
+    if character is None:
+        raise not_found("character", job.character_id, field="characterId")
+    await jobs.reopen(pool, job.id)
+    return await _start_set(
+        job.id,
+        character,
+        [Emotion(child.emotion) for child in failed if child.emotion],
+        seed=job.request.get("seed"),
+        loras=[Lora.model_validate(LoraIn.model_validate(lora).model_dump()) for lora in job.request.get("loras", [])],
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        user_id=user_id,
+    )
+
+
+async def _own_job(pool: asyncpg.Pool, job_id: str, user_id: str) -> jobs.JobRow:
     job = None
     try:
         job = await jobs.get_job(pool, UUID(job_id), user_id=user_id)
     except ValueError:
-        pass
+        pass  # a malformed id names no job either
     if job is None:
         raise not_found("job", job_id, field="jobId")
+    return job
+
+
+@router.get("/status/{job_id}", response_model=JobStatusOut)
+async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
+    job = await _own_job(pool, job_id, user_id)
     stage, render = await live_stage(temporal, job)
     if stage in (Stage.done, Stage.failed, Stage.cancelled):
         job = await jobs.get_job(pool, job.id) or job  # the workflow may have closed it meanwhile
+    stickers = None
+    if job.kind == STICKER_SET:
+        stickers = [
+            StickerStatusOut(
+                emotion=Emotion(child.emotion),
+                job_id=child.id,
+                status=child.status,
+                result_url=child.result_url,
+                error=child.error,
+            )
+            for child in await jobs.set_children(pool, job.id)
+            if child.emotion
+        ]
     return JobStatusOut(
-        **job.model_dump(exclude={"id", "user_id", "request", "updated_at"}),
+        **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion"}),
         job_id=job.id,
         stage=stage,
+        stickers=stickers,
         progress=RenderProgressOut(step=render.step, total=render.total, node=render.node) if render else None,
     )
 

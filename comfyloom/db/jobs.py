@@ -34,6 +34,8 @@ class JobRow(BaseModel):
     result_url: str | None
     error: str | None
     warnings: list[str]
+    set_id: UUID | None = None
+    emotion: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -49,16 +51,20 @@ async def create_job(
     character_id: UUID | None,
     workflow_id: str,
     request: dict[str, Any],
+    set_id: UUID | None = None,
+    emotion: str | None = None,
 ) -> JobRow:
     row = await conn.fetchrow(
-        "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request)"
-        " values ($1, $2, $3, $4, $5, $6) returning *",
+        "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8) returning *",
         job_id,
         user_id,
         kind,
         character_id,
         workflow_id,
         request,
+        set_id,
+        emotion,
     )
     assert row is not None
     return JobRow.model_validate(dict(row))
@@ -101,4 +107,34 @@ async def mark_failed(
         job_id,
         "cancelled" if cancelled else "failed",
         error[:2000],
+    )
+
+
+async def set_children(conn: asyncpg.Pool | asyncpg.Connection, set_id: UUID) -> list[JobRow]:
+    """The newest attempt at each emotion of a sticker set, in the order the set asked for them."""
+    rows = await conn.fetch(
+        "select distinct on (emotion) * from generation_jobs where set_id = $1 order by emotion, created_at desc",
+        set_id,
+    )
+    children = [JobRow.model_validate(dict(r)) for r in rows]
+    return sorted(children, key=lambda j: j.created_at)
+
+
+async def reopen(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID) -> None:
+    """A failed set runs again for its failed stickers: back to queued, its first error cleared."""
+    await conn.execute(
+        "update generation_jobs set status = 'queued', error = null, finished_at = null, updated_at = now()"
+        " where id = $1 and status in ('failed', 'cancelled')",
+        job_id,
+    )
+
+
+async def finish(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, *, error: str | None) -> None:
+    """Close a job that records no image of its own (a set): ready, or failed with `error`."""
+    await conn.execute(
+        "update generation_jobs set status = $2, error = $3, finished_at = coalesce(finished_at, now()),"
+        " updated_at = now() where id = $1 and status in ('queued', 'running')",
+        job_id,
+        "failed" if error else "ready",
+        error,
     )

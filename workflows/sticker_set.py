@@ -1,0 +1,86 @@
+"""StickerSetWorkflow: one child StickerWorkflow per emotion, run side by side; a failed sticker never fails the others.
+
+Child ids are `{set workflow id}-{emotion}-{child job id prefix}`: deterministic, and distinct for a
+retry, which runs this workflow again (same id, new run) for the failed emotions only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.jobs import JobActivities
+    from comfyloom.contracts import (
+        GenerationRequest,
+        ImageKind,
+        JobRef,
+        Progress,
+        Stage,
+        StickerOutcome,
+        StickerSetChild,
+        StickerSetRequest,
+        StickerSetSummary,
+    )
+    from workflows.pipeline import failure_reason, run
+    from workflows.sticker import StickerWorkflow
+
+STICKER_SIZE = (768, 1152)
+
+
+def child_workflow_id(set_workflow_id: str, child: StickerSetChild) -> str:
+    return f"{set_workflow_id}-{child.emotion.value}-{str(child.job_id)[:8]}"
+
+
+@workflow.defn
+class StickerSetWorkflow:
+    def __init__(self) -> None:
+        self._progress = Progress(stage=Stage.queued)
+
+    @workflow.query
+    def progress(self) -> Progress:
+        return self._progress
+
+    async def _sticker(self, request: StickerSetRequest, index: int, child: StickerSetChild) -> StickerOutcome:
+        sticker = GenerationRequest(
+            job_id=child.job_id,
+            user_id=request.user_id,
+            kind=ImageKind.sticker,
+            character_ids=[request.character_id],
+            emotion=child.emotion,
+            template=request.template,
+            width=STICKER_SIZE[0],
+            height=STICKER_SIZE[1],
+            background=request.background,
+            # A fixed seed reproduces the whole set; each emotion still gets its own.
+            seed=request.seed + index if request.seed is not None else None,
+            loras=request.loras,
+            gpu_wait_deadline_seconds=request.gpu_wait_deadline_seconds,
+        )
+        child_id = child_workflow_id(workflow.info().workflow_id, child)
+        try:
+            result = await workflow.execute_child_workflow(
+                StickerWorkflow.run, sticker, id=child_id, static_summary=f"Sticker: {child.emotion.value}"
+            )
+        except ChildWorkflowError as e:
+            return StickerOutcome(emotion=child.emotion, job_id=child.job_id, ready=False, error=failure_reason(e))
+        return StickerOutcome(
+            emotion=child.emotion,
+            job_id=child.job_id,
+            ready=True,
+            url=result.url,
+            messenger_url=result.messenger_url,
+        )
+
+    @workflow.run
+    async def run(self, request: StickerSetRequest) -> StickerSetSummary:
+        await run(JobActivities.open_job, JobRef(job_id=request.set_job_id))
+        self._progress = Progress(stage=Stage.rendering)
+        outcomes = await asyncio.gather(*(self._sticker(request, i, child) for i, child in enumerate(request.children)))
+        summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
+        await run(JobActivities.finish_set, summary)
+        error = summary.error()
+        self._progress = Progress(stage=Stage.failed if error else Stage.done, error=error)
+        return summary
