@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 import time
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -22,6 +23,32 @@ DEMO_CHARACTER = {
 }
 
 
+def follow(http: httpx.Client, job: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Print a job's stages as they change until it ends; its last status, or None on timeout."""
+    started = time.monotonic()
+    last = ""
+    while True:
+        status: dict[str, Any] = http.get(job["statusUrl"]).json()
+        progress = status.get("progress") or {}
+        line = status["stage"] + (f" {progress['step']}/{progress['total']}" if progress.get("total") else "")
+        if line != last:
+            print(f"  {time.monotonic() - started:6.2f}s  {line}", flush=True)
+            last = line
+        if status["status"] in ("ready", "failed", "cancelled"):
+            return status
+        if time.monotonic() - started > timeout:
+            print(f"gave up after {timeout:.0f}s", file=sys.stderr)
+            return None
+        time.sleep(0.2)
+
+
+def describe(url: str) -> str:
+    webp = httpx.get(url)
+    webp.raise_for_status()
+    with Image.open(io.BytesIO(webp.content)) as img:
+        return f"{img.format} {img.width}x{img.height} {img.mode}, {len(webp.content)} bytes"
+
+
 def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
     with httpx.Client(base_url=api_url, timeout=30) as http:
         character = http.post("/api/v1/characters", json=DEMO_CHARACTER)
@@ -34,35 +61,30 @@ def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
         accepted.raise_for_status()
         job = accepted.json()
         print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
-
-        last = ""
-        while True:
-            status = http.get(job["statusUrl"]).json()
-            progress = status.get("progress") or {}
-            line = status["stage"] + (f" {progress['step']}/{progress['total']}" if progress.get("total") else "")
-            if line != last:
-                print(f"  {time.monotonic() - started:6.2f}s  {line}", flush=True)
-                last = line
-            if status["status"] in ("ready", "failed", "cancelled"):
-                break
-            if time.monotonic() - started > timeout:
-                print(f"gave up after {timeout:.0f}s", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
-
-        if status["status"] != "ready":
-            print(f"avatar {status['status']}: {status['error']}", file=sys.stderr)
+        status = follow(http, job, timeout)
+        if status is None or status["status"] != "ready":
+            print(f"avatar failed: {status and status['error']}", file=sys.stderr)
             return 1
-        webp = httpx.get(status["resultUrl"])
-        webp.raise_for_status()
-        with Image.open(io.BytesIO(webp.content)) as img:
-            size = f"{img.format} {img.width}x{img.height}, {len(webp.content)} bytes"
         print(f"avatar     {status['resultUrl']}")
-        print(f"           {size}, ready in {time.monotonic() - started:.2f}s")
+        print(f"           {describe(status['resultUrl'])}, ready in {time.monotonic() - started:.2f}s")
         [image] = http.get(f"/api/v1/characters/{character_id}/images").json()[:1]
         print(f"prompt     {image['positivePrompt']}")
         translated = f"translated by {image['translator']}" if image["translator"] else "untranslated"
         print(f"           seed {image['seed']}, template {image['template']}, {translated}")
         for warning in status.get("warnings", []):
             print(f"warning    {warning}")
+
+        started = time.monotonic()
+        accepted = http.post("/api/v1/image-generation/sticker", json={"characterId": character_id, "emotion": "feliz"})
+        accepted.raise_for_status()
+        job = accepted.json()
+        print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
+        status = follow(http, job, timeout)
+        if status is None or status["status"] != "ready":
+            print(f"sticker failed: {status and status['error']}", file=sys.stderr)
+            return 1
+        print(f"sticker    {status['resultUrl']}")
+        print(f"           {describe(status['resultUrl'])}, ready in {time.monotonic() - started:.2f}s")
+        messenger = status["resultUrl"].removesuffix(".webp") + "_512.webp"
+        print(f"           messenger sticker {describe(messenger)}")
     return 0

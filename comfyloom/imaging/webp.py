@@ -38,7 +38,7 @@ def encode(
 def encode_within(img: Image.Image, max_bytes: int, metadata: dict[str, str]) -> bytes:
     """The best quality that fits `max_bytes` (messenger stickers are capped at 100 KB)."""
     for quality in (WEBP_QUALITY, 80, 70, 60, 50, 40, 30, 20):
-        data = encode(img, metadata, quality=quality, method=6)
+        data = encode(img, metadata, quality=quality)
         if len(data) <= max_bytes:
             return data
     raise ValueError(f"cannot encode a {img.width}x{img.height} WebP within {max_bytes} bytes")
