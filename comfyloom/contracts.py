@@ -146,6 +146,8 @@ class StickerSetRequest(BaseModel):
     character_id: UUID
     children: list[StickerSetChild]
     template: str
+    width: int
+    height: int
     background: Background
     seed: int | None = Field(default=None, ge=0, le=2**53)
     loras: list[Lora] = []

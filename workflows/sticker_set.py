@@ -7,6 +7,7 @@ retry, which runs this workflow again (same id, new run) for the failed emotions
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
@@ -27,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.pipeline import failure_reason, run
     from workflows.sticker import StickerWorkflow
 
-STICKER_SIZE = (768, 1152)
+
+def set_workflow_id(set_job_id: UUID) -> str:
+    return f"sticker-set-{set_job_id}"
 
 
 def child_workflow_id(set_workflow_id: str, child: StickerSetChild) -> str:
@@ -51,8 +54,8 @@ class StickerSetWorkflow:
             character_ids=[request.character_id],
             emotion=child.emotion,
             template=request.template,
-            width=STICKER_SIZE[0],
-            height=STICKER_SIZE[1],
+            width=request.width,
+            height=request.height,
             background=request.background,
             # A fixed seed reproduces the whole set; each emotion still gets its own.
             seed=request.seed + index if request.seed is not None else None,

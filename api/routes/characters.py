@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from uuid import UUID
-
-import asyncpg
 from fastapi import APIRouter, status
 
 from api.deps import PoolDep, SettingsDep, UserDep
-from api.errors import content_refused, not_found
+from api.errors import content_refused
+from api.owned import own_character
 from api.schemas import CharacterCreate, CharacterOut, ImageOut
 from comfyloom.db import characters, refusals
 from comfyloom.prompts import safety
@@ -38,24 +36,13 @@ async def create_character(
     return _out(row)
 
 
-async def _own_character(pool: asyncpg.Pool, character_id: str, user_id: str) -> characters.CharacterRow:
-    row = None
-    try:
-        row = await characters.get_character(pool, UUID(character_id), user_id=user_id)
-    except ValueError:
-        pass  # a malformed id names no character either
-    if row is None:
-        raise not_found("character", character_id, field="characterId")
-    return row
-
-
 @router.get("/{character_id}", response_model=CharacterOut)
 async def get_character(character_id: str, pool: PoolDep, user_id: UserDep) -> CharacterOut:
-    return _out(await _own_character(pool, character_id, user_id))
+    return _out(await own_character(pool, character_id, user_id))
 
 
 @router.get("/{character_id}/images", response_model=list[ImageOut])
 async def list_images(character_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
     """A character's images, newest first, each with what it takes to render it again."""
-    row = await _own_character(pool, character_id, user_id)
+    row = await own_character(pool, character_id, user_id)
     return [ImageOut.model_validate(image.model_dump()) for image in await characters.list_images(pool, row.id)]

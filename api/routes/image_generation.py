@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
@@ -17,6 +18,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.errors import ApiError, content_refused, not_found
+from api.owned import own_character, own_job
 from api.progress import live_stage
 from api.schemas import (
     AvatarCreate,
@@ -26,12 +28,12 @@ from api.schemas import (
     Health,
     JobAccepted,
     JobStatusOut,
-    LoraIn,
     RenderProgressOut,
     StickerCreate,
     StickerSetCreate,
     StickerStatusOut,
 )
+from comfy_templates import load_template
 from comfyloom.contracts import (
     Background,
     Emotion,
@@ -39,6 +41,7 @@ from comfyloom.contracts import (
     GpuWorkerReport,
     ImageKind,
     Lora,
+    PromptRequest,
     Stage,
     StickerSetChild,
     StickerSetRequest,
@@ -51,7 +54,7 @@ from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from workflows.avatar import AvatarWorkflow
 from workflows.sticker import StickerWorkflow
-from workflows.sticker_set import StickerSetWorkflow, child_workflow_id
+from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"])
 
@@ -62,6 +65,44 @@ STICKER_TEMPLATES: dict[str, tuple[str, Background]] = {
 }
 GPU_POLLER_WINDOW = timedelta(minutes=2)
 GPU_REPORT_WINDOW = timedelta(minutes=5)
+
+
+async def refuse_if_unsafe(
+    prompt: PromptRequest, cast: list[characters.CharacterRow], *, kind: str, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """The request-time screening: a refusal is recorded and answered 422, before any job exists."""
+    if refusal := screen(prompt, cast, blocklist=settings.content_blocklist):
+        await refusals.record(pool, refusal, user_id=prompt.user_id, kind=kind, stage="request")
+        raise content_refused(refusal, field_names={"characters[0].": "characterId"} if len(cast) == 1 else None)
+
+
+async def start_workflow(
+    run: Any,
+    arg: BaseModel,
+    *,
+    job_id: UUID,
+    workflow_id: str,
+    rows: list[UUID],
+    pool: asyncpg.Pool,
+    temporal: Client,
+    settings: Settings,
+    summary: str,
+    **options: Any,
+) -> JobAccepted:
+    """Start a job's workflow; if Temporal refuses, the job's rows are failed and the client gets a 503."""
+    try:
+        await temporal.start_workflow(
+            run, arg, id=workflow_id, task_queue=CPU_TASK_QUEUE, static_summary=summary, **options
+        )
+    except Exception as e:
+        for row in rows:
+            await jobs.mark_failed(pool, row, f"could not start the workflow: {e}")
+        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
+    return JobAccepted(
+        job_id=job_id,
+        workflow_id=workflow_id,
+        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}",
+    )
 
 
 async def start_generation(
@@ -75,11 +116,8 @@ async def start_generation(
     settings: Settings,
     summary: str,
 ) -> JobAccepted:
-    """Screen, record the job, start its workflow: the same for every kind."""
-    field_names = {"characters[0].": "characterId"} if len(cast) == 1 else None
-    if refusal := screen(request.prompt_request(), cast, blocklist=settings.content_blocklist):
-        await refusals.record(pool, refusal, user_id=request.user_id, kind=request.kind.value, stage="request")
-        raise content_refused(refusal, field_names=field_names)
+    """Screen, record the job, start its workflow: the same for every kind of single image."""
+    await refuse_if_unsafe(request.prompt_request(), cast, kind=request.kind.value, pool=pool, settings=settings)
     workflow_id = f"{request.kind.value}-{request.job_id}"
     await jobs.create_job(
         pool,
@@ -90,29 +128,26 @@ async def start_generation(
         workflow_id=workflow_id,
         request=body.model_dump(mode="json", by_alias=True),
     )
-    try:
-        await temporal.start_workflow(
-            workflow, request, id=workflow_id, task_queue=CPU_TASK_QUEUE, static_summary=summary
-        )
-    except Exception as e:
-        await jobs.mark_failed(pool, request.job_id, f"could not start the workflow: {e}")
-        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
-    return JobAccepted(
+    return await start_workflow(
+        workflow,
+        request,
         job_id=request.job_id,
         workflow_id=workflow_id,
-        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{request.job_id}",
+        rows=[request.job_id],
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        summary=summary,
     )
-
-
-async def own_character(pool: asyncpg.Pool, character_id: UUID, user_id: str) -> characters.CharacterRow:
-    character = await characters.get_character(pool, character_id, user_id=user_id)
-    if character is None:
-        raise not_found("character", character_id, field="characterId")
-    return character
 
 
 def _loras(body: AvatarCreate | StickerCreate | StickerSetCreate) -> list[Lora]:
     return [Lora.model_validate(lora.model_dump()) for lora in body.loras]
+
+
+def _size(template: str) -> tuple[int, int]:
+    """A template's render size, from its manifest: the one place sizes are written down."""
+    return load_template(template).manifest.size
 
 
 @router.post("/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
@@ -120,14 +155,15 @@ async def generate_avatar(
     body: AvatarCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
 ) -> JobAccepted:
     character = await own_character(pool, body.character_id, user_id)
+    width, height = _size("avatar")
     request = GenerationRequest(
         job_id=uuid.uuid4(),
         user_id=user_id,
         kind=ImageKind.avatar,
         character_ids=[character.id],
         template="avatar",
-        width=768,
-        height=768,
+        width=width,
+        height=height,
         seed=body.seed,
         loras=_loras(body),
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
@@ -151,6 +187,7 @@ async def generate_sticker(
     """One emotion sticker: a 768x1152 cut-out WebP and a messenger-ready 512x512 one."""
     character = await own_character(pool, body.character_id, user_id)
     template, background = STICKER_TEMPLATES[settings.sticker_background_removal]
+    width, height = _size(template)
     request = GenerationRequest(
         job_id=uuid.uuid4(),
         user_id=user_id,
@@ -158,8 +195,8 @@ async def generate_sticker(
         character_ids=[character.id],
         emotion=body.emotion,
         template=template,
-        width=768,
-        height=1152,
+        width=width,
+        height=height,
         background=background,
         seed=body.seed,
         loras=_loras(body),
@@ -193,7 +230,7 @@ async def _start_set(
     user_id: str,
 ) -> JobAccepted:
     """One child job row per emotion, then a run of the set's workflow over them."""
-    workflow_id = f"sticker-set-{set_id}"
+    workflow_id = set_workflow_id(set_id)
     template, background = STICKER_TEMPLATES[settings.sticker_background_removal]
     children = [StickerSetChild(emotion=emotion, job_id=uuid.uuid4()) for emotion in emotions]
     for child in children:
@@ -208,34 +245,31 @@ async def _start_set(
             set_id=set_id,
             emotion=child.emotion.value,
         )
+    width, height = _size(template)
     request = StickerSetRequest(
         set_job_id=set_id,
         user_id=user_id,
         character_id=character.id,
         children=children,
         template=template,
+        width=width,
+        height=height,
         background=background,
         seed=seed,
         loras=loras,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
     )
-    try:
-        await temporal.start_workflow(
-            StickerSetWorkflow.run,
-            request,
-            id=workflow_id,
-            task_queue=CPU_TASK_QUEUE,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"Stickers of {character.name}: {', '.join(e.value for e in emotions)}",
-        )
-    except Exception as e:
-        for job_id in [set_id, *(c.job_id for c in children)]:
-            await jobs.mark_failed(pool, job_id, f"could not start the workflow: {e}")
-        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
-    return JobAccepted(
+    return await start_workflow(
+        StickerSetWorkflow.run,
+        request,
         job_id=set_id,
         workflow_id=workflow_id,
-        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{set_id}",
+        rows=[set_id, *(c.job_id for c in children)],
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        summary=f"Stickers of {character.name}: {', '.join(e.value for e in emotions)}",
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 
 
@@ -247,26 +281,17 @@ async def generate_sticker_set(
     character = await own_character(pool, body.character_id, user_id)
     set_id = uuid.uuid4()
     loras = _loras(body)
-    screened = GenerationRequest(
-        job_id=set_id,
-        user_id=user_id,
-        kind=ImageKind.sticker,
-        character_ids=[character.id],
-        template="sticker",
-        width=768,
-        height=1152,
-        loras=loras,
+    prompt = PromptRequest(
+        job_id=set_id, user_id=user_id, kind=ImageKind.sticker, character_ids=[character.id], loras=loras
     )
-    if refusal := screen(screened.prompt_request(), [character], blocklist=settings.content_blocklist):
-        await refusals.record(pool, refusal, user_id=user_id, kind=STICKER_SET, stage="request")
-        raise content_refused(refusal, field_names={"characters[0].": "characterId"})
+    await refuse_if_unsafe(prompt, [character], kind=STICKER_SET, pool=pool, settings=settings)
     await jobs.create_job(
         pool,
         job_id=set_id,
         user_id=user_id,
         kind=STICKER_SET,
         character_id=character.id,
-        workflow_id=f"sticker-set-{set_id}",
+        workflow_id=set_workflow_id(set_id),
         request=body.model_dump(mode="json", by_alias=True),
     )
     return await _start_set(
@@ -287,7 +312,7 @@ async def retry_sticker_set(
     set_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
 ) -> JobAccepted:
     """Render the set's failed stickers again; the good ones are kept, never redone."""
-    job = await _own_job(pool, set_id, user_id)
+    job = await own_job(pool, set_id, user_id)
     if job.kind != STICKER_SET:
         raise not_found("sticker set", set_id, field="setId")
     if not job.status.terminal:
@@ -295,16 +320,15 @@ async def retry_sticker_set(
     failed = [child for child in await jobs.set_children(pool, job.id) if child.status is not JobStatus.ready]
     if not failed:
         raise ApiError(409, "nothing_to_retry", "every sticker of this set is ready", field="setId")
-    character = await own_character(pool, job.character_id, user_id) if job.character_id else None
-    if character is None:
-        raise not_found("character", job.character_id, field="characterId")
+    asked = StickerSetCreate.model_validate(job.request)
+    character = await own_character(pool, asked.character_id, user_id)
     await jobs.reopen(pool, job.id)
     return await _start_set(
         job.id,
         character,
         [Emotion(child.emotion) for child in failed if child.emotion],
-        seed=job.request.get("seed"),
-        loras=[Lora.model_validate(LoraIn.model_validate(lora).model_dump()) for lora in job.request.get("loras", [])],
+        seed=asked.seed,
+        loras=_loras(asked),
         pool=pool,
         temporal=temporal,
         settings=settings,
@@ -312,20 +336,9 @@ async def retry_sticker_set(
     )
 
 
-async def _own_job(pool: asyncpg.Pool, job_id: str, user_id: str) -> jobs.JobRow:
-    job = None
-    try:
-        job = await jobs.get_job(pool, UUID(job_id), user_id=user_id)
-    except ValueError:
-        pass  # a malformed id names no job either
-    if job is None:
-        raise not_found("job", job_id, field="jobId")
-    return job
-
-
 @router.get("/status/{job_id}", response_model=JobStatusOut)
 async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
-    job = await _own_job(pool, job_id, user_id)
+    job = await own_job(pool, job_id, user_id)
     stage, render = await live_stage(temporal, job)
     if stage in (Stage.done, Stage.failed, Stage.cancelled):
         job = await jobs.get_job(pool, job.id) or job  # the workflow may have closed it meanwhile
