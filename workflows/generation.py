@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from comfyloom.keys import avatar_key, staging_prefix, sticker_key
     from workflows.pipeline import failure_reason, is_cancellation, render, run
+    from workflows.progress import ReportsProgress
 
 
 def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
@@ -48,17 +49,7 @@ def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str
     return avatar_key(request.user_id, character, timestamp_ms), None
 
 
-class GenerationWorkflow:
-    def __init__(self) -> None:
-        self._progress = Progress(stage=Stage.queued)
-
-    @workflow.query
-    def progress(self) -> Progress:
-        return self._progress
-
-    def _stage(self, stage: Stage) -> None:
-        self._progress = self._progress.model_copy(update={"stage": stage})
-
+class GenerationWorkflow(ReportsProgress):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         workflow_id = workflow.info().workflow_id
         staging = staging_prefix(workflow_id)

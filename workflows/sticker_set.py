@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         StickerSetSummary,
     )
     from workflows.pipeline import failure_reason, run
+    from workflows.progress import ReportsProgress
     from workflows.sticker import StickerWorkflow
 
 
@@ -38,14 +39,7 @@ def child_workflow_id(set_workflow_id: str, child: StickerSetChild) -> str:
 
 
 @workflow.defn
-class StickerSetWorkflow:
-    def __init__(self) -> None:
-        self._progress = Progress(stage=Stage.queued)
-
-    @workflow.query
-    def progress(self) -> Progress:
-        return self._progress
-
+class StickerSetWorkflow(ReportsProgress):
     async def _sticker(self, request: StickerSetRequest, index: int, child: StickerSetChild) -> StickerOutcome:
         sticker = GenerationRequest(
             job_id=child.job_id,
@@ -80,7 +74,7 @@ class StickerSetWorkflow:
     @workflow.run
     async def run(self, request: StickerSetRequest) -> StickerSetSummary:
         await run(JobActivities.open_job, JobRef(job_id=request.set_job_id))
-        self._progress = Progress(stage=Stage.rendering)
+        self._stage(Stage.rendering)
         outcomes = await asyncio.gather(*(self._sticker(request, i, child) for i, child in enumerate(request.children)))
         summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
         await run(JobActivities.finish_set, summary)
