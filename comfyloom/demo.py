@@ -49,6 +49,22 @@ def describe(url: str) -> str:
         return f"{img.format} {img.width}x{img.height} {img.mode}, {len(webp.content)} bytes"
 
 
+def generate(http: httpx.Client, kind: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Ask for one image, follow it, print where it landed; its final status, or None if it failed."""
+    started = time.monotonic()
+    accepted = http.post(f"/api/v1/image-generation/{kind}", json=body)
+    accepted.raise_for_status()
+    job = accepted.json()
+    print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
+    status = follow(http, job, timeout)
+    if status is None or status["status"] != "ready":
+        print(f"{kind} failed: {status and status['error']}", file=sys.stderr)
+        return None
+    print(f"{kind:<10} {status['resultUrl']}")
+    print(f"           {describe(status['resultUrl'])}, ready in {time.monotonic() - started:.2f}s")
+    return status
+
+
 def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
     with httpx.Client(base_url=api_url, timeout=30) as http:
         character = http.post("/api/v1/characters", json=DEMO_CHARACTER)
@@ -56,17 +72,9 @@ def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
         character_id = character.json()["id"]
         print(f"character  {DEMO_CHARACTER['name']} ({character_id})")
 
-        started = time.monotonic()
-        accepted = http.post("/api/v1/image-generation/avatar", json={"characterId": character_id})
-        accepted.raise_for_status()
-        job = accepted.json()
-        print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
-        status = follow(http, job, timeout)
-        if status is None or status["status"] != "ready":
-            print(f"avatar failed: {status and status['error']}", file=sys.stderr)
+        status = generate(http, "avatar", {"characterId": character_id}, timeout)
+        if status is None:
             return 1
-        print(f"avatar     {status['resultUrl']}")
-        print(f"           {describe(status['resultUrl'])}, ready in {time.monotonic() - started:.2f}s")
         [image] = http.get(f"/api/v1/characters/{character_id}/images").json()[:1]
         print(f"prompt     {image['positivePrompt']}")
         translated = f"translated by {image['translator']}" if image["translator"] else "untranslated"
@@ -74,17 +82,9 @@ def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
         for warning in status.get("warnings", []):
             print(f"warning    {warning}")
 
-        started = time.monotonic()
-        accepted = http.post("/api/v1/image-generation/sticker", json={"characterId": character_id, "emotion": "feliz"})
-        accepted.raise_for_status()
-        job = accepted.json()
-        print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
-        status = follow(http, job, timeout)
-        if status is None or status["status"] != "ready":
-            print(f"sticker failed: {status and status['error']}", file=sys.stderr)
+        status = generate(http, "sticker", {"characterId": character_id, "emotion": "feliz"}, timeout)
+        if status is None:
             return 1
-        print(f"sticker    {status['resultUrl']}")
-        print(f"           {describe(status['resultUrl'])}, ready in {time.monotonic() - started:.2f}s")
         messenger = status["resultUrl"].removesuffix(".webp") + "_512.webp"
         print(f"           messenger sticker {describe(messenger)}")
     return 0
