@@ -27,6 +27,14 @@ BBOX_MODELS = ["bbox/face_yolov8m.pt", "bbox/hand_yolov8s.pt"]
 
 
 def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
+    # KSampler's sampling inputs, which FaceDetailer declares the same way for its own pass.
+    sampling: dict[str, Any] = {
+        "seed": _int(0, 0, 0xFFFFFFFFFFFFFFFF),
+        "steps": _int(20, 1, 10000),
+        "cfg": _float(8.0, 0.0, 100.0, 0.1),
+        "sampler_name": [SAMPLERS],
+        "scheduler": [SCHEDULERS],
+    }
     specs: dict[str, tuple[dict[str, Any], list[str], bool, str]] = {
         "CheckpointLoaderSimple": (
             {"ckpt_name": [checkpoints]},
@@ -65,11 +73,7 @@ def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
         "KSampler": (
             {
                 "model": ["MODEL"],
-                "seed": _int(0, 0, 0xFFFFFFFFFFFFFFFF),
-                "steps": _int(20, 1, 10000),
-                "cfg": _float(8.0, 0.0, 100.0, 0.1),
-                "sampler_name": [SAMPLERS],
-                "scheduler": [SCHEDULERS],
+                **sampling,
                 "positive": ["CONDITIONING"],
                 "negative": ["CONDITIONING"],
                 "latent_image": ["LATENT"],
@@ -113,11 +117,7 @@ def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
                 "guide_size": _float(512, 64, MAX_RESOLUTION, 8),
                 "guide_size_for": ["BOOLEAN", {"default": True}],
                 "max_size": _float(1024, 64, MAX_RESOLUTION, 8),
-                "seed": _int(0, 0, 0xFFFFFFFFFFFFFFFF),
-                "steps": _int(20, 1, 10000),
-                "cfg": _float(8.0, 0.0, 100.0, 0.1),
-                "sampler_name": [SAMPLERS],
-                "scheduler": [SCHEDULERS],
+                **sampling,
                 "positive": ["CONDITIONING"],
                 "negative": ["CONDITIONING"],
                 "denoise": _float(0.5, 0.0001, 1.0),
