@@ -14,7 +14,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, PromptTags, VisualFeatures
+from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, PromptTags
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.db.characters import CharacterRow
 from comfyloom.imaging import chroma
@@ -46,7 +46,7 @@ def source_text(request: PromptRequest, cast: list[CharacterRow]) -> str:
     """The user's own words behind an image, for its provenance."""
     parts = [f"{row.name}: {row.description}" for row in cast]
     if request.story:
-        parts.append(" — ".join(p for p in (request.story.title, request.story.genre, request.story.synopsis) if p))
+        parts.append(request.story.text)
     if request.scene_context:
         parts.append(request.scene_context)
     return "\n".join(parts)
@@ -55,9 +55,7 @@ def source_text(request: PromptRequest, cast: list[CharacterRow]) -> str:
 def scene_source(request: PromptRequest, cast: list[CharacterRow]) -> SceneSource | None:
     names = [row.name for row in cast]
     if request.kind is ImageKind.cover and request.story:
-        story = request.story
-        text = "\n".join(p for p in (story.title, story.genre, story.synopsis) if p)
-        return SceneSource(purpose="cover", text=text, character_names=names)
+        return SceneSource(purpose="cover", text=request.story.text, character_names=names)
     if request.kind is ImageKind.scene and request.scene_context:
         return SceneSource(purpose="scene", text=request.scene_context, character_names=names)
     return None
@@ -72,10 +70,7 @@ def key_colour(tags: PromptTags) -> str:
 def build(
     request: PromptRequest, cast: list[CharacterRow], tags: PromptTags, key: str | None = None
 ) -> builders.Prompt:
-    members = [
-        Cast(row.name, member, VisualFeatures(**row.visual_features).style)
-        for row, member in zip(cast, tags.characters, strict=True)
-    ]
+    members = [Cast(row.name, member, row.features.style) for row, member in zip(cast, tags.characters, strict=True)]
     match request.kind:
         case ImageKind.avatar:
             return builders.avatar_prompt(members[0], request.loras)
@@ -125,9 +120,7 @@ class PromptActivities:
 
     async def _translate(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
         """Gemini's tags, or the untranslated ones with a warning saying why."""
-        untranslated = PromptTags(
-            characters=[builders.tags_from_features(VisualFeatures(**row.visual_features)) for row in cast]
-        )
+        untranslated = PromptTags(characters=[builders.tags_from_features(row.features) for row in cast])
         if self._translator is None:
             activity.logger.warning(NO_KEY_WARNING)
             return untranslated, [NO_KEY_WARNING]
@@ -138,7 +131,7 @@ class PromptActivities:
                     CharacterSource(name=row.name, description=row.description, visual_features=row.visual_features)
                 )
                 # A gender the user set outright wins over Gemini's reading of the text.
-                gender = VisualFeatures(**row.visual_features).gender
+                gender = row.features.gender
                 members.append(extracted.model_copy(update={"gender": gender}) if gender else extracted)
             scene_input = scene_source(request, cast)
             scene: SceneTags | None = await self._translator.scene(scene_input) if scene_input else None

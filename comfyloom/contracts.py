@@ -90,6 +90,10 @@ class StoryBrief(BaseModel):
     genre: str | None = Field(default=None, max_length=50)
     synopsis: str | None = Field(default=None, max_length=4000)
 
+    @property
+    def text(self) -> str:
+        return "\n".join(p for p in (self.title, self.genre, self.synopsis) if p)
+
 
 Background = Literal["opaque", "chroma", "transparent"]
 

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
-from comfyloom.contracts import Lora, PromptTags
+from comfyloom.contracts import Lora, PromptTags, VisualFeatures
 
 
 class CharacterRow(BaseModel):
@@ -22,6 +22,10 @@ class CharacterRow(BaseModel):
     avatar_url: str | None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def features(self) -> VisualFeatures:
+        return VisualFeatures(**self.visual_features)
 
 
 class ImageRow(BaseModel):

@@ -162,7 +162,7 @@ def check(
     `texts` maps a field name (as the API names it) to its text; minors and sexual content are
     judged over the whole request, since a scene can put one field's child in another's sexual text.
     """
-    blocked = tuple(dict.fromkeys([*BLOCKED_TERMS, *(fold(term) for term in blocklist if fold(term))]))
+    blocked = tuple(dict.fromkeys([*BLOCKED_TERMS, *filter(None, map(fold, blocklist))]))
     found: dict[str, dict[str, list[str]]] = {"minor": {}, "sexual": {}}
     for field, text in texts.items():
         if not text:

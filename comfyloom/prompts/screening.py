@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from comfyloom.contracts import PromptRequest, PromptTags, VisualFeatures
+from comfyloom.contracts import PromptRequest, PromptTags
 from comfyloom.db.characters import CharacterRow
 from comfyloom.prompts import safety
 from comfyloom.prompts.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS
@@ -27,9 +27,7 @@ def request_signals(cast: list[CharacterRow]) -> list[safety.Signal]:
     return [
         signal
         for i, row in enumerate(cast)
-        for signal in safety.age_signal(
-            f"characters[{i}].visualFeatures.age", VisualFeatures(**row.visual_features).age
-        )
+        for signal in safety.age_signal(f"characters[{i}].visualFeatures.age", row.features.age)
     ]
 
 

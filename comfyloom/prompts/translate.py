@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -76,6 +77,7 @@ class SceneSource(BaseModel):
     character_names: list[str] = []
 
 
+@cache
 def _fingerprint(instruction: str, schema: type[BaseModel]) -> str:
     """Changes when the instruction or schema does, so a cached answer never outlives its question."""
     return hashlib.sha256((instruction + json.dumps(schema.model_json_schema(), sort_keys=True)).encode()).hexdigest()
