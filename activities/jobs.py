@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import FailJob, FinishJob, GenerationResult, ImageKind, JobRef, StickerSetSummary
-from comfyloom.db import jobs
+from comfyloom.contracts import FailJob, FinishJob, GenerationResult, JobRef, StickerSetSummary
+from comfyloom.db import images, jobs
 from comfyloom.storage import ObjectStore
 
 
@@ -24,66 +22,25 @@ class JobActivities:
 
     @activity.defn(name="finish_job")
     async def finish_job(self, finish: FinishJob) -> GenerationResult:
-        image, converted = finish.image, finish.converted
+        """Record the image and close its job as ready, in one transaction: both or neither."""
+        request, image, converted = finish.request, finish.image, finish.converted
         async with self._pool.acquire() as conn, conn.transaction():
             try:
-                await conn.execute(
-                    "insert into character_images (id, character_id, job_id, kind, object_key, url, width,"
-                    " height, size_bytes, positive_prompt, negative_prompt, seed, template, template_sha256,"
-                    " checkpoint, source_text, tags, loras, translator)"
-                    " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-                    " on conflict (job_id) do nothing",
-                    uuid.uuid4(),
-                    finish.character_id,
-                    finish.job_id,
-                    finish.kind.value,
-                    image.key,
-                    image.url,
-                    converted.width,
-                    converted.height,
-                    converted.size_bytes,
-                    finish.prompt.positive,
-                    finish.prompt.negative,
-                    finish.seed,
-                    finish.template,
-                    finish.template_sha256,
-                    finish.checkpoint,
-                    finish.prompt.source_text,
-                    finish.prompt.tags.model_dump(mode="json"),
-                    [lora.model_dump(mode="json") for lora in finish.prompt.loras],
-                    finish.prompt.translator,
-                )
+                await images.record(conn, finish)
             except asyncpg.ForeignKeyViolationError as e:
                 raise ApplicationError(
-                    "the character was deleted while its image was generated",
+                    "the character or story this image is for was deleted while it was generated",
                     type="CharacterNotFound",
                     non_retryable=True,
                 ) from e
-            if finish.kind is ImageKind.sticker and finish.emotion is not None:
-                await conn.execute(
-                    "insert into character_stickers (id, character_id, job_id, emotion, url, messenger_url)"
-                    " values ($1, $2, $3, $4, $5, $6) on conflict (job_id) do nothing",
-                    uuid.uuid4(),
-                    finish.character_id,
-                    finish.job_id,
-                    finish.emotion.value,
-                    image.url,
-                    finish.messenger.url if finish.messenger else None,
-                )
-            if finish.kind is ImageKind.avatar:
-                await conn.execute(
-                    "update characters set avatar_url = $2, updated_at = now() where id = $1",
-                    finish.character_id,
-                    image.url,
-                )
             await conn.execute(
                 "update generation_jobs set status = 'ready', result_url = $2, error = null,"
                 " finished_at = coalesce(finished_at, now()), updated_at = now() where id = $1",
-                finish.job_id,
+                request.job_id,
                 image.url,
             )
         return GenerationResult(
-            job_id=finish.job_id,
+            job_id=request.job_id,
             url=image.url,
             key=image.key,
             width=converted.width,

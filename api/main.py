@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import characters, image_generation
+from api.routes import characters, image_generation, stories
 from comfyloom import __version__, db, temporal
 from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
@@ -39,10 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="comfyloom",
         version=__version__,
-        description="Durable image generation for character apps: avatars through Temporal and ComfyUI.",
+        description="Durable image generation for character apps (avatars, stickers, story covers, chat scenes)"
+        " through Temporal and ComfyUI.",
         lifespan=lifespan,
     )
     errors.install(app)
     app.include_router(characters.router)
+    app.include_router(stories.router)
     app.include_router(image_generation.router)
     return app

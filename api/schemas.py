@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Stage, VisualFeatures
+from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Stage, StoryBrief, VisualFeatures
 from comfyloom.db.jobs import JobStatus
 from comfyloom.prompts.builders import parse_emotion
 from comfyloom.prompts.features import CharacterTags, SceneTags
@@ -130,6 +130,82 @@ class StickerSetCreate(CamelRequest):
         return parsed
 
 
+# Covers and scenes draw at most this many characters: more, and SD blends them together.
+MAX_CAST = 4
+
+
+def _distinct(ids: list[UUID] | None) -> list[UUID] | None:
+    if ids and len(set(ids)) != len(ids):
+        raise ValueError("each character may appear once")
+    return ids
+
+
+class StoryCreate(CamelRequest):
+    title: str = Field(min_length=1, max_length=200)
+    genre: str | None = Field(default=None, max_length=50, description="e.g. fantasy, romance, terror, sci-fi.")
+    synopsis: str | None = Field(default=None, max_length=4000)
+    character_ids: list[UUID] = Field(default=[], max_length=MAX_CAST, description="Who the cover shows.")
+
+    _distinct_characters = field_validator("character_ids")(_distinct)
+
+    @property
+    def brief(self) -> StoryBrief:
+        return StoryBrief(title=self.title, genre=self.genre, synopsis=self.synopsis)
+
+
+class StoryOut(CamelModel):
+    id: UUID
+    title: str
+    genre: str | None
+    synopsis: str | None
+    character_ids: list[UUID]
+    cover_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CoverOptions(CamelRequest):
+    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
+
+
+class CoverCreate(CoverOptions):
+    """A cover for a stored story (`storyId`), or for a new one described here (`title`, …), which is saved."""
+
+    story_id: UUID | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    genre: str | None = Field(default=None, max_length=50, description="e.g. fantasy, romance, terror, sci-fi.")
+    synopsis: str | None = Field(default=None, max_length=4000)
+    character_ids: list[UUID] | None = Field(default=None, max_length=MAX_CAST, description="Who the cover shows.")
+
+    _distinct_characters = field_validator("character_ids")(_distinct)
+
+
+class SceneCreate(CamelRequest):
+    context: str = Field(
+        min_length=1, max_length=4000, description="The moment to draw: recent chat messages or a description."
+    )
+    character_ids: list[UUID] = Field(default=[], max_length=MAX_CAST, description="Who is in the scene, in order.")
+    size: str = Field(
+        default="1024x1024",
+        pattern=r"^[0-9]{2,5}x[0-9]{2,5}$",
+        description="WIDTHxHEIGHT, one of the scene template's sizes within SCENE_MAX_PIXELS.",
+    )
+    story_id: UUID | None = Field(default=None, description="The story the scene belongs to, if any.")
+    chat_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Your chat's id, to find its scenes again."
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
+
+    _distinct_characters = field_validator("character_ids")(_distinct)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        width, height = self.size.split("x")
+        return int(width), int(height)
+
+
 class StickerStatusOut(CamelModel):
     emotion: Emotion
     job_id: UUID
@@ -142,6 +218,7 @@ class JobAccepted(CamelModel):
     job_id: UUID
     workflow_id: str
     status_url: str
+    story_id: UUID | None = Field(default=None, description="A cover's story: the new one, when described inline.")
 
 
 class RenderProgressOut(CamelModel):
@@ -156,6 +233,7 @@ class JobStatusOut(CamelModel):
     status: JobStatus
     stage: Stage
     character_id: UUID | None
+    story_id: UUID | None
     workflow_id: str
     result_url: str | None
     error: str | None

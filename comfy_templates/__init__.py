@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import Lora
+from comfyloom.contracts import ImageKind, Lora
+from comfyloom.settings import Settings
 
 NodeInput = tuple[str, str]
 
@@ -24,12 +25,18 @@ class Manifest(BaseModel):
     graph: str
     description: str = ""
     size: tuple[int, int]
+    # Other sizes a request may ask for (scenes); the checkpoint's training buckets, all near one megapixel.
+    sizes: list[tuple[int, int]] = []
     # What the final output's background is: kept, a solid key colour to cut out, or already transparent.
     background: Literal["opaque", "chroma", "transparent"] = "opaque"
     inputs: dict[str, NodeInput]
     outputs: list[str]
     # Where the checkpoint's MODEL and CLIP come out: a LoRA chain is inserted right after.
     lora_anchor: dict[Literal["model", "clip"], tuple[str, int]]
+
+    @property
+    def allowed_sizes(self) -> list[tuple[int, int]]:
+        return [self.size, *(s for s in self.sizes if s != self.size)]
 
 
 class RenderParams(BaseModel):
@@ -127,3 +134,20 @@ def load_template(name: str) -> Template:
         if input_name not in graph.get(node_id, {}).get("inputs", {}):
             raise ValueError(f"template {name!r}: node {node_id} has no input {input_name!r}")
     return Template(name, manifest, graph)
+
+
+def template_for(kind: ImageKind, settings: Settings) -> Template:
+    """The template that renders `kind` here: stickers by STICKER_BACKGROUND_REMOVAL, covers by COVER_FACE_DETAIL."""
+    match kind:
+        case ImageKind.sticker:
+            name = "sticker_rmbg" if settings.sticker_background_removal == "rmbg" else "sticker"
+        case ImageKind.cover:
+            name = "cover" if settings.cover_face_detail else "cover_plain"
+        case _:
+            name = kind.value
+    return load_template(name)
+
+
+def active_templates(settings: Settings) -> list[Template]:
+    """The templates this deployment renders with: the ones a GPU worker's ComfyUI must be able to run."""
+    return [template_for(kind, settings) for kind in ImageKind]

@@ -107,6 +107,9 @@ class GenerationRequest(BaseModel):
     character_ids: list[UUID] = []
     emotion: Emotion | None = None
     story: StoryBrief | None = None
+    # Covers: the story the cover is for. Scenes: optionally, the story and the client's chat they belong to.
+    story_id: UUID | None = None
+    chat_id: str | None = Field(default=None, max_length=200)
     scene_context: str | None = Field(default=None, max_length=4000)
     template: str
     width: int
@@ -307,16 +310,14 @@ class JobRef(BaseModel):
 
 
 class FinishJob(BaseModel):
-    job_id: UUID
-    character_id: UUID
-    kind: ImageKind
+    """Everything an image's record holds: what was asked, what was drawn, and where it landed."""
+
+    request: GenerationRequest
     image: PublishedImage
     messenger: PublishedImage | None = None
-    emotion: Emotion | None = None
     converted: ConvertedImage
     prompt: PromptSpec
     seed: int
-    template: str
     template_sha256: str
     checkpoint: str
 

@@ -28,3 +28,12 @@ def avatar_key(user_id: str, character_id: UUID, timestamp_ms: int) -> str:
 def sticker_key(user_id: str, character_id: UUID, emotion: str, timestamp_ms: int, *, messenger: bool = False) -> str:
     suffix = "_512" if messenger else ""
     return f"characters/{user_id}/{character_id}/stickers/{emotion}_{timestamp_ms}{suffix}.webp"
+
+
+def cover_key(story_id: UUID, timestamp_ms: int) -> str:
+    return f"stories/{story_id}/cover/cover_{timestamp_ms}.webp"
+
+
+def scene_key(user_id: str, job_id: UUID, timestamp_ms: int) -> str:
+    """A scene may show several characters, or none: it is filed by user and job, not by character."""
+    return f"scenes/{user_id}/scene_{timestamp_ms}_{job_id}.webp"

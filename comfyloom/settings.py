@@ -56,6 +56,16 @@ class Settings(BaseSettings):
         description="chroma: a key-colour background cut out by the CPU worker (built-in ComfyUI nodes only); "
         "rmbg: ComfyUI-Easy-Use's RMBG node removes it on the GPU.",
     )
+    cover_face_detail: bool = Field(
+        default=True,
+        description="Covers get a FaceDetailer pass (ComfyUI-Impact-Pack and face_yolov8m.pt); "
+        "off renders them with built-in nodes only.",
+    )
+    scene_max_pixels: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest scene (width x height) this GPU may render; sizes come from the scene template.",
+    )
 
     gpu_wait_deadline_seconds: int = Field(
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."

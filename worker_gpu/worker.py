@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.comfy import ComfyActivities
+from comfy_templates import active_templates
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
@@ -56,7 +57,8 @@ async def gpu_workers(
     events = ComfyEvents(comfy)
     listener = asyncio.create_task(events.run(), name="comfyui-events")
     reporter = asyncio.create_task(
-        report_forever(comfy, store, worker_id, settings.comfyui_checkpoint), name="comfyui-readiness"
+        report_forever(comfy, store, worker_id, settings.comfyui_checkpoint, active_templates(settings)),
+        name="comfyui-readiness",
     )
     activities = ComfyActivities(
         comfy,

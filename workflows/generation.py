@@ -31,22 +31,29 @@ with workflow.unsafe.imports_passed_through():
         RenderRequest,
         Stage,
     )
-    from comfyloom.keys import avatar_key, staging_prefix, sticker_key
+    from comfyloom.keys import avatar_key, cover_key, scene_key, staging_prefix, sticker_key
     from workflows.pipeline import failure_reason, is_cancellation, render, run
     from workflows.progress import ReportsProgress
 
 
 def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
     """Where the image (and a sticker's messenger variant) is published; workflow time makes retries agree."""
-    character = request.character_id
-    assert character is not None
-    if request.kind is ImageKind.sticker:
-        emotion = request.emotion.value if request.emotion else "sticker"
-        return (
-            sticker_key(request.user_id, character, emotion, timestamp_ms),
-            sticker_key(request.user_id, character, emotion, timestamp_ms, messenger=True),
-        )
-    return avatar_key(request.user_id, character, timestamp_ms), None
+    match request.kind:
+        case ImageKind.avatar:
+            assert request.character_id is not None
+            return avatar_key(request.user_id, request.character_id, timestamp_ms), None
+        case ImageKind.sticker:
+            assert request.character_id is not None
+            emotion = request.emotion.value if request.emotion else "sticker"
+            return (
+                sticker_key(request.user_id, request.character_id, emotion, timestamp_ms),
+                sticker_key(request.user_id, request.character_id, emotion, timestamp_ms, messenger=True),
+            )
+        case ImageKind.cover:
+            assert request.story_id is not None
+            return cover_key(request.story_id, timestamp_ms), None
+        case ImageKind.scene:
+            return scene_key(request.user_id, request.job_id, timestamp_ms), None
 
 
 class GenerationWorkflow(ReportsProgress):
@@ -91,6 +98,7 @@ class GenerationWorkflow(ReportsProgress):
                         "negativePrompt": prompt.negative,
                         "seed": str(seed),
                         "character": ",".join(str(c) for c in request.character_ids),
+                        **({"story": str(request.story_id)} if request.story_id else {}),
                         "workflowId": workflow_id,
                         "timestamp": now.isoformat(),
                     },
@@ -103,20 +111,15 @@ class GenerationWorkflow(ReportsProgress):
             published = [item.public_key for item in items]
             images = await run(PublishActivities.publish_image, PublishRequest(items=items, staging_prefix=staging))
             self._stage(Stage.saving)
-            assert request.character_id is not None
             result = await run(
                 JobActivities.finish_job,
                 FinishJob(
-                    job_id=request.job_id,
-                    character_id=request.character_id,
-                    kind=request.kind,
+                    request=request,
                     image=images[0],
                     messenger=images[1] if len(images) > 1 else None,
-                    emotion=request.emotion,
                     converted=converted,
                     prompt=prompt,
                     seed=seed,
-                    template=request.template,
                     template_sha256=rendered.template_sha256,
                     checkpoint=rendered.checkpoint,
                 ),

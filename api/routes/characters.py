@@ -6,7 +6,7 @@ from api.deps import PoolDep, SettingsDep, UserDep
 from api.errors import content_refused
 from api.owned import own_character
 from api.schemas import CharacterCreate, CharacterOut, ImageOut
-from comfyloom.db import characters, refusals
+from comfyloom.db import characters, images, refusals
 from comfyloom.prompts import safety
 
 router = APIRouter(prefix="/api/v1/characters", tags=["characters"])
@@ -45,4 +45,4 @@ async def get_character(character_id: str, pool: PoolDep, user_id: UserDep) -> C
 async def list_images(character_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
     """A character's images, newest first, each with what it takes to render it again."""
     row = await own_character(pool, character_id, user_id)
-    return [ImageOut.model_validate(image.model_dump()) for image in await characters.list_images(pool, row.id)]
+    return [ImageOut.model_validate(image.model_dump()) for image in await images.of_character(pool, row.id)]

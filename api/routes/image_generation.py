@@ -4,12 +4,11 @@ import asyncio
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
@@ -17,27 +16,36 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
-from api.errors import ApiError, content_refused, not_found
-from api.owned import own_character, own_job
+from api.errors import ApiError, not_found
+from api.generation import (
+    STORED_STORY_FIELDS,
+    as_loras,
+    cast_field_names,
+    new_request,
+    refuse_if_unsafe,
+    start_cover,
+    start_generation,
+    start_workflow,
+)
+from api.owned import own_cast, own_character, own_job, own_story
 from api.progress import live_stage
 from api.schemas import (
     AvatarCreate,
-    CamelRequest,
     ComponentHealth,
+    CoverCreate,
     GpuWorkerOut,
     Health,
     JobAccepted,
     JobStatusOut,
     RenderProgressOut,
+    SceneCreate,
     StickerCreate,
     StickerSetCreate,
     StickerStatusOut,
 )
-from comfy_templates import load_template
+from comfy_templates import template_for
 from comfyloom.contracts import (
-    Background,
     Emotion,
-    GenerationRequest,
     GpuWorkerReport,
     ImageKind,
     Lora,
@@ -45,109 +53,19 @@ from comfyloom.contracts import (
     Stage,
     StickerSetChild,
     StickerSetRequest,
+    StoryBrief,
 )
-from comfyloom.db import characters, jobs, refusals
+from comfyloom.db import characters, jobs, stories
 from comfyloom.db.jobs import JobStatus
 from comfyloom.keys import WORKER_REPORTS_PREFIX
-from comfyloom.prompts.screening import screen
-from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
+from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
-from workflows.avatar import AvatarWorkflow
-from workflows.sticker import StickerWorkflow
 from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"])
 
-# STICKER_BACKGROUND_REMOVAL picks the template: keyed out on the CPU worker, or RMBG inside ComfyUI.
-STICKER_TEMPLATES: dict[str, tuple[str, Background]] = {
-    "chroma": ("sticker", "chroma"),
-    "rmbg": ("sticker_rmbg", "transparent"),
-}
 GPU_POLLER_WINDOW = timedelta(minutes=2)
 GPU_REPORT_WINDOW = timedelta(minutes=5)
-
-
-async def refuse_if_unsafe(
-    prompt: PromptRequest, cast: list[characters.CharacterRow], *, kind: str, pool: asyncpg.Pool, settings: Settings
-) -> None:
-    """The request-time screening: a refusal is recorded and answered 422, before any job exists."""
-    if refusal := screen(prompt, cast, blocklist=settings.content_blocklist):
-        await refusals.record(pool, refusal, user_id=prompt.user_id, kind=kind, stage="request")
-        raise content_refused(refusal, field_names={"characters[0].": "characterId"} if len(cast) == 1 else None)
-
-
-async def start_workflow(
-    run: Any,
-    arg: BaseModel,
-    *,
-    job_id: UUID,
-    workflow_id: str,
-    rows: list[UUID],
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
-    summary: str,
-    **options: Any,
-) -> JobAccepted:
-    """Start a job's workflow; if Temporal refuses, the job's rows are failed and the client gets a 503."""
-    try:
-        await temporal.start_workflow(
-            run, arg, id=workflow_id, task_queue=CPU_TASK_QUEUE, static_summary=summary, **options
-        )
-    except Exception as e:
-        for row in rows:
-            await jobs.mark_failed(pool, row, f"could not start the workflow: {e}")
-        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
-    return JobAccepted(
-        job_id=job_id,
-        workflow_id=workflow_id,
-        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}",
-    )
-
-
-async def start_generation(
-    request: GenerationRequest,
-    workflow: Any,
-    *,
-    cast: list[characters.CharacterRow],
-    body: CamelRequest,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
-    summary: str,
-) -> JobAccepted:
-    """Screen, record the job, start its workflow: the same for every kind of single image."""
-    await refuse_if_unsafe(request.prompt_request(), cast, kind=request.kind.value, pool=pool, settings=settings)
-    workflow_id = f"{request.kind.value}-{request.job_id}"
-    await jobs.create_job(
-        pool,
-        job_id=request.job_id,
-        user_id=request.user_id,
-        kind=request.kind.value,
-        character_id=request.character_id,
-        workflow_id=workflow_id,
-        request=body.model_dump(mode="json", by_alias=True),
-    )
-    return await start_workflow(
-        workflow,
-        request,
-        job_id=request.job_id,
-        workflow_id=workflow_id,
-        rows=[request.job_id],
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
-        summary=summary,
-    )
-
-
-def _loras(body: AvatarCreate | StickerCreate | StickerSetCreate) -> list[Lora]:
-    return [Lora.model_validate(lora.model_dump()) for lora in body.loras]
-
-
-def _size(template: str) -> tuple[int, int]:
-    """A template's render size, from its manifest: the one place sizes are written down."""
-    return load_template(template).manifest.size
 
 
 @router.post("/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
@@ -155,28 +73,18 @@ async def generate_avatar(
     body: AvatarCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
 ) -> JobAccepted:
     character = await own_character(pool, body.character_id, user_id)
-    width, height = _size("avatar")
-    request = GenerationRequest(
-        job_id=uuid.uuid4(),
-        user_id=user_id,
-        kind=ImageKind.avatar,
-        character_ids=[character.id],
-        template="avatar",
-        width=width,
-        height=height,
-        seed=body.seed,
-        loras=_loras(body),
-        gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
+    request = new_request(
+        ImageKind.avatar, user_id, settings, character_ids=[character.id], seed=body.seed, loras=as_loras(body.loras)
     )
     return await start_generation(
         request,
-        AvatarWorkflow.run,
         cast=[character],
         body=body,
         pool=pool,
         temporal=temporal,
         settings=settings,
         summary=f"Avatar of {character.name}",
+        field_names=cast_field_names([character], single=True),
     )
 
 
@@ -186,31 +94,111 @@ async def generate_sticker(
 ) -> JobAccepted:
     """One emotion sticker: a 768x1152 cut-out WebP and a messenger-ready 512x512 one."""
     character = await own_character(pool, body.character_id, user_id)
-    template, background = STICKER_TEMPLATES[settings.sticker_background_removal]
-    width, height = _size(template)
-    request = GenerationRequest(
-        job_id=uuid.uuid4(),
-        user_id=user_id,
-        kind=ImageKind.sticker,
+    request = new_request(
+        ImageKind.sticker,
+        user_id,
+        settings,
         character_ids=[character.id],
         emotion=body.emotion,
-        template=template,
-        width=width,
-        height=height,
-        background=background,
         seed=body.seed,
-        loras=_loras(body),
-        gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
+        loras=as_loras(body.loras),
     )
     return await start_generation(
         request,
-        StickerWorkflow.run,
         cast=[character],
         body=body,
         pool=pool,
         temporal=temporal,
         settings=settings,
         summary=f"Sticker of {character.name}: {body.emotion.value}",
+        field_names=cast_field_names([character], single=True),
+    )
+
+
+@router.post("/cover", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+async def generate_cover(
+    body: CoverCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+) -> JobAccepted:
+    """A 1024x1024 story cover: of a stored story (`storyId`), or of one described here, which is saved as a
+    story (its id comes back as `storyId`)."""
+    described = [name for name in ("title", "genre", "synopsis", "character_ids") if getattr(body, name) is not None]
+    if body.story_id is not None:
+        if described:
+            fields = [to_camel(name) for name in described]
+            raise ApiError(
+                422, "invalid_request", "give storyId or describe the story (title, …), not both", fields=fields
+            )
+        story = await own_story(pool, body.story_id, user_id)
+        story_fields = STORED_STORY_FIELDS
+    else:
+        if body.title is None:
+            raise ApiError(422, "invalid_request", "a cover needs a storyId, or a story's title", field="title")
+        brief = StoryBrief(title=body.title, genre=body.genre, synopsis=body.synopsis)
+        cast = await own_cast(pool, body.character_ids or [], user_id)
+        prompt = PromptRequest(
+            job_id=uuid.uuid4(), user_id=user_id, kind=ImageKind.cover, character_ids=[c.id for c in cast], story=brief
+        )
+        story_fields = {"story.title": "title", "story.synopsis": "synopsis"}
+        await refuse_if_unsafe(
+            prompt,
+            cast,
+            kind=ImageKind.cover.value,
+            pool=pool,
+            settings=settings,
+            field_names={**story_fields, **cast_field_names(cast)},
+        )
+        story = await stories.create_story(pool, user_id=user_id, brief=brief, character_ids=[c.id for c in cast])
+    return await start_cover(
+        story, body, user_id=user_id, pool=pool, temporal=temporal, settings=settings, story_fields=story_fields
+    )
+
+
+def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
+    """One of the scene template's sizes, within this GPU's pixel budget (SCENE_MAX_PIXELS)."""
+    budget = settings.scene_max_pixels
+    usable = [s for s in template_for(ImageKind.scene, settings).manifest.allowed_sizes if s[0] * s[1] <= budget]
+    choices = ", ".join(f"{w}x{h}" for w, h in usable) or "none"
+    width, height = size
+    if size not in usable:
+        why = (
+            f"is {width * height:,} pixels, over this server's budget of {budget:,}"
+            if width * height > budget
+            else "is not a size the scene template renders"
+        )
+        raise ApiError(422, "invalid_size", f"{width}x{height} {why}; use one of: {choices}", field="size")
+    return size
+
+
+@router.post("/scene", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+async def generate_scene(
+    body: SceneCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+) -> JobAccepted:
+    """A chat scene: the moment `context` describes, with the given characters, at one of the allowed sizes."""
+    size = scene_size(body.dimensions, settings)
+    cast = await own_cast(pool, body.character_ids, user_id)
+    story = await own_story(pool, body.story_id, user_id) if body.story_id else None
+    request = new_request(
+        ImageKind.scene,
+        user_id,
+        settings,
+        size=size,
+        character_ids=[c.id for c in cast],
+        scene_context=body.context,
+        story_id=story.id if story else None,
+        chat_id=body.chat_id,
+        seed=body.seed,
+        loras=as_loras(body.loras),
+    )
+    names = ", ".join(c.name for c in cast) or "no characters"
+    return await start_generation(
+        request,
+        cast=cast,
+        body=body,
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        summary=f"Scene {body.size} with {names}",
+        field_names={"sceneContext": "context", **cast_field_names(cast)},
     )
 
 
@@ -231,7 +219,7 @@ async def _start_set(
 ) -> JobAccepted:
     """One child job row per emotion, then a run of the set's workflow over them."""
     workflow_id = set_workflow_id(set_id)
-    template, background = STICKER_TEMPLATES[settings.sticker_background_removal]
+    template = template_for(ImageKind.sticker, settings)
     children = [StickerSetChild(emotion=emotion, job_id=uuid.uuid4()) for emotion in emotions]
     for child in children:
         await jobs.create_job(
@@ -245,16 +233,16 @@ async def _start_set(
             set_id=set_id,
             emotion=child.emotion.value,
         )
-    width, height = _size(template)
+    width, height = template.manifest.size
     request = StickerSetRequest(
         set_job_id=set_id,
         user_id=user_id,
         character_id=character.id,
         children=children,
-        template=template,
+        template=template.name,
         width=width,
         height=height,
-        background=background,
+        background=template.manifest.background,
         seed=seed,
         loras=loras,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
@@ -280,11 +268,18 @@ async def generate_sticker_set(
     """A set of stickers, one child workflow per emotion; status lists each sticker."""
     character = await own_character(pool, body.character_id, user_id)
     set_id = uuid.uuid4()
-    loras = _loras(body)
+    chosen = as_loras(body.loras)
     prompt = PromptRequest(
-        job_id=set_id, user_id=user_id, kind=ImageKind.sticker, character_ids=[character.id], loras=loras
+        job_id=set_id, user_id=user_id, kind=ImageKind.sticker, character_ids=[character.id], loras=chosen
     )
-    await refuse_if_unsafe(prompt, [character], kind=STICKER_SET, pool=pool, settings=settings)
+    await refuse_if_unsafe(
+        prompt,
+        [character],
+        kind=STICKER_SET,
+        pool=pool,
+        settings=settings,
+        field_names=cast_field_names([character], single=True),
+    )
     await jobs.create_job(
         pool,
         job_id=set_id,
@@ -299,7 +294,7 @@ async def generate_sticker_set(
         character,
         body.emotions,
         seed=body.seed,
-        loras=loras,
+        loras=chosen,
         pool=pool,
         temporal=temporal,
         settings=settings,
@@ -328,7 +323,7 @@ async def retry_sticker_set(
         character,
         [Emotion(child.emotion) for child in failed if child.emotion],
         seed=asked.seed,
-        loras=_loras(asked),
+        loras=as_loras(asked.loras),
         pool=pool,
         temporal=temporal,
         settings=settings,

@@ -24,9 +24,11 @@ def _float(default: float, lo: float, hi: float, step: float = 0.01) -> list[Any
 # with the inputs those packs declare.
 REMBG_MODES = ["RMBG-2.0", "RMBG-1.4", "Inspyrenet", "BEN2"]
 BBOX_MODELS = ["bbox/face_yolov8m.pt", "bbox/hand_yolov8s.pt"]
+CUSTOM_NODES = {"easy imageRemBg", "UltralyticsDetectorProvider", "FaceDetailer"}
 
 
-def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
+def object_info(checkpoints: list[str], loras: list[str], *, custom_nodes: bool = True) -> dict[str, Any]:
+    """Every node the simulator knows; without `custom_nodes`, a bare ComfyUI's built-in ones only."""
     # KSampler's sampling inputs, which FaceDetailer declares the same way for its own pass.
     sampling: dict[str, Any] = {
         "seed": _int(0, 0, 0xFFFFFFFFFFFFFFFF),
@@ -139,6 +141,8 @@ def object_info(checkpoints: list[str], loras: list[str]) -> dict[str, Any]:
     }
     info: dict[str, Any] = {}
     for name, (required, outputs, is_output, category) in specs.items():
+        if name in CUSTOM_NODES and not custom_nodes:
+            continue
         info[name] = {
             "input": {"required": required, "optional": {}},
             "input_order": {"required": list(required), "optional": []},

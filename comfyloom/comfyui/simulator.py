@@ -39,6 +39,8 @@ class SimConfig:
         default_factory=lambda: ["waiNSFWIllustrious_v130.safetensors", "sd_xl_base_1.0.safetensors"]
     )
     loras: list[str] = field(default_factory=lambda: ["add_detail.safetensors"])
+    # False: a bare ComfyUI, without the custom node packs (Easy-Use, Impact-Pack) some templates need.
+    custom_nodes: bool = True
     output_dir: Path | None = None
 
 
@@ -253,7 +255,7 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.info = object_info(config.checkpoints, config.loras)
+        self.info = object_info(config.checkpoints, config.loras, custom_nodes=config.custom_nodes)
         self._tmp = None if config.output_dir else tempfile.TemporaryDirectory(prefix="comfysim-")
         self.output_dir = config.output_dir or Path(self._tmp.name if self._tmp else ".")
         self.pending: list[QueueItem] = []
@@ -719,9 +721,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--render-seconds", type=float, default=1.0)
     parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--bare", action="store_true", help="built-in nodes only, as a fresh ComfyUI install")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s simulator %(levelname)s %(message)s")
-    config = SimConfig(render_seconds=args.render_seconds, output_dir=args.output_dir)
+    config = SimConfig(render_seconds=args.render_seconds, output_dir=args.output_dir, custom_nodes=not args.bare)
     log.info("ComfyUI simulator on http://%s:%d (render %.2fs)", args.host, args.port, args.render_seconds)
     web.run_app(build_app(Simulator(config)), host=args.host, port=args.port, print=None)
 

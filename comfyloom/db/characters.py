@@ -1,4 +1,4 @@
-"""Characters and the images generated for them."""
+"""Characters: who the images are of."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
-from comfyloom.contracts import Lora, PromptTags, VisualFeatures
+from comfyloom.contracts import VisualFeatures
 
 
 class CharacterRow(BaseModel):
@@ -26,29 +26,6 @@ class CharacterRow(BaseModel):
     @property
     def features(self) -> VisualFeatures:
         return VisualFeatures(**self.visual_features)
-
-
-class ImageRow(BaseModel):
-    id: UUID
-    character_id: UUID
-    job_id: UUID
-    kind: str
-    object_key: str
-    url: str
-    width: int
-    height: int
-    size_bytes: int
-    positive_prompt: str
-    negative_prompt: str
-    seed: int
-    template: str
-    template_sha256: str
-    checkpoint: str
-    source_text: str
-    tags: PromptTags
-    loras: list[Lora]
-    translator: str | None
-    created_at: datetime
 
 
 async def create_character(
@@ -80,10 +57,3 @@ async def get_character(
         "select * from characters where id = $1 and ($2::text is null or user_id = $2)", character_id, user_id
     )
     return CharacterRow.model_validate(dict(row)) if row else None
-
-
-async def list_images(conn: asyncpg.Pool | asyncpg.Connection, character_id: UUID) -> list[ImageRow]:
-    rows = await conn.fetch(
-        "select * from character_images where character_id = $1 order by created_at desc", character_id
-    )
-    return [ImageRow.model_validate(dict(r)) for r in rows]

@@ -36,6 +36,7 @@ class JobRow(BaseModel):
     warnings: list[str]
     set_id: UUID | None = None
     emotion: str | None = None
+    story_id: UUID | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -53,10 +54,11 @@ async def create_job(
     request: dict[str, Any],
     set_id: UUID | None = None,
     emotion: str | None = None,
+    story_id: UUID | None = None,
 ) -> JobRow:
     row = await conn.fetchrow(
-        "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8) returning *",
+        "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion,"
+        " story_id) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning *",
         job_id,
         user_id,
         kind,
@@ -65,6 +67,7 @@ async def create_job(
         request,
         set_id,
         emotion,
+        story_id,
     )
     assert row is not None
     return JobRow.model_validate(dict(row))

@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from temporalio.client import Client
 
+from comfy_templates import Template, active_templates, load_template, template_names
+from comfyloom import localstack
 from comfyloom.comfyui.client import ComfyClient
+from comfyloom.comfyui.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import LocalParts, running_gpu_worker
 from worker_gpu.readiness import check_comfyui
 
+CHECKPOINT = "waiNSFWIllustrious_v130.safetensors"
+EVERY_TEMPLATE = [load_template(name) for name in template_names()]
+
+
+@pytest.fixture
+async def bare_comfyui() -> AsyncIterator[ComfyClient]:
+    """A fresh ComfyUI install: built-in nodes only, no Impact-Pack or Easy-Use."""
+    port = localstack.free_port()
+    runner = await serve(SimConfig(custom_nodes=False), "127.0.0.1", port)
+    client = ComfyClient(f"http://127.0.0.1:{port}", "check")
+    yield client
+    await client.aclose()
+    await runner.cleanup()
+
 
 async def test_a_complete_comfyui_has_no_problems(local_parts: LocalParts) -> None:
     client = ComfyClient(local_parts.comfyui_url, "check")
-    report = await check_comfyui(client, "w1", "waiNSFWIllustrious_v130.safetensors")
+    report = await check_comfyui(client, "w1", CHECKPOINT, EVERY_TEMPLATE)
     await client.aclose()
     assert report.reachable and report.problems == []
     assert report.devices == ["cuda:0 comfyloom simulator"]
@@ -25,7 +44,7 @@ async def test_a_complete_comfyui_has_no_problems(local_parts: LocalParts) -> No
 
 async def test_a_missing_checkpoint_is_named_with_what_is_installed(local_parts: LocalParts) -> None:
     client = ComfyClient(local_parts.comfyui_url, "check")
-    report = await check_comfyui(client, "w1", "ponyDiffusion.safetensors")
+    report = await check_comfyui(client, "w1", "ponyDiffusion.safetensors", EVERY_TEMPLATE)
     await client.aclose()
     [problem] = report.problems
     assert "checkpoint 'ponyDiffusion.safetensors' (COMFYUI_CHECKPOINT), which every template needs" in problem
@@ -34,9 +53,40 @@ async def test_a_missing_checkpoint_is_named_with_what_is_installed(local_parts:
 
 async def test_an_unreachable_comfyui_is_reported() -> None:
     client = ComfyClient("http://127.0.0.1:9", "check")
-    report = await check_comfyui(client, "w1", "x")
+    report = await check_comfyui(client, "w1", "x", EVERY_TEMPLATE)
     await client.aclose()
     assert not report.reachable and "does not answer" in report.problems[0]
+
+
+async def test_a_bare_comfyui_is_only_a_problem_for_the_templates_this_deployment_uses(
+    bare_comfyui: ComfyClient, settings: Settings
+) -> None:
+    face_detail = await check_comfyui(bare_comfyui, "w1", CHECKPOINT, active_templates(settings))
+    assert face_detail.problems == [
+        "template 'cover' needs node 'FaceDetailer', which this ComfyUI does not have (custom node missing?)",
+        "template 'cover' needs node 'UltralyticsDetectorProvider', which this ComfyUI does not have"
+        " (custom node missing?)",
+    ]
+    built_in_only = settings.model_copy(update={"cover_face_detail": False, "sticker_background_removal": "chroma"})
+    assert [t.name for t in active_templates(built_in_only)] == ["avatar", "sticker", "cover_plain", "scene"]
+    report = await check_comfyui(bare_comfyui, "w1", CHECKPOINT, active_templates(built_in_only))
+    assert report.problems == []
+
+
+async def test_a_model_file_a_template_names_but_comfyui_lacks_is_named(local_parts: LocalParts) -> None:
+    cover = load_template("cover")
+    graph = copy.deepcopy(cover.graph)
+    detector = next(n for n in graph.values() if n["class_type"] == "UltralyticsDetectorProvider")
+    detector["inputs"]["model_name"] = "bbox/face_yolov9c.pt"
+    client = ComfyClient(local_parts.comfyui_url, "check")
+    report = await check_comfyui(client, "w1", CHECKPOINT, [Template("cover", cover.manifest, graph)])
+    await client.aclose()
+    [problem] = report.problems
+    assert problem.startswith(
+        "template 'cover' needs UltralyticsDetectorProvider.model_name = 'bbox/face_yolov9c.pt', which this"
+        " ComfyUI does not offer (has: bbox/face_yolov8m.pt"
+    )
+    assert report.templates[0].missing_models == ["bbox/face_yolov9c.pt"]
 
 
 @pytest.mark.usefixtures("cpu_worker")

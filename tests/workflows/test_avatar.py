@@ -78,7 +78,7 @@ async def test_avatar_lands_as_webp_with_a_ready_row(
         assert b"comfyloom:workflowId" in img.info.get("xmp", b"")
 
     # The database holds the record, the character points at its avatar, staging is empty.
-    row = await pool.fetchrow("select * from character_images where job_id = $1", accepted["jobId"])
+    row = await pool.fetchrow("select * from images where job_id = $1", accepted["jobId"])
     assert row is not None
     assert (row["object_key"], row["width"], row["height"]) == (key, 768, 768)
     assert row["size_bytes"] == len(published.content)

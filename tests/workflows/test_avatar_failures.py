@@ -30,7 +30,7 @@ async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
     assert "node 4 (CheckpointLoaderSimple)" in status["error"]
     assert "not-installed.safetensors" in status["error"]
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
-    assert await pool.fetchval("select count(*) from character_images where job_id = $1", accepted["jobId"]) == 0
+    assert await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"]) == 0
     # Rejected once, never retried.
     history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
     attempts = [

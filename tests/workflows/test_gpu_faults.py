@@ -65,7 +65,7 @@ async def start_avatar(api: httpx.AsyncClient) -> dict[str, Any]:
 
 async def assert_no_leftovers(store: ObjectStore, pool: asyncpg.Pool, accepted: dict[str, Any], *, ready: bool) -> None:
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
-    images = await pool.fetchval("select count(*) from character_images where job_id = $1", accepted["jobId"])
+    images = await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"])
     assert images == (1 if ready else 0)
 
 

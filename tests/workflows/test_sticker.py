@@ -61,7 +61,7 @@ async def test_a_sticker_is_keyed_out_and_has_a_messenger_version(
     assert messenger.info["bytes"] <= 100 * 1024
 
     # The prompt asked for a key colour the character (blue hair and eyes) does not wear.
-    image = await pool.fetchrow("select positive_prompt from character_images where job_id = $1", row["job_id"])
+    image = await pool.fetchrow("select positive_prompt from images where job_id = $1", row["job_id"])
     assert image is not None and "(happy:1.2)" in image["positive_prompt"]
     assert "background:1.3)" in image["positive_prompt"] and "(blue background" not in image["positive_prompt"]
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []

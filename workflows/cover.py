@@ -1,0 +1,16 @@
+"""CoverWorkflow: a story's 1024x1024 cover, face-detailed unless COVER_FACE_DETAIL is off."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from comfyloom.contracts import GenerationRequest, GenerationResult
+    from workflows.generation import GenerationWorkflow
+
+
+@workflow.defn
+class CoverWorkflow(GenerationWorkflow):
+    @workflow.run
+    async def run(self, request: GenerationRequest) -> GenerationResult:
+        return await self.generate(request)
