@@ -7,13 +7,14 @@ import uuid
 import pytest
 from PIL import Image
 
-from comfy_templates import RenderParams, UnknownTemplate, load_template, template_names
+from comfy_templates import RenderParams, UnknownTemplate, load_template, template_for, template_names
 from comfyloom.comfyui.client import ComfyClient, output_images
 from comfyloom.comfyui.nodes import object_info
 from comfyloom.comfyui.simulator import validate
-from comfyloom.contracts import Lora
+from comfyloom.contracts import ImageKind, Lora
 from comfyloom.imaging import chroma
 from comfyloom.imaging.checks import check_image
+from comfyloom.settings import Settings
 from tests.conftest import LocalParts
 
 PARAMS = RenderParams(
@@ -111,3 +112,22 @@ async def test_every_template_runs_on_the_simulator_with_its_background(name: st
             check_image(img, alpha=template.manifest.background == "transparent")
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("removal", "face_detail", "sticker", "cover"),
+    [
+        ("chroma", True, ("sticker", "chroma"), "cover"),
+        ("rmbg", False, ("sticker_rmbg", "transparent"), "cover_plain"),
+    ],
+)
+def test_settings_pick_the_sticker_and_cover_templates(
+    removal: str, face_detail: bool, sticker: tuple[str, str], cover: str
+) -> None:
+    settings = Settings(_env_file=None, sticker_background_removal=removal, cover_face_detail=face_detail)
+    chosen = template_for(ImageKind.sticker, settings)
+    assert (chosen.name, chosen.manifest.background) == sticker
+    assert template_for(ImageKind.cover, settings).name == cover
+    scene = template_for(ImageKind.scene, settings).manifest
+    assert scene.allowed_sizes[0] == (1024, 1024) and (1216, 832) in scene.allowed_sizes
+    assert all(abs(w * h - 1024 * 1024) / (1024 * 1024) < 0.07 for w, h in scene.allowed_sizes)
