@@ -1,4 +1,5 @@
-"""`comfyloom demo`: what a client app does: create a character, ask for its avatar, follow it to the WebP."""
+"""`comfyloom demo`: what a client app does: create a character, then ask for every kind of image and follow each
+to its WebP: avatar, sticker, a set of eight stickers, a story cover and a chat scene."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ DEMO_CHARACTER = {
         "body": "slender, 154cm",
     },
 }
+
+DEMO_STORY = {
+    "title": "A Lua de Cristal",
+    "genre": "fantasia",
+    "synopsis": "Uma jovem oni atravessa uma floresta encantada em busca da lua perdida.",
+}
+DEMO_SCENE = {"context": "Rem: que tal um café na praia ao pôr do sol?", "size": "1216x832", "chatId": "demo-chat"}
 
 
 def follow(http: httpx.Client, job: dict[str, Any], timeout: float) -> dict[str, Any] | None:
@@ -50,18 +58,24 @@ def describe(url: str) -> str:
 
 
 def generate(http: httpx.Client, kind: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-    """Ask for one image, follow it, print where it landed; its final status, or None if it failed."""
+    """Ask for one image (or a sticker set), follow it, print where it landed; its final status, or None."""
     started = time.monotonic()
     accepted = http.post(f"/api/v1/image-generation/{kind}", json=body)
     accepted.raise_for_status()
     job = accepted.json()
-    print(f"job        {job['jobId']}  (Temporal workflow {job['workflowId']})")
+    print(f"\n{kind:<10} job {job['jobId']}  (Temporal workflow {job['workflowId']})")
     status = follow(http, job, timeout)
     if status is None or status["status"] != "ready":
         print(f"{kind} failed: {status and status['error']}", file=sys.stderr)
         return None
-    print(f"{kind:<10} {status['resultUrl']}")
-    print(f"           {describe(status['resultUrl'])}, ready in {time.monotonic() - started:.2f}s")
+    took = f"ready in {time.monotonic() - started:.2f}s"
+    if status.get("stickers"):
+        print(f"           {len(status['stickers'])} stickers, {took}")
+        for sticker in status["stickers"]:
+            print(f"           {sticker['emotion']:<10} {sticker['resultUrl']}")
+        return status
+    print(f"           {status['resultUrl']}")
+    print(f"           {describe(status['resultUrl'])}, {took}")
     return status
 
 
@@ -87,4 +101,13 @@ def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
             return 1
         messenger = status["resultUrl"].removesuffix(".webp") + "_512.webp"
         print(f"           messenger sticker {describe(messenger)}")
+
+        others: list[tuple[str, dict[str, Any]]] = [
+            ("stickers/bulk", {"characterId": character_id}),
+            ("cover", {**DEMO_STORY, "characterIds": [character_id]}),
+            ("scene", {**DEMO_SCENE, "characterIds": [character_id]}),
+        ]
+        for kind, body in others:
+            if generate(http, kind, body, timeout) is None:
+                return 1
     return 0

@@ -33,7 +33,10 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Temporal Web UI" in out and f"http://127.0.0.1:{ports['temporal-ui']}" in out
-    assert "WEBP 768x768" in out
+    # Every kind: avatar, sticker with its messenger version, a set of eight, a cover and a wide scene.
+    for shown in ("WEBP 768x768 RGB", "WEBP 768x1152 RGBA", "WEBP 512x512 RGBA", "8 stickers", "WEBP 1024x1024 RGB"):
+        assert shown in out, out
+    assert "WEBP 1216x832 RGB" in out, out
     assert "stopping the dev stack" in out
     # Nothing keeps listening once it has stopped.
     for port in ports.values():
