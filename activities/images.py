@@ -16,8 +16,10 @@ INVALID_IMAGE = "InvalidImage"
 
 
 class ImageActivities:
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, *, quality: int, method: int) -> None:
         self._store = store
+        self._quality = quality
+        self._method = method
 
     @activity.defn(name="convert_webp")
     async def convert_webp(self, request: ConvertRequest) -> ConvertedImage:
@@ -30,6 +32,8 @@ class ImageActivities:
                 expected_size=(request.expected_width, request.expected_height),
                 metadata=request.metadata,
                 messenger=request.messenger_key is not None,
+                quality=self._quality,
+                method=self._method,
             )
         except InvalidImage as e:
             raise ApplicationError(f"the render is unusable: {e}", type=INVALID_IMAGE, non_retryable=True) from e

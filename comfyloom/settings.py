@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="chroma: a key-colour background cut out by the CPU worker (built-in ComfyUI nodes only); "
         "rmbg: ComfyUI-Easy-Use's RMBG node removes it on the GPU.",
     )
+    webp_quality: int = Field(
+        default=90, ge=1, le=100, description="Lossy WebP quality of published images (bench/images.py)."
+    )
+    webp_method: int = Field(
+        default=4, ge=0, le=6, description="libwebp effort: 6 is 3x slower (40x with alpha) for 4-12% smaller files."
+    )
     cover_face_detail: bool = Field(
         default=True,
         description="Covers get a FaceDetailer pass (ComfyUI-Impact-Pack and face_yolov8m.pt); "

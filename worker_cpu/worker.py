@@ -18,7 +18,7 @@ from workflows import ALL_WORKFLOWS
 def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings) -> Worker:
     jobs = JobActivities(pool, store)
     prompts = PromptActivities(pool, settings)
-    images = ImageActivities(store)
+    images = ImageActivities(store, quality=settings.webp_quality, method=settings.webp_method)
     publish = PublishActivities(store)
     return Worker(
         client,

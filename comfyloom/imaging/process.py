@@ -27,6 +27,8 @@ def process(
     expected_size: tuple[int, int],
     metadata: dict[str, str],
     messenger: bool = False,
+    quality: int = webp.WEBP_QUALITY,
+    method: int = webp.WEBP_METHOD,
 ) -> Processed:
     """Raises InvalidImage (a clear, final failure) rather than publish a broken image."""
     with Image.open(io.BytesIO(png)) as opened:
@@ -39,5 +41,5 @@ def process(
     sticker = None
     if messenger:
         fitted = stickers.fit(stickers.trim(img))
-        sticker = webp.encode_within(fitted, stickers.MESSENGER_MAX_BYTES, metadata)
-    return Processed(webp.encode(img, metadata), img.width, img.height, sticker)
+        sticker = webp.encode_within(fitted, stickers.MESSENGER_MAX_BYTES, metadata, quality=quality, method=method)
+    return Processed(webp.encode(img, metadata, quality=quality, method=method), img.width, img.height, sticker)

@@ -8,7 +8,8 @@ from xml.sax.saxutils import escape
 from PIL import Image
 
 WEBP_QUALITY = 90
-WEBP_METHOD = 4  # 6 is ~3x slower for ~2% smaller files; 4 is the better trade (bench/images.py)
+# 6 is 3x slower (40x with alpha) for files 4-12% smaller; 4 is the better trade (bench/images.py).
+WEBP_METHOD = 4
 
 
 def xmp_packet(metadata: dict[str, str]) -> bytes:
@@ -35,16 +36,17 @@ def encode(
     return out.getvalue()
 
 
-def encode_within(img: Image.Image, max_bytes: int, metadata: dict[str, str]) -> bytes:
-    """The best quality that fits `max_bytes` (messenger stickers are capped at 100 KB)."""
-    for quality in (WEBP_QUALITY, 80, 70, 60, 50, 40, 30, 20):
-        data = encode(img, metadata, quality=quality)
+def encode_within(
+    img: Image.Image,
+    max_bytes: int,
+    metadata: dict[str, str],
+    *,
+    quality: int = WEBP_QUALITY,
+    method: int = WEBP_METHOD,
+) -> bytes:
+    """The best quality up to `quality` that fits `max_bytes` (messenger stickers are capped at 100 KB)."""
+    for q in (quality, *(q for q in (80, 70, 60, 50, 40, 30, 20) if q < quality)):
+        data = encode(img, metadata, quality=q, method=method)
         if len(data) <= max_bytes:
             return data
     raise ValueError(f"cannot encode a {img.width}x{img.height} WebP within {max_bytes} bytes")
-
-
-def png_to_webp(png: bytes, metadata: dict[str, str]) -> tuple[bytes, int, int]:
-    with Image.open(io.BytesIO(png)) as img:
-        img.load()
-        return encode(img, metadata), img.width, img.height
