@@ -21,8 +21,8 @@ def png(mode: str, size: tuple[int, int] = (64, 48), *, grain: bool = False) -> 
     return buf.getvalue()
 
 
-def opaque(data: bytes, metadata: dict[str, str], **options: int) -> bytes:
-    return process(data, background="opaque", expected_size=(64, 48), metadata=metadata, **options).webp
+def opaque(data: bytes, metadata: dict[str, str], *, quality: int = 90) -> bytes:
+    return process(data, background="opaque", expected_size=(64, 48), metadata=metadata, quality=quality).webp
 
 
 def test_webp_keeps_size_and_carries_provenance_as_xmp() -> None:
