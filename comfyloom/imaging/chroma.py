@@ -119,17 +119,20 @@ def border_colour(img: Image.Image) -> RGB:
     return (int(median[0]), int(median[1]), int(median[2]))
 
 
+def _box3(a: np.ndarray) -> np.ndarray:
+    """Sum over each pixel's 3x3 neighbourhood, in two separable passes."""
+    rows = a + np.roll(a, 1, axis=0) + np.roll(a, -1, axis=0)
+    out: np.ndarray = rows + np.roll(rows, 1, axis=1) + np.roll(rows, -1, axis=1)
+    return out
+
+
 def _spread(values: np.ndarray, known: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Fill unknown pixels with the mean of known neighbours, growing `steps` pixels outward."""
     values = np.where(known[..., None], values, 0.0)
     known = known.astype(np.float32)
     for _ in range(steps):
-        total = np.zeros_like(values)
-        count = np.zeros_like(known)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                total += np.roll(values * known[..., None], (dy, dx), axis=(0, 1))
-                count += np.roll(known, (dy, dx), axis=(0, 1))
+        total = _box3(values * known[..., None])
+        count = _box3(known)
         grow = (known == 0) & (count > 0)
         values = np.where(grow[..., None], total / np.maximum(count, 1)[..., None], values)
         known = np.where(grow, 1.0, known)
@@ -151,7 +154,14 @@ def remove_background(
     solid = d >= outer
     clear = d <= inner
     ramp = np.clip((d - inner) / (outer - inner), 0.0, 1.0)
-    fg, found = _spread(rgb, solid, band)
+    # Only the edge (neither solid nor clear) needs a foreground colour: spread within its bounding box.
+    fg, found = np.zeros_like(rgb), np.zeros_like(solid)
+    edge_rows, edge_cols = np.nonzero(~solid & ~clear)
+    if edge_rows.size:
+        pad = band + 1
+        y0, y1 = max(edge_rows.min() - pad, 0), edge_rows.max() + pad + 1
+        x0, x1 = max(edge_cols.min() - pad, 0), edge_cols.max() + pad + 1
+        fg[y0:y1, x0:x1], found[y0:y1, x0:x1] = _spread(rgb[y0:y1, x0:x1], solid[y0:y1, x0:x1], band)
     towards = fg - key_rgb
     projected = ((rgb - key_rgb) * towards).sum(axis=-1) / np.maximum((towards**2).sum(axis=-1), 1.0)
     alpha = np.where(solid, 1.0, np.where(clear, 0.0, np.where(found, np.clip(projected, 0.0, 1.0), ramp)))
