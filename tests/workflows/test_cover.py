@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 from PIL import Image
+from temporalio.client import Client
 
 from comfyloom.db import characters
 from comfyloom.settings import Settings
@@ -32,7 +33,7 @@ async def post(api: httpx.AsyncClient, path: str, body: dict[str, Any], user: st
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
 async def test_a_cover_of_a_described_story_is_saved_with_a_new_story(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
 ) -> None:
     sisters = [(await create_character(api))["id"], (await create_character(api))["id"]]
     response = await post(api, "/api/v1/image-generation/cover", {**STORY, "characterIds": sisters, "seed": 7})
@@ -64,6 +65,10 @@ async def test_a_cover_of_a_described_story_is_saved_with_a_new_story(
     # A cover is the story's, not one of its characters' images.
     assert (await api.get(f"/api/v1/characters/{sisters[0]}/images", headers=USER)).json() == []
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    print(f"\ncover workflow history: {len(history.events)} events, {len(raw)} bytes")
+    assert len(raw) < 64 * 1024
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
