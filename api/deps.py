@@ -1,13 +1,16 @@
-"""FastAPI dependencies: the process-wide resources the lifespan opened, and the caller's identity."""
+"""FastAPI dependencies: the process-wide resources the lifespan opened, and the caller's API key."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from api.errors import ApiError
+from comfyloom.db import api_keys
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 
@@ -32,17 +35,40 @@ def get_store(request: Request) -> ObjectStore:
     return store
 
 
-def current_user_id(
-    settings: Annotated[Settings, Depends(get_settings)],
-    x_user_id: Annotated[
-        str | None,
-        Header(
-            pattern=r"^[A-Za-z0-9_-]{1,64}$",
-            description="The calling user (goes into object keys). A stand-in until API keys.",
-        ),
-    ] = None,
-) -> str:
-    return x_user_id or settings.default_user_id
+# Shown in the OpenAPI docs as the scheme every endpoint but health and the docs requires.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key, `Authorization: Bearer cl_…`, created with `comfyloom keys create --user ID`.",
+)
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+async def authenticate(pool: asyncpg.Pool, secret: str | None) -> api_keys.ApiKeyRow:
+    """The caller's key, for HTTP and WebSocket alike; 401 without a live one."""
+    if not secret:
+        raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>", headers=UNAUTHORIZED)
+    key = await api_keys.authenticate(pool, secret)
+    if key is None:
+        raise ApiError(401, "unauthorized", "this API key is unknown or revoked", headers=UNAUTHORIZED)
+    return key
+
+
+async def current_key(
+    pool: Annotated[asyncpg.Pool, Depends(get_pool)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> api_keys.ApiKeyRow:
+    return await authenticate(pool, credentials.credentials if credentials else None)
+
+
+def current_user_id(key: Annotated[api_keys.ApiKeyRow, Depends(current_key)]) -> str:
+    return key.user_id
+
+
+def admin_key(key: Annotated[api_keys.ApiKeyRow, Depends(current_key)]) -> api_keys.ApiKeyRow:
+    if not key.admin:
+        raise ApiError(403, "forbidden", "this endpoint needs an operator's key (comfyloom keys create --admin)")
+    return key
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -50,3 +76,4 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 UserDep = Annotated[str, Depends(current_user_id)]
+AdminDep = Annotated[api_keys.ApiKeyRow, Depends(admin_key)]

@@ -14,13 +14,24 @@ from comfyloom.prompts.safety import Refusal
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, type: str, message: str, *, field: str | None = None, fields: list[str] | None = None
+        self,
+        status: int,
+        type: str,
+        message: str,
+        *,
+        field: str | None = None,
+        fields: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type
         self.message = message
         self.fields = [*([field] if field else []), *(fields or [])]
+        self.headers = headers
+        # More of the error's own facts, beside type and message (a 402's balance and price).
+        self.extra = extra or {}
 
 
 def not_found(what: str, ident: object, *, field: str | None = None) -> ApiError:
@@ -34,8 +45,10 @@ def content_refused(refusal: Refusal, *, field_names: dict[str, str] | None = No
     return ApiError(422, "content_refused", f"refused: {refusal.reason}", fields=fields)
 
 
-def _body(type: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"type": type, "message": message}
+def _body(
+    type: str, message: str, fields: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": type, "message": message, **(extra or {})}
     if fields:
         error["fields"] = fields
     return {"error": error}
@@ -51,7 +64,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         fields = [{"field": field, "message": exc.message} for field in dict.fromkeys(exc.fields)] or None
-        return JSONResponse(_body(exc.type, exc.message, fields), status_code=exc.status)
+        return JSONResponse(
+            _body(exc.type, exc.message, fields, exc.extra), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -270,3 +270,17 @@ class Health(CamelModel):
     gpu_worker_reports: list[GpuWorkerOut] = Field(
         default=[], description="Each GPU worker's last check of its ComfyUI (nodes, models), newest first."
     )
+
+
+class ApiKeyCreate(CamelRequest):
+    user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The user the key acts as.")
+    name: str = Field(default="", max_length=200, description="What the key is for.")
+    admin: bool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
+
+
+class ApiKeyCreated(CamelModel):
+    id: UUID
+    user_id: str
+    name: str
+    admin: bool
+    key: str = Field(description="The secret, shown only now: send it as `Authorization: Bearer <key>`.")

@@ -1,4 +1,4 @@
-"""The `comfyloom` command: the dev stack, the demo, and each process of the system on its own."""
+"""The `comfyloom` command: the dev stack, the demo, each process of the system on its own, and API keys."""
 
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("api", "temporal", "temporal_ui", "s3", "comfyui"):
         dev.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=getattr(defaults, name))
 
-    demo = sub.add_parser("demo", help="create a character and generate its avatar through a running API")
+    demo = sub.add_parser("demo", help="create a character and generate every kind of image through a running API")
     demo.add_argument("--api", default=os.environ.get("API_PUBLIC_URL", "http://127.0.0.1:8000"))
+    demo.add_argument(
+        "--key", default=os.environ.get("COMFYLOOM_API_KEY"), help="an API key (default: $COMFYLOOM_API_KEY)"
+    )
 
     api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
     api.add_argument("--host", default="127.0.0.1")
@@ -36,8 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--port", type=int, default=8188)
     sim.add_argument("--render-seconds", type=float, default=1.0)
 
+    from comfyloom import admin
+
+    admin.add_commands(sub)
+
     args = parser.parse_args(argv)
-    if args.command == "dev":
+    if args.command == "keys":
+        sys.exit(admin.run(args))
+    elif args.command == "dev":
         from comfyloom import devstack
 
         ports = DevPorts(args.api_port, args.temporal_port, args.temporal_ui_port, args.s3_port, args.comfyui_port)
@@ -53,7 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from comfyloom.demo import run_demo
 
-        sys.exit(run_demo(args.api))
+        if not args.key:
+            parser.error("demo needs an API key: --key or COMFYLOOM_API_KEY (comfyloom keys create --user ID)")
+        sys.exit(run_demo(args.api, api_key=args.key))
     elif args.command == "api":
         import uvicorn
 

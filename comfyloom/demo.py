@@ -79,8 +79,9 @@ def generate(http: httpx.Client, kind: str, body: dict[str, Any], timeout: float
     return status
 
 
-def run_demo(api_url: str, *, timeout: float = 300.0) -> int:
-    with httpx.Client(base_url=api_url, timeout=30) as http:
+def run_demo(api_url: str, *, api_key: str, timeout: float = 300.0) -> int:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api_url, timeout=30, headers=headers) as http:
         character = http.post("/api/v1/characters", json=DEMO_CHARACTER)
         character.raise_for_status()
         character_id = character.json()["id"]

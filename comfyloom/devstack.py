@@ -6,6 +6,7 @@ are used as they are; the others are started locally. Local parts keep nothing b
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,8 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from comfyloom import localstack
+from comfyloom import db, localstack
+from comfyloom.db import api_keys
 from comfyloom.localstack import HOST, Service
+
+DEMO_USER = "demo-user"
 
 
 @dataclass
@@ -40,6 +44,7 @@ class DevStack:
         self.services: list[Service] = []
         self.env: dict[str, str] = {}
         self.urls: list[tuple[str, str]] = []
+        self.demo_key = ""
 
     def _add(self, service: Service) -> Service:
         self.services.append(service)
@@ -113,7 +118,20 @@ class DevStack:
         api = self.services[-1]
         localstack.wait_until(localstack.http_ok(f"{api_url}/api/v1/image-generation/health"), "API", 60, api.proc)
         self.urls[:0] = [("API", api_url), ("API docs", f"{api_url}/docs")]
+        self.demo_key, admin_key = asyncio.run(self._issue_keys(database_url))
+        self.urls += [("Demo user key", f"{self.demo_key}  (Authorization: Bearer …)"), ("Operator key", admin_key)]
         self.urls.append(("Logs", str(logs)))
+
+    @staticmethod
+    async def _issue_keys(database_url: str) -> tuple[str, str]:
+        """A key for the demo user and one for an operator, so the stack can be used at once."""
+        pool = await db.connect(database_url, max_size=1)
+        try:
+            _, demo = await api_keys.create(pool, user_id=DEMO_USER, name="dev stack demo")
+            _, admin = await api_keys.create(pool, user_id="operator", name="dev stack operator", admin=True)
+        finally:
+            await pool.close()
+        return demo, admin
 
     def banner(self) -> str:
         return "comfyloom dev stack is up:\n" + _banner(self.urls)
@@ -145,7 +163,7 @@ def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, e
         stack.start()
         print(stack.banner(), flush=True)
         if demo:
-            code = run_demo(f"http://{HOST}:{ports.api}")
+            code = run_demo(f"http://{HOST}:{ports.api}", api_key=stack.demo_key)
             if exit_after_demo:
                 return code
         print("Press Ctrl-C to stop.", flush=True)

@@ -77,9 +77,6 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
     )
     api_public_url: str = "http://127.0.0.1:8000"
-    default_user_id: str = Field(
-        default="demo-user", description="User assumed when a request names none (until API keys)."
-    )
 
     def public_url(self, key: str) -> str:
         base = self.public_base_url or f"{(self.s3_endpoint_url or '').rstrip('/')}/{self.s3_bucket}"

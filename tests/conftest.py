@@ -21,6 +21,7 @@ from api.main import create_app
 from comfyloom import db, localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.auth import as_user, store_keys_hook
 from tests.gemini_endpoint import API_KEY as GEMINI_KEY
 from tests.gemini_endpoint import FakeGemini
 from worker_cpu.worker import build_cpu_worker
@@ -121,7 +122,8 @@ async def gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> 
 
 
 @pytest.fixture(scope="session")
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """The API under uvicorn; requests act as user-1 unless they send another test user's key."""
     port = localstack.free_port()
     app_settings = settings.model_copy(update={"api_public_url": f"http://127.0.0.1:{port}"})
     server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
@@ -130,7 +132,12 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=30,
+        headers=as_user("user-1"),
+        event_hooks={"request": [store_keys_hook(pool)]},
+    ) as http:
         yield http
     server.should_exit = True
     await task

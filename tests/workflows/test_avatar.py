@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.auth import as_user
 from tests.conftest import running_gpu_worker
 
 CHARACTER = {
@@ -26,7 +27,7 @@ CHARACTER = {
 
 
 async def create_character(api: httpx.AsyncClient, user: str = "user-1") -> dict[str, Any]:
-    response = await api.post("/api/v1/characters", json=CHARACTER, headers={"X-User-Id": user})
+    response = await api.post("/api/v1/characters", json=CHARACTER, headers=as_user(user))
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -35,7 +36,7 @@ async def create_character(api: httpx.AsyncClient, user: str = "user-1") -> dict
 async def wait_for(api: httpx.AsyncClient, job_id: str, predicate: Any, within: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
-        status = (await api.get(f"/api/v1/image-generation/status/{job_id}", headers={"X-User-Id": "user-1"})).json()
+        status = (await api.get(f"/api/v1/image-generation/status/{job_id}", headers=as_user("user-1"))).json()
         if predicate(status):
             return status  # type: ignore[no-any-return]
         assert time.monotonic() < deadline, f"timed out; last status {status}"
@@ -54,7 +55,7 @@ async def test_avatar_lands_as_webp_with_a_ready_row(
     response = await api.post(
         "/api/v1/image-generation/avatar",
         json={"characterId": character["id"], "loras": [{"name": "add_detail.safetensors", "strengthModel": 0.6}]},
-        headers={"X-User-Id": "user-1"},
+        headers=as_user("user-1"),
     )
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -83,7 +84,7 @@ async def test_avatar_lands_as_webp_with_a_ready_row(
     assert (row["object_key"], row["width"], row["height"]) == (key, 768, 768)
     assert row["size_bytes"] == len(published.content)
     assert "(Rem Dragneel:1.2)" in row["positive_prompt"] and "blue hair" in row["positive_prompt"]
-    character_now = (await api.get(f"/api/v1/characters/{character['id']}", headers={"X-User-Id": "user-1"})).json()
+    character_now = (await api.get(f"/api/v1/characters/{character['id']}", headers=as_user("user-1"))).json()
     assert character_now["avatarUrl"] == url
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
     assert any("untranslated" in w for w in status["warnings"])
@@ -94,7 +95,7 @@ async def test_history_carries_keys_not_image_bytes(api: httpx.AsyncClient, clie
     character = await create_character(api)
     accepted = (
         await api.post(
-            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user("user-1")
         )
     ).json()
     await wait_for(api, accepted["jobId"], done)
@@ -112,7 +113,7 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
     character = await create_character(api)
     accepted = (
         await api.post(
-            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user("user-1")
         )
     ).json()
     waiting = await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "waiting_for_gpu", within=30)

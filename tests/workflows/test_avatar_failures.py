@@ -8,6 +8,7 @@ from temporalio.client import Client
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.auth import as_user
 from tests.conftest import running_gpu_worker
 from tests.workflows.test_avatar import create_character, done, wait_for
 
@@ -22,7 +23,7 @@ async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
             await api.post(
                 "/api/v1/image-generation/avatar",
                 json={"characterId": character["id"]},
-                headers={"X-User-Id": "user-1"},
+                headers=as_user("user-1"),
             )
         ).json()
         status = await wait_for(api, accepted["jobId"], done)
@@ -52,7 +53,7 @@ async def test_a_lora_comfyui_lacks_fails_naming_the_loader(
                 "characterId": character["id"],
                 "loras": [{"name": "missing-style.safetensors", "strengthModel": 0.7}],
             },
-            headers={"X-User-Id": "user-1"},
+            headers=as_user("user-1"),
         )
     ).json()
     status = await wait_for(api, accepted["jobId"], done)

@@ -19,11 +19,12 @@ from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.activities.test_prompt import REM_ANSWER, REM_DESCRIPTION
+from tests.auth import as_user
 from tests.gemini_endpoint import FakeGemini, answer, error
 from tests.workflows.test_avatar import done, wait_for
 from worker_cpu.worker import build_cpu_worker
 
-USER = {"X-User-Id": "user-1"}
+USER = as_user("user-1")
 
 
 async def start_avatar(api: httpx.AsyncClient, character_id: str, **body: Any) -> httpx.Response:
@@ -100,7 +101,7 @@ async def test_character_creation_refuses_minors_with_sexual_content(
 ) -> None:
     user = f"user-{uuid.uuid4().hex[:8]}"
     body = {"name": "Aiko", "description": "Uma dançarina muito sensual", "visualFeatures": {"age": 15}}
-    response = await api.post("/api/v1/characters", json=body, headers={"X-User-Id": user})
+    response = await api.post("/api/v1/characters", json=body, headers=as_user(user))
     assert response.status_code == 422
     error_ = response.json()["error"]
     assert error_["type"] == "content_refused"

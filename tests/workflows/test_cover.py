@@ -17,9 +17,10 @@ from temporalio.client import Client
 from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.auth import as_user
 from tests.workflows.test_avatar import create_character, done, wait_for
 
-USER = {"X-User-Id": "user-1"}
+USER = as_user("user-1")
 STORY = {
     "title": "A Lua de Cristal",
     "genre": "fantasia",
@@ -28,7 +29,7 @@ STORY = {
 
 
 async def post(api: httpx.AsyncClient, path: str, body: dict[str, Any], user: str = "user-1") -> httpx.Response:
-    return await api.post(path, json=body, headers={"X-User-Id": user})
+    return await api.post(path, json=body, headers=as_user(user))
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
@@ -109,7 +110,7 @@ async def test_cover_requests_name_the_field_that_is_wrong(api: httpx.AsyncClien
     assert twice.status_code == 422 and fields(twice) == ["characterIds"]
     theirs = await post(api, "/api/v1/image-generation/cover", {"storyId": story["id"]}, user="user-2")
     assert theirs.status_code == 404 and fields(theirs) == ["storyId"]
-    assert (await api.get(f"/api/v1/stories/{story['id']}", headers={"X-User-Id": "user-2"})).status_code == 404
+    assert (await api.get(f"/api/v1/stories/{story['id']}", headers=as_user("user-2"))).status_code == 404
     too_many = await post(api, "/api/v1/stories", {"title": "T", "characterIds": [str(uuid.uuid4()) for _ in range(5)]})
     assert too_many.status_code == 422 and fields(too_many) == ["characterIds"]
 

@@ -18,6 +18,7 @@ from comfyloom import localstack
 from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.auth import as_user
 from tests.conftest import running_gpu_worker
 from tests.workflows.test_avatar import create_character, done, wait_for
 
@@ -56,7 +57,7 @@ async def avatar_despite(
 async def start_avatar(api: httpx.AsyncClient) -> dict[str, Any]:
     character = await create_character(api)
     response = await api.post(
-        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers={"X-User-Id": "user-1"}
+        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user("user-1")
     )
     assert response.status_code == 202
     accepted: dict[str, Any] = response.json()

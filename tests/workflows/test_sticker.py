@@ -16,10 +16,11 @@ from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
 from comfyloom.db import jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
+from tests.auth import as_user
 from tests.workflows.test_avatar import create_character, done, wait_for
 from workflows.sticker import StickerWorkflow
 
-USER = {"X-User-Id": "user-1"}
+USER = as_user("user-1")
 
 
 async def fetch_image(url: str) -> Image.Image:

@@ -9,10 +9,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from tests.auth import as_user
 from tests.conftest import LocalParts
 from tests.workflows.test_avatar import create_character, done, wait_for
 
-USER = {"X-User-Id": "user-1"}
+USER = as_user("user-1")
 EIGHT = ["happy", "sad", "angry", "surprised", "shy", "laughing", "crying", "thinking"]
 
 

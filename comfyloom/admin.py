@@ -1,0 +1,62 @@
+"""`comfyloom keys …`: operator commands on the database, for when there is no admin key yet."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from uuid import UUID
+
+from comfyloom import db
+from comfyloom.db import api_keys
+from comfyloom.settings import get_settings
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = sub.add_parser("keys", help="create, list and revoke API keys (needs DATABASE_URL)")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a new key for a user; the key is printed once")
+    create.add_argument("--user", required=True, help="the user the key acts as (letters, digits, _ and -)")
+    create.add_argument("--name", default="", help="what the key is for, shown in listings")
+    create.add_argument("--admin", action="store_true", help="an operator's key: also the /api/v1/admin endpoints")
+    listing = actions.add_parser("list", help="keys, without their secrets")
+    listing.add_argument("--user")
+    revoke = actions.add_parser("revoke", help="stop a key working")
+    revoke.add_argument("key_id", type=UUID)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.database_url:
+        print("DATABASE_URL must be set", file=sys.stderr)
+        return 2
+    pool = await db.connect(settings.database_url, max_size=1)
+    try:
+        await db.migrate(pool)
+        if args.action == "create":
+            try:
+                key, secret = await api_keys.create(pool, user_id=args.user, name=args.name, admin=args.admin)
+            except ValueError as e:
+                print(e, file=sys.stderr)
+                return 2
+            print(secret)
+            print(
+                f"key {key.id} for user {key.user_id}{' (admin)' if key.admin else ''}: keep it, it is not stored",
+                file=sys.stderr,
+            )
+        elif args.action == "list":
+            for key in await api_keys.list_keys(pool, user_id=args.user):
+                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
+                print(f"{key.id}  {key.prefix}…  {key.user_id:<20} {'admin ' if key.admin else ''}{state}  {key.name}")
+        elif args.action == "revoke":
+            if not await api_keys.revoke(pool, args.key_id):
+                print(f"no live key {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}")
+    finally:
+        await pool.close()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))

@@ -1,0 +1,86 @@
+"""API keys: a random secret per key, stored as its SHA-256; each maps to one user, some to operators."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+KEY_PREFIX = "cl_"
+# User ids become object-key segments (characters/{userId}/…), so they are kept to a safe alphabet.
+USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ApiKeyRow(BaseModel):
+    id: UUID
+    user_id: str
+    name: str
+    prefix: str
+    admin: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def hash_key(key: str) -> str:
+    """A plain SHA-256 suffices: keys are 256 random bits, so there is nothing to brute-force."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    *,
+    user_id: str,
+    name: str = "",
+    admin: bool = False,
+    secret: str | None = None,
+) -> tuple[ApiKeyRow, str]:
+    """A new key for `user_id`: its row, and the secret, which is never stored and cannot be shown again."""
+    if not USER_ID.fullmatch(user_id):
+        raise ValueError(f"user id {user_id!r} must be 1-64 letters, digits, '_' or '-'")
+    secret = secret or new_secret()
+    row = await conn.fetchrow(
+        "insert into api_keys (id, user_id, name, prefix, key_hash, admin) values ($1, $2, $3, $4, $5, $6) returning *",
+        uuid.uuid4(),
+        user_id,
+        name,
+        secret[:10],
+        hash_key(secret),
+        admin,
+    )
+    assert row is not None
+    return ApiKeyRow.model_validate(dict(row)), secret
+
+
+async def authenticate(conn: asyncpg.Pool | asyncpg.Connection, secret: str) -> ApiKeyRow | None:
+    """The live key with this secret, or None; last use is recorded at most once a minute per key."""
+    row = await conn.fetchrow("select * from api_keys where key_hash = $1 and revoked_at is null", hash_key(secret))
+    if row is None:
+        return None
+    key = ApiKeyRow.model_validate(dict(row))
+    if key.last_used_at is None or (datetime.now(key.created_at.tzinfo) - key.last_used_at).total_seconds() > 60:
+        await conn.execute("update api_keys set last_used_at = now() where id = $1", key.id)
+    return key
+
+
+async def list_keys(conn: asyncpg.Pool | asyncpg.Connection, *, user_id: str | None = None) -> list[ApiKeyRow]:
+    rows = await conn.fetch(
+        "select * from api_keys where ($1::text is null or user_id = $1) order by created_at", user_id
+    )
+    return [ApiKeyRow.model_validate(dict(r)) for r in rows]
+
+
+async def revoke(conn: asyncpg.Pool | asyncpg.Connection, key_id: UUID) -> bool:
+    """True if a live key was revoked; a revoked key stops working on its next request."""
+    done = await conn.execute("update api_keys set revoked_at = now() where id = $1 and revoked_at is null", key_id)
+    return bool(done.endswith(" 1"))
