@@ -6,9 +6,18 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import FailJob, FinishJob, GenerationResult, JobRef, StickerSetSummary
-from comfyloom.db import images, jobs
+from comfyloom.contracts import FailJob, FinishJob, GenerationResult, JobRef, OpenJob, StickerSetSummary
+from comfyloom.db import credits, images, jobs
 from comfyloom.storage import ObjectStore
+
+INSUFFICIENT_CREDITS = "InsufficientCredits"
+
+
+def _workflow_id() -> str:
+    """The running job's workflow id: what its credit hold is keyed by."""
+    workflow_id = activity.info().workflow_id
+    assert workflow_id is not None, "job activities run inside a workflow"
+    return workflow_id
 
 
 class JobActivities:
@@ -17,8 +26,21 @@ class JobActivities:
         self._store = store
 
     @activity.defn(name="open_job")
-    async def open_job(self, ref: JobRef) -> None:
-        await jobs.mark_running(self._pool, ref.job_id)
+    async def open_job(self, job: OpenJob) -> None:
+        """Hold the job's price (a no-op: the API held it at admission, under this workflow id) and start it."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if job.price:
+                try:
+                    await credits.hold(
+                        conn,
+                        user_id=job.user_id,
+                        workflow_id=_workflow_id(),
+                        job_id=job.job_id,
+                        amount=job.price,
+                    )
+                except credits.InsufficientCredits as e:
+                    raise ApplicationError(str(e), type=INSUFFICIENT_CREDITS, non_retryable=True) from e
+            await jobs.mark_running(conn, job.job_id)
 
     @activity.defn(name="finish_job")
     async def finish_job(self, finish: FinishJob) -> GenerationResult:
@@ -39,6 +61,7 @@ class JobActivities:
                 request.job_id,
                 image.url,
             )
+            await credits.charge(conn, _workflow_id())
         return GenerationResult(
             job_id=request.job_id,
             url=image.url,
@@ -60,5 +83,24 @@ class JobActivities:
         removed = await self._store.delete_prefix(fail.staging_prefix)
         for key in fail.published_keys:
             await self._store.delete(key)
-        await jobs.mark_failed(self._pool, fail.job_id, fail.error, cancelled=fail.cancelled)
-        activity.logger.info("job %s closed (%s); %d staged objects removed", fail.job_id, fail.error, removed)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await jobs.mark_failed(conn, fail.job_id, fail.error, cancelled=fail.cancelled)
+            refunded = await credits.release(conn, _workflow_id(), fail.error[:200])
+        activity.logger.info(
+            "job %s closed (%s); %d staged objects removed, %d credits released",
+            fail.job_id,
+            fail.error,
+            removed,
+            refunded,
+        )
+
+    @activity.defn(name="cancel_set")
+    async def cancel_set(self, ref: JobRef) -> None:
+        """A cancelled set: stickers that never started are cancelled and their holds released; the started
+        ones were cancelled as child workflows and closed themselves."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            for child in await jobs.set_children(conn, ref.job_id):
+                if child.status is jobs.JobStatus.queued:
+                    await jobs.mark_failed(conn, child.id, "cancelled", cancelled=True)
+                    await credits.release(conn, child.workflow_id, "cancelled")
+            await jobs.mark_failed(conn, ref.job_id, "cancelled", cancelled=True)

@@ -6,6 +6,8 @@ Every endpoint that starts a generation goes through here, so each kind is start
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +20,8 @@ from api.owned import own_cast
 from api.schemas import CamelRequest, CoverOptions, JobAccepted, LoraIn
 from comfy_templates import template_for
 from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
-from comfyloom.db import characters, jobs, refusals, stories
+from comfyloom.db import characters, credits, jobs, refusals, stories
+from comfyloom.db.pool import Connection
 from comfyloom.prompts.screening import screen
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from workflows.avatar import AvatarWorkflow
@@ -41,6 +44,33 @@ def as_loras(given: list[LoraIn]) -> list[Lora]:
     return [Lora.model_validate(lora.model_dump()) for lora in given]
 
 
+@asynccontextmanager
+async def admission(pool: asyncpg.Pool, user_id: str, price: int) -> AsyncIterator[Connection]:
+    """One transaction per admitted request: its job rows and credit holds are written together or not at all.
+
+    A per-user advisory lock serialises a user's admissions across API replicas, so the balance read
+    here is the balance the holds will take from: concurrent requests can never overdraw it.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock(hashtext($1))", f"admission:{user_id}")
+        account = await credits.balance(conn, user_id)
+        if account.balance < price:
+            raise insufficient(account.balance, price)
+        try:
+            yield conn
+        except credits.InsufficientCredits as e:  # a balance moved under us after all: still a clean 402
+            raise insufficient(account.balance, price) from e
+
+
+def insufficient(balance: int, price: int) -> ApiError:
+    return ApiError(
+        402,
+        "insufficient_credits",
+        f"this costs {price} credits and the balance is {balance}",
+        extra={"balance": balance, "price": price},
+    )
+
+
 def new_request(
     kind: ImageKind, user_id: str, settings: Settings, *, size: tuple[int, int] | None = None, **fields: Any
 ) -> GenerationRequest:
@@ -56,6 +86,7 @@ def new_request(
         height=height,
         background=template.manifest.background,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
+        price=getattr(settings.credit_prices, kind.value),
         **fields,
     )
 
@@ -89,6 +120,7 @@ async def start_workflow(
     job_id: UUID,
     workflow_id: str,
     rows: list[UUID],
+    holds: list[str],
     pool: asyncpg.Pool,
     temporal: Client,
     settings: Settings,
@@ -96,14 +128,18 @@ async def start_workflow(
     story_id: UUID | None = None,
     **options: Any,
 ) -> JobAccepted:
-    """Start a job's workflow; if Temporal refuses, the job's rows are failed and the client gets a 503."""
+    """Start a job's workflow; if Temporal refuses, the job's rows are failed, its credits released, and the
+    client gets a 503."""
     try:
         await temporal.start_workflow(
             run, arg, id=workflow_id, task_queue=CPU_TASK_QUEUE, static_summary=summary, **options
         )
     except Exception as e:
-        for row in rows:
-            await jobs.mark_failed(pool, row, f"could not start the workflow: {e}")
+        async with pool.acquire() as conn, conn.transaction():
+            for row in rows:
+                await jobs.mark_failed(conn, row, f"could not start the workflow: {e}")
+            for hold in holds:
+                await credits.release(conn, hold, "the workflow could not be started")
         raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
     return JobAccepted(
         job_id=job_id,
@@ -124,27 +160,32 @@ async def start_generation(
     summary: str,
     field_names: dict[str, str],
 ) -> JobAccepted:
-    """Screen, record the job, start its kind's workflow: the same for every kind of single image."""
+    """Screen, admit (job row and credit hold), start its kind's workflow: the same for every single image."""
     await refuse_if_unsafe(
         request.prompt_request(), cast, kind=request.kind.value, pool=pool, settings=settings, field_names=field_names
     )
     workflow_id = f"{request.kind.value}-{request.job_id}"
-    await jobs.create_job(
-        pool,
-        job_id=request.job_id,
-        user_id=request.user_id,
-        kind=request.kind.value,
-        character_id=request.character_id,
-        workflow_id=workflow_id,
-        request=body.model_dump(mode="json", by_alias=True),
-        story_id=request.story_id,
-    )
+    async with admission(pool, request.user_id, request.price) as conn:
+        await jobs.create_job(
+            conn,
+            job_id=request.job_id,
+            user_id=request.user_id,
+            kind=request.kind.value,
+            character_id=request.character_id,
+            workflow_id=workflow_id,
+            request=body.model_dump(mode="json", by_alias=True),
+            story_id=request.story_id,
+        )
+        await credits.hold(
+            conn, user_id=request.user_id, workflow_id=workflow_id, job_id=request.job_id, amount=request.price
+        )
     return await start_workflow(
         WORKFLOWS[request.kind],
         request,
         job_id=request.job_id,
         workflow_id=workflow_id,
         rows=[request.job_id],
+        holds=[workflow_id],
         pool=pool,
         temporal=temporal,
         settings=settings,

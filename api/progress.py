@@ -31,6 +31,9 @@ async def live_stage(client: Client, job: JobRow) -> tuple[Stage, RenderProgress
         unreachable = pending.attempt > 1 and pending.last_failure.application_failure_info.type == "ComfyUnavailable"
         if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or unreachable:
             return Stage.waiting_for_gpu, None
+        if pending.activity_type.name == "queue_comfy_prompt":
+            # Heartbeats while queueing mean ComfyUI is full with other jobs' prompts: this one waits its turn.
+            return (Stage.waiting_for_gpu if pending.heartbeat_details.payloads else Stage.rendering), None
         render: RenderProgress | None = None
         if pending.heartbeat_details.payloads:
             [render] = await client.data_converter.decode(pending.heartbeat_details.payloads, [RenderProgress])

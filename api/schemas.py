@@ -284,3 +284,41 @@ class ApiKeyCreated(CamelModel):
     name: str
     admin: bool
     key: str = Field(description="The secret, shown only now: send it as `Authorization: Bearer <key>`.")
+
+
+class CreditPricesOut(CamelModel):
+    avatar: int
+    sticker: int
+    sticker_set: int = Field(description="A set of eight; n emotions cost ceil(stickerSet * n / 8).")
+    cover: int
+    scene: int
+
+
+class LedgerEntryOut(CamelModel):
+    amount: int = Field(description="Positive: a grant or a released hold; negative: a hold.")
+    balance_after: int
+    entry: Literal["grant", "hold", "release"]
+    workflow_id: str | None
+    note: str
+    created_at: datetime
+
+
+class CreditsOut(CamelModel):
+    user_id: str
+    balance: int = Field(description="Credits available now.")
+    reserved: int = Field(description="Credits held by running jobs: charged if they deliver, returned if not.")
+    prices: CreditPricesOut
+    ledger: list[LedgerEntryOut] = Field(description="The latest movements, newest first.")
+
+
+class CreditGrant(CamelRequest):
+    user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    amount: int = Field(description="Credits to add; negative takes them away, never below zero.")
+    note: str = Field(default="", max_length=500)
+
+    @field_validator("amount")
+    @classmethod
+    def _nonzero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("a grant of 0 credits does nothing")
+        return value

@@ -1,4 +1,5 @@
-"""`comfyloom keys …`: operator commands on the database, for when there is no admin key yet."""
+"""`comfyloom keys …` and `comfyloom credits …`: operator commands on the database, for when there is no admin
+key yet."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from uuid import UUID
 
 from comfyloom import db
-from comfyloom.db import api_keys
+from comfyloom.db import api_keys, credits
 from comfyloom.settings import get_settings
 
 
@@ -23,6 +24,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     listing.add_argument("--user")
     revoke = actions.add_parser("revoke", help="stop a key working")
     revoke.add_argument("key_id", type=UUID)
+
+    money = sub.add_parser("credits", help="grant credits, or show a balance (needs DATABASE_URL)")
+    money_actions = money.add_subparsers(dest="action", required=True)
+    grant = money_actions.add_parser("grant", help="add credits to a user (negative takes them away)")
+    grant.add_argument("--user", required=True)
+    grant.add_argument("--amount", type=int, required=True)
+    grant.add_argument("--note", default="granted from the command line")
+    show = money_actions.add_parser("show", help="a user's balance and held credits")
+    show.add_argument("--user", required=True)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -48,6 +58,17 @@ async def _run(args: argparse.Namespace) -> int:
             for key in await api_keys.list_keys(pool, user_id=args.user):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
                 print(f"{key.id}  {key.prefix}…  {key.user_id:<20} {'admin ' if key.admin else ''}{state}  {key.name}")
+        elif args.action == "grant":
+            async with pool.acquire() as conn, conn.transaction():
+                try:
+                    balance = await credits.grant(conn, args.user, args.amount, args.note)
+                except credits.InsufficientCredits as e:
+                    print(f"cannot take {-args.amount}: the balance is {e.balance}", file=sys.stderr)
+                    return 1
+            print(f"{args.user}: {balance} credits")
+        elif args.action == "show":
+            account = await credits.balance(pool, args.user)
+            print(f"{args.user}: {account.balance} credits, {account.reserved} held by running jobs")
         elif args.action == "revoke":
             if not await api_keys.revoke(pool, args.key_id):
                 print(f"no live key {args.key_id}", file=sys.stderr)

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_commands(sub)
 
     args = parser.parse_args(argv)
-    if args.command == "keys":
+    if args.command in ("keys", "credits"):
         sys.exit(admin.run(args))
     elif args.command == "dev":
         from comfyloom import devstack

@@ -120,6 +120,8 @@ class GenerationRequest(BaseModel):
     loras: list[Lora] = []
     # Read from settings by the API: workflow code must not read the environment.
     gpu_wait_deadline_seconds: int = 3600
+    # Credits the API held for this job at admission; the workflow holds them again (a no-op) when it opens.
+    price: int = Field(default=0, ge=0)
 
     @property
     def character_id(self) -> UUID | None:
@@ -143,6 +145,8 @@ class GenerationRequest(BaseModel):
 class StickerSetChild(BaseModel):
     emotion: Emotion
     job_id: UUID
+    # This sticker's share of the set's price: what it refunds if it fails.
+    price: int = Field(default=0, ge=0)
 
 
 class StickerSetRequest(BaseModel):
@@ -307,6 +311,12 @@ class PublishedImage(BaseModel):
 
 class JobRef(BaseModel):
     job_id: UUID
+
+
+class OpenJob(BaseModel):
+    job_id: UUID
+    user_id: str
+    price: int = 0
 
 
 class FinishJob(BaseModel):

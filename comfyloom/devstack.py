@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from comfyloom import db, localstack
-from comfyloom.db import api_keys
+from comfyloom.db import api_keys, credits
 from comfyloom.localstack import HOST, Service
 
 DEMO_USER = "demo-user"
+DEMO_CREDITS = 1000
 
 
 @dataclass
@@ -124,10 +125,12 @@ class DevStack:
 
     @staticmethod
     async def _issue_keys(database_url: str) -> tuple[str, str]:
-        """A key for the demo user and one for an operator, so the stack can be used at once."""
+        """A key for the demo user (with credits) and one for an operator, so the stack can be used at once."""
         pool = await db.connect(database_url, max_size=1)
         try:
             _, demo = await api_keys.create(pool, user_id=DEMO_USER, name="dev stack demo")
+            async with pool.acquire() as conn:
+                await credits.grant(conn, DEMO_USER, DEMO_CREDITS, "dev stack")
             _, admin = await api_keys.create(pool, user_id="operator", name="dev stack operator", admin=True)
         finally:
             await pool.close()

@@ -5,11 +5,27 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CPU_TASK_QUEUE = "imagegen-cpu"
 GPU_TASK_QUEUE = "imagegen-gpu"
+
+
+class CreditPrices(BaseModel):
+    """What each job costs, from the design document; `CREDIT_PRICES` takes JSON with any of these."""
+
+    avatar: int = Field(default=5, ge=0)
+    sticker: int = Field(default=3, ge=0)
+    # The price of the default set of eight; a set of n emotions costs ceil(sticker_set * n / 8).
+    sticker_set: int = Field(default=20, ge=0)
+    cover: int = Field(default=8, ge=0)
+    scene: int = Field(default=5, ge=0)
+
+    def set_shares(self, count: int) -> list[int]:
+        """A set's price split over its stickers (20 over 8: 3, 3, 3, 3, 2, 2, 2, 2): what each refunds."""
+        total = -(-self.sticker_set * count // 8)
+        return [total // count + (1 if i < total % count else 0) for i in range(count)]
 
 
 class Settings(BaseSettings):
@@ -72,6 +88,8 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest scene (width x height) this GPU may render; sizes come from the scene template.",
     )
+
+    credit_prices: CreditPrices = CreditPrices()
 
     gpu_wait_deadline_seconds: int = Field(
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."

@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import httpx
 
-from comfyloom.db import api_keys
+from comfyloom.db import api_keys, credits
 
+# Enough that only the credit tests, with users of their own, ever run short.
+TEST_USER_CREDITS = 1_000_000
 # secret -> (user, admin): every key a test has asked for; the API client's hook stores them.
 _KEYS: dict[str, tuple[str, bool]] = {}
 
@@ -31,6 +33,8 @@ def store_keys_hook(pool: asyncpg.Pool) -> Callable[[httpx.Request], Awaitable[N
             user, admin = _KEYS[secret]
             if not await pool.fetchval("select 1 from api_keys where key_hash = $1", api_keys.hash_key(secret)):
                 await api_keys.create(pool, user_id=user, admin=admin, name="test", secret=secret)
+                async with pool.acquire() as conn:
+                    await credits.grant(conn, user, TEST_USER_CREDITS, "test user")
             stored.add(secret)
 
     return hook

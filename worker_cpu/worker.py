@@ -28,6 +28,7 @@ def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
             jobs.open_job,
             jobs.finish_job,
             jobs.finish_set,
+            jobs.cancel_set,
             jobs.fail_job,
             prompts.build_prompt,
             images.convert_webp,

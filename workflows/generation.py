@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         GenerationRequest,
         GenerationResult,
         ImageKind,
-        JobRef,
+        OpenJob,
         Progress,
         PublishItem,
         PublishRequest,
@@ -62,7 +62,10 @@ class GenerationWorkflow(ReportsProgress):
         staging = staging_prefix(workflow_id)
         published: list[str] = []
         try:
-            await run(JobActivities.open_job, JobRef(job_id=request.job_id))
+            await run(
+                JobActivities.open_job,
+                OpenJob(job_id=request.job_id, user_id=request.user_id, price=request.price),
+            )
             self._stage(Stage.building_prompt)
             prompt = await run(PromptActivities.build_prompt, request.prompt_request())
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)

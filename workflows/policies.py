@@ -16,7 +16,7 @@ from temporalio.workflow import ActivityCancellationType
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
 
 # Types raised by activities that no retry can fix.
-NON_RETRYABLE = ["CharacterNotFound", "ComfyRejected", "ContentRefused"]
+NON_RETRYABLE = ["CharacterNotFound", "ComfyRejected", "ContentRefused", "InsufficientCredits"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ POLICIES: dict[str, ActivityPolicy] = {
     "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10)),
     "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
     "finish_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
+    "cancel_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.
     "fail_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # GPU, home worker. ComfyUI unreachable is retried until the job's GPU deadline

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         GenerationRequest,
         ImageKind,
         JobRef,
+        OpenJob,
         Progress,
         Stage,
         StickerOutcome,
@@ -55,6 +56,7 @@ class StickerSetWorkflow(ReportsProgress):
             seed=request.seed + index if request.seed is not None else None,
             loras=request.loras,
             gpu_wait_deadline_seconds=request.gpu_wait_deadline_seconds,
+            price=child.price,
         )
         child_id = child_workflow_id(workflow.info().workflow_id, child)
         try:
@@ -73,9 +75,18 @@ class StickerSetWorkflow(ReportsProgress):
 
     @workflow.run
     async def run(self, request: StickerSetRequest) -> StickerSetSummary:
-        await run(JobActivities.open_job, JobRef(job_id=request.set_job_id))
+        await run(JobActivities.open_job, OpenJob(job_id=request.set_job_id, user_id=request.user_id))
         self._stage(Stage.rendering)
-        outcomes = await asyncio.gather(*(self._sticker(request, i, child) for i, child in enumerate(request.children)))
+        try:
+            # Cancelling the set cancels every child and waits until each has closed itself (and released
+            # its credits); then the set closes what never started.
+            outcomes = await asyncio.gather(
+                *(self._sticker(request, i, child) for i, child in enumerate(request.children))
+            )
+        except asyncio.CancelledError:
+            self._progress = Progress(stage=Stage.cancelled, error="cancelled")
+            await run(JobActivities.cancel_set, JobRef(job_id=request.set_job_id))
+            raise
         summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
         await run(JobActivities.finish_set, summary)
         error = summary.error()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import AdminDep, PoolDep
+from api.deps import AdminDep, PoolDep, SettingsDep
 from api.errors import ApiError
-from api.schemas import ApiKeyCreate, ApiKeyCreated
-from comfyloom.db import api_keys
+from api.routes.credits import credits_out
+from api.schemas import ApiKeyCreate, ApiKeyCreated, CreditGrant, CreditsOut
+from comfyloom.db import api_keys, credits
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -20,3 +21,22 @@ async def create_api_key(body: ApiKeyCreate, pool: PoolDep, admin: AdminDep) -> 
     except ValueError as e:
         raise ApiError(422, "validation_error", str(e), field="userId") from e
     return ApiKeyCreated(id=key.id, user_id=key.user_id, name=key.name, admin=key.admin, key=secret)
+
+
+@router.post("/credits", response_model=CreditsOut)
+async def grant_credits(body: CreditGrant, pool: PoolDep, settings: SettingsDep, admin: AdminDep) -> CreditsOut:
+    """Add credits to a user (negative takes them away; 402 if that would go below zero)."""
+    note = body.note or f"granted by {admin.user_id}"
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            await credits.grant(conn, body.user_id, body.amount, note)
+        except credits.InsufficientCredits as e:
+            raise ApiError(
+                402, "insufficient_credits", f"cannot take {-body.amount}: the balance is {e.balance}", field="amount"
+            ) from e
+        return await credits_out(conn, body.user_id, settings)
+
+
+@router.get("/credits/{user_id}", response_model=CreditsOut)
+async def user_credits(user_id: str, pool: PoolDep, settings: SettingsDep, admin: AdminDep) -> CreditsOut:
+    return await credits_out(pool, user_id, settings)

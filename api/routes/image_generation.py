@@ -19,8 +19,10 @@ from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.errors import ApiError, not_found
 from api.generation import (
     STORED_STORY_FIELDS,
+    admission,
     as_loras,
     cast_field_names,
+    insufficient,
     new_request,
     refuse_if_unsafe,
     start_cover,
@@ -55,7 +57,7 @@ from comfyloom.contracts import (
     StickerSetRequest,
     StoryBrief,
 )
-from comfyloom.db import characters, jobs, stories
+from comfyloom.db import characters, credits, jobs, stories
 from comfyloom.db.jobs import JobStatus
 from comfyloom.keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
@@ -139,6 +141,10 @@ async def generate_cover(
             job_id=uuid.uuid4(), user_id=user_id, kind=ImageKind.cover, character_ids=[c.id for c in cast], story=brief
         )
         story_fields = {"story.title": "title", "story.synopsis": "synopsis"}
+        # Checked before the story is saved, so a 402 leaves no story behind (admission checks again, atomically).
+        account = await credits.balance(pool, user_id)
+        if account.balance < settings.credit_prices.cover:
+            raise insufficient(account.balance, settings.credit_prices.cover)
         await refuse_if_unsafe(
             prompt,
             cast,
@@ -210,6 +216,7 @@ async def _start_set(
     character: characters.CharacterRow,
     emotions: list[Emotion],
     *,
+    body: StickerSetCreate | None,
     seed: int | None,
     loras: list[Lora],
     pool: asyncpg.Pool,
@@ -217,22 +224,42 @@ async def _start_set(
     settings: Settings,
     user_id: str,
 ) -> JobAccepted:
-    """One child job row per emotion, then a run of the set's workflow over them."""
+    """Admit the set (its row, when `body` is the new set's request; a child job row and credit hold per
+    emotion), then run the set's workflow over them. A retry reopens the set instead."""
     workflow_id = set_workflow_id(set_id)
     template = template_for(ImageKind.sticker, settings)
-    children = [StickerSetChild(emotion=emotion, job_id=uuid.uuid4()) for emotion in emotions]
-    for child in children:
-        await jobs.create_job(
-            pool,
-            job_id=child.job_id,
-            user_id=user_id,
-            kind=ImageKind.sticker.value,
-            character_id=character.id,
-            workflow_id=child_workflow_id(workflow_id, child),
-            request={"emotion": child.emotion.value},
-            set_id=set_id,
-            emotion=child.emotion.value,
-        )
+    shares = settings.credit_prices.set_shares(len(emotions))
+    children = [
+        StickerSetChild(emotion=emotion, job_id=uuid.uuid4(), price=share)
+        for emotion, share in zip(emotions, shares, strict=True)
+    ]
+    child_ids = [child_workflow_id(workflow_id, child) for child in children]
+    async with admission(pool, user_id, sum(shares)) as conn:
+        if body is not None:
+            await jobs.create_job(
+                conn,
+                job_id=set_id,
+                user_id=user_id,
+                kind=STICKER_SET,
+                character_id=character.id,
+                workflow_id=workflow_id,
+                request=body.model_dump(mode="json", by_alias=True),
+            )
+        else:
+            await jobs.reopen(conn, set_id)
+        for child, child_id in zip(children, child_ids, strict=True):
+            await jobs.create_job(
+                conn,
+                job_id=child.job_id,
+                user_id=user_id,
+                kind=ImageKind.sticker.value,
+                character_id=character.id,
+                workflow_id=child_id,
+                request={"emotion": child.emotion.value},
+                set_id=set_id,
+                emotion=child.emotion.value,
+            )
+            await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
     width, height = template.manifest.size
     request = StickerSetRequest(
         set_job_id=set_id,
@@ -253,6 +280,7 @@ async def _start_set(
         job_id=set_id,
         workflow_id=workflow_id,
         rows=[set_id, *(c.job_id for c in children)],
+        holds=child_ids,
         pool=pool,
         temporal=temporal,
         settings=settings,
@@ -280,19 +308,11 @@ async def generate_sticker_set(
         settings=settings,
         field_names=cast_field_names([character], single=True),
     )
-    await jobs.create_job(
-        pool,
-        job_id=set_id,
-        user_id=user_id,
-        kind=STICKER_SET,
-        character_id=character.id,
-        workflow_id=set_workflow_id(set_id),
-        request=body.model_dump(mode="json", by_alias=True),
-    )
     return await _start_set(
         set_id,
         character,
         body.emotions,
+        body=body,
         seed=body.seed,
         loras=chosen,
         pool=pool,
@@ -317,11 +337,11 @@ async def retry_sticker_set(
         raise ApiError(409, "nothing_to_retry", "every sticker of this set is ready", field="setId")
     asked = StickerSetCreate.model_validate(job.request)
     character = await own_character(pool, asked.character_id, user_id)
-    await jobs.reopen(pool, job.id)
     return await _start_set(
         job.id,
         character,
         [Emotion(child.emotion) for child in failed if child.emotion],
+        body=None,
         seed=asked.seed,
         loras=as_loras(asked.loras),
         pool=pool,

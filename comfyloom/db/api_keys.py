@@ -9,8 +9,9 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 from pydantic import BaseModel
+
+from comfyloom.db.pool import Executor
 
 KEY_PREFIX = "cl_"
 # User ids become object-key segments (characters/{userId}/…), so they are kept to a safe alphabet.
@@ -38,7 +39,7 @@ def new_secret() -> str:
 
 
 async def create(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     *,
     user_id: str,
     name: str = "",
@@ -62,7 +63,7 @@ async def create(
     return ApiKeyRow.model_validate(dict(row)), secret
 
 
-async def authenticate(conn: asyncpg.Pool | asyncpg.Connection, secret: str) -> ApiKeyRow | None:
+async def authenticate(conn: Executor, secret: str) -> ApiKeyRow | None:
     """The live key with this secret, or None; last use is recorded at most once a minute per key."""
     row = await conn.fetchrow("select * from api_keys where key_hash = $1 and revoked_at is null", hash_key(secret))
     if row is None:
@@ -73,14 +74,14 @@ async def authenticate(conn: asyncpg.Pool | asyncpg.Connection, secret: str) -> 
     return key
 
 
-async def list_keys(conn: asyncpg.Pool | asyncpg.Connection, *, user_id: str | None = None) -> list[ApiKeyRow]:
+async def list_keys(conn: Executor, *, user_id: str | None = None) -> list[ApiKeyRow]:
     rows = await conn.fetch(
         "select * from api_keys where ($1::text is null or user_id = $1) order by created_at", user_id
     )
     return [ApiKeyRow.model_validate(dict(r)) for r in rows]
 
 
-async def revoke(conn: asyncpg.Pool | asyncpg.Connection, key_id: UUID) -> bool:
+async def revoke(conn: Executor, key_id: UUID) -> bool:
     """True if a live key was revoked; a revoked key stops working on its next request."""
     done = await conn.execute("update api_keys set revoked_at = now() where id = $1 and revoked_at is null", key_id)
     return bool(done.endswith(" 1"))

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from pydantic import BaseModel
 
 from comfyloom.contracts import VisualFeatures
+from comfyloom.db.pool import Executor
 
 
 class CharacterRow(BaseModel):
@@ -29,7 +29,7 @@ class CharacterRow(BaseModel):
 
 
 async def create_character(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     *,
     user_id: str,
     name: str,
@@ -49,9 +49,7 @@ async def create_character(
     return CharacterRow.model_validate(dict(row))
 
 
-async def get_character(
-    conn: asyncpg.Pool | asyncpg.Connection, character_id: UUID, *, user_id: str | None = None
-) -> CharacterRow | None:
+async def get_character(conn: Executor, character_id: UUID, *, user_id: str | None = None) -> CharacterRow | None:
     """A character, or None; with user_id, another user's character is also None (no leaks)."""
     row = await conn.fetchrow(
         "select * from characters where id = $1 and ($2::text is null or user_id = $2)", character_id, user_id

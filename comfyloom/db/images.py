@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel
 
 from comfyloom.contracts import FinishJob, ImageKind, Lora, PromptTags
+from comfyloom.db.pool import Connection, Executor
 
 
 class ImageRow(BaseModel):
@@ -39,7 +37,7 @@ class ImageRow(BaseModel):
     created_at: datetime
 
 
-async def record(conn: PoolConnectionProxy[Any] | asyncpg.Connection, finish: FinishJob) -> None:
+async def record(conn: Connection, finish: FinishJob) -> None:
     """The image, its kind's row, and what it replaces (a character's avatar, a story's cover); once per job.
 
     Avatars and stickers belong to their character; a cover to its story; a scene, which may show several
@@ -121,11 +119,11 @@ async def record(conn: PoolConnectionProxy[Any] | asyncpg.Connection, finish: Fi
             )
 
 
-async def of_character(conn: asyncpg.Pool | asyncpg.Connection, character_id: UUID) -> list[ImageRow]:
+async def of_character(conn: Executor, character_id: UUID) -> list[ImageRow]:
     rows = await conn.fetch("select * from images where character_id = $1 order by created_at desc", character_id)
     return [ImageRow.model_validate(dict(r)) for r in rows]
 
 
-async def of_story(conn: asyncpg.Pool | asyncpg.Connection, story_id: UUID) -> list[ImageRow]:
+async def of_story(conn: Executor, story_id: UUID) -> list[ImageRow]:
     rows = await conn.fetch("select * from images where story_id = $1 order by created_at desc", story_id)
     return [ImageRow.model_validate(dict(r)) for r in rows]

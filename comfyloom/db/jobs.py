@@ -7,8 +7,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from pydantic import BaseModel
+
+from comfyloom.db.pool import Executor
 
 
 class JobStatus(StrEnum):
@@ -44,7 +45,7 @@ class JobRow(BaseModel):
 
 
 async def create_job(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     *,
     job_id: UUID,
     user_id: str,
@@ -57,8 +58,9 @@ async def create_job(
     story_id: UUID | None = None,
 ) -> JobRow:
     row = await conn.fetchrow(
+        # clock_timestamp, not now(): a set's children, created in one transaction, keep their order.
         "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion,"
-        " story_id) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning *",
+        " story_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp()) returning *",
         job_id,
         user_id,
         kind,
@@ -73,16 +75,14 @@ async def create_job(
     return JobRow.model_validate(dict(row))
 
 
-async def get_job(
-    conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, *, user_id: str | None = None
-) -> JobRow | None:
+async def get_job(conn: Executor, job_id: UUID, *, user_id: str | None = None) -> JobRow | None:
     row = await conn.fetchrow(
         "select * from generation_jobs where id = $1 and ($2::text is null or user_id = $2)", job_id, user_id
     )
     return JobRow.model_validate(dict(row)) if row else None
 
 
-async def mark_running(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID) -> None:
+async def mark_running(conn: Executor, job_id: UUID) -> None:
     await conn.execute(
         "update generation_jobs set status = 'running', started_at = coalesce(started_at, now()),"
         " updated_at = now() where id = $1 and status = 'queued'",
@@ -90,7 +90,7 @@ async def mark_running(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID) ->
     )
 
 
-async def add_warnings(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, warnings: list[str]) -> None:
+async def add_warnings(conn: Executor, job_id: UUID, warnings: list[str]) -> None:
     if warnings:
         await conn.execute(
             "update generation_jobs set warnings = (select coalesce(jsonb_agg(distinct w), '[]'::jsonb)"
@@ -100,9 +100,7 @@ async def add_warnings(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, wa
         )
 
 
-async def mark_failed(
-    conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, error: str, *, cancelled: bool = False
-) -> None:
+async def mark_failed(conn: Executor, job_id: UUID, error: str, *, cancelled: bool = False) -> None:
     """Close a job as failed or cancelled; a job already closed keeps its first outcome."""
     await conn.execute(
         "update generation_jobs set status = $2, error = $3, finished_at = coalesce(finished_at, now()),"
@@ -113,7 +111,7 @@ async def mark_failed(
     )
 
 
-async def set_children(conn: asyncpg.Pool | asyncpg.Connection, set_id: UUID) -> list[JobRow]:
+async def set_children(conn: Executor, set_id: UUID) -> list[JobRow]:
     """The newest attempt at each emotion of a sticker set, in the order the set asked for them."""
     rows = await conn.fetch(
         "select distinct on (emotion) * from generation_jobs where set_id = $1 order by emotion, created_at desc",
@@ -123,7 +121,7 @@ async def set_children(conn: asyncpg.Pool | asyncpg.Connection, set_id: UUID) ->
     return sorted(children, key=lambda j: j.created_at)
 
 
-async def reopen(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID) -> None:
+async def reopen(conn: Executor, job_id: UUID) -> None:
     """A failed set runs again for its failed stickers: back to queued, its first error cleared."""
     await conn.execute(
         "update generation_jobs set status = 'queued', error = null, finished_at = null, updated_at = now()"
@@ -132,7 +130,7 @@ async def reopen(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID) -> None:
     )
 
 
-async def finish(conn: asyncpg.Pool | asyncpg.Connection, job_id: UUID, *, error: str | None) -> None:
+async def finish(conn: Executor, job_id: UUID, *, error: str | None) -> None:
     """Close a job that records no image of its own (a set): ready, or failed with `error`."""
     await conn.execute(
         "update generation_jobs set status = $2, error = $3, finished_at = coalesce(finished_at, now()),"

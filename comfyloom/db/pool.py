@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+if TYPE_CHECKING:  # asyncpg's classes are generic only in its type stubs
+    # A connection, in or out of a transaction (one the pool lent, or one opened alone).
+    Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy[Any]
+    # What a query can run on: a connection, or the pool (each query then on a connection of its own).
+    Executor: TypeAlias = asyncpg.Pool | Connection
+else:
+    Connection = asyncpg.Connection | PoolConnectionProxy
+    Executor = asyncpg.Pool | Connection
 
 # Any constant works: it only has to be the same in every process that migrates.
 _MIGRATION_LOCK = 0x636F6D66

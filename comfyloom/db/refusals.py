@@ -6,13 +6,12 @@ import uuid
 from typing import Literal
 from uuid import UUID
 
-import asyncpg
-
+from comfyloom.db.pool import Executor
 from comfyloom.prompts.safety import Refusal
 
 
 async def record(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     refusal: Refusal,
     *,
     user_id: str,

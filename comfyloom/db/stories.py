@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 from pydantic import BaseModel
 
 from comfyloom.contracts import StoryBrief
+from comfyloom.db.pool import Executor
 
 
 class StoryRow(BaseModel):
@@ -28,9 +28,7 @@ class StoryRow(BaseModel):
         return StoryBrief(title=self.title, genre=self.genre, synopsis=self.synopsis)
 
 
-async def create_story(
-    conn: asyncpg.Pool | asyncpg.Connection, *, user_id: str, brief: StoryBrief, character_ids: list[UUID]
-) -> StoryRow:
+async def create_story(conn: Executor, *, user_id: str, brief: StoryBrief, character_ids: list[UUID]) -> StoryRow:
     row = await conn.fetchrow(
         "insert into stories (id, user_id, title, genre, synopsis, character_ids)"
         " values ($1, $2, $3, $4, $5, $6) returning *",
@@ -45,7 +43,7 @@ async def create_story(
     return StoryRow.model_validate(dict(row))
 
 
-async def get_story(conn: asyncpg.Pool | asyncpg.Connection, story_id: UUID, *, user_id: str) -> StoryRow | None:
+async def get_story(conn: Executor, story_id: UUID, *, user_id: str) -> StoryRow | None:
     """A user's story, or None; another user's story is None too (no leaks)."""
     row = await conn.fetchrow("select * from stories where id = $1 and user_id = $2", story_id, user_id)
     return StoryRow.model_validate(dict(row)) if row else None

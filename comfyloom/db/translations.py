@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
+from comfyloom.db.pool import Executor
 
 
-async def get(conn: asyncpg.Pool | asyncpg.Connection, key: str) -> dict[str, Any] | None:
+async def get(conn: Executor, key: str) -> dict[str, Any] | None:
     result: dict[str, Any] | None = await conn.fetchval(
         "update prompt_translations set hits = hits + 1, last_used_at = now() where cache_key = $1 returning result",
         key,
@@ -15,9 +15,7 @@ async def get(conn: asyncpg.Pool | asyncpg.Connection, key: str) -> dict[str, An
     return result
 
 
-async def put(
-    conn: asyncpg.Pool | asyncpg.Connection, key: str, *, task: str, model: str, result: dict[str, Any]
-) -> None:
+async def put(conn: Executor, key: str, *, task: str, model: str, result: dict[str, Any]) -> None:
     await conn.execute(
         "insert into prompt_translations (cache_key, task, model, result) values ($1, $2, $3, $4)"
         " on conflict (cache_key) do update set result = excluded.result, last_used_at = now()",

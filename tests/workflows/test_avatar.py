@@ -33,10 +33,12 @@ async def create_character(api: httpx.AsyncClient, user: str = "user-1") -> dict
     return body
 
 
-async def wait_for(api: httpx.AsyncClient, job_id: str, predicate: Any, within: float = 60) -> dict[str, Any]:
+async def wait_for(
+    api: httpx.AsyncClient, job_id: str, predicate: Any, within: float = 60, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
-        status = (await api.get(f"/api/v1/image-generation/status/{job_id}", headers=as_user("user-1"))).json()
+        status = (await api.get(f"/api/v1/image-generation/status/{job_id}", headers=headers)).json()
         if predicate(status):
             return status  # type: ignore[no-any-return]
         assert time.monotonic() < deadline, f"timed out; last status {status}"

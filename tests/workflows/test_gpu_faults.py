@@ -68,6 +68,9 @@ async def assert_no_leftovers(store: ObjectStore, pool: asyncpg.Pool, accepted: 
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
     images = await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"])
     assert images == (1 if ready else 0)
+    # Credits: charged with the image, or given back; never both, never neither.
+    hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", accepted["workflowId"])
+    assert hold == ("charged" if ready else "released")
 
 
 async def activity_attempts(client: Client, workflow_id: str, name: str) -> int:

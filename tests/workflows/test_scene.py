@@ -55,7 +55,8 @@ async def test_scenes_render_at_the_asked_size_and_are_found_by_chat(
 
     rows = await pool.fetch(
         "select s.*, i.positive_prompt, i.source_text, i.character_id from chat_scenes s"
-        " join images i using (job_id) where s.user_id = 'user-1' and s.chat_id = 'chat-42' order by s.created_at"
+        " join images i using (job_id) join generation_jobs j on j.id = s.job_id"
+        " where s.user_id = 'user-1' and s.chat_id = 'chat-42' order by j.created_at"
     )
     assert [str(r["job_id"]) for r in rows] == [j["jobId"] for j in jobs]
     assert [(r["width"], r["height"]) for r in rows] == [(1216, 832), (1024, 1024)]
