@@ -6,8 +6,6 @@ Every endpoint that starts a generation goes through here, so each kind is start
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -15,13 +13,13 @@ import asyncpg
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from api.admission import Ticket, admission, fingerprint
 from api.errors import ApiError, content_refused
 from api.owned import own_cast
 from api.schemas import CamelRequest, CoverOptions, JobAccepted, LoraIn
 from comfy_templates import template_for
 from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
 from comfyloom.db import characters, credits, jobs, refusals, stories
-from comfyloom.db.pool import Connection
 from comfyloom.prompts.screening import screen
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from workflows.avatar import AvatarWorkflow
@@ -42,33 +40,6 @@ WORKFLOWS: dict[ImageKind, Any] = {
 
 def as_loras(given: list[LoraIn]) -> list[Lora]:
     return [Lora.model_validate(lora.model_dump()) for lora in given]
-
-
-@asynccontextmanager
-async def admission(pool: asyncpg.Pool, user_id: str, price: int) -> AsyncIterator[Connection]:
-    """One transaction per admitted request: its job rows and credit holds are written together or not at all.
-
-    A per-user advisory lock serialises a user's admissions across API replicas, so the balance read
-    here is the balance the holds will take from: concurrent requests can never overdraw it.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock(hashtext($1))", f"admission:{user_id}")
-        account = await credits.balance(conn, user_id)
-        if account.balance < price:
-            raise insufficient(account.balance, price)
-        try:
-            yield conn
-        except credits.InsufficientCredits as e:  # a balance moved under us after all: still a clean 402
-            raise insufficient(account.balance, price) from e
-
-
-def insufficient(balance: int, price: int) -> ApiError:
-    return ApiError(
-        402,
-        "insufficient_credits",
-        f"this costs {price} credits and the balance is {balance}",
-        extra={"balance": balance, "price": price},
-    )
 
 
 def new_request(
@@ -142,10 +113,22 @@ async def start_workflow(
                 await credits.release(conn, hold, "the workflow could not be started")
         raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
     return JobAccepted(
-        job_id=job_id,
-        workflow_id=workflow_id,
-        status_url=f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}",
-        story_id=story_id,
+        job_id=job_id, workflow_id=workflow_id, status_url=status_url(job_id, settings), story_id=story_id
+    )
+
+
+def status_url(job_id: UUID, settings: Settings) -> str:
+    return f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}"
+
+
+def replayed(job: jobs.JobRow, settings: Settings) -> JobAccepted:
+    """The answer to a repeated request: the job the first one started."""
+    return JobAccepted(
+        job_id=job.id,
+        workflow_id=job.workflow_id,
+        status_url=status_url(job.id, settings),
+        story_id=job.story_id if job.kind == ImageKind.cover.value else None,
+        replayed=True,
     )
 
 
@@ -159,15 +142,23 @@ async def start_generation(
     settings: Settings,
     summary: str,
     field_names: dict[str, str],
+    idempotency_key: str | None,
 ) -> JobAccepted:
-    """Screen, admit (job row and credit hold), start its kind's workflow: the same for every single image."""
+    """Screen, admit (job row and credit hold), start its kind's workflow: the same for every single image.
+
+    A repeat of an earlier request (its Idempotency-Key, or the same body within the window) gets the
+    earlier job back, and nothing new is started or charged.
+    """
     await refuse_if_unsafe(
         request.prompt_request(), cast, kind=request.kind.value, pool=pool, settings=settings, field_names=field_names
     )
     workflow_id = f"{request.kind.value}-{request.job_id}"
-    async with admission(pool, request.user_id, request.price) as conn:
+    ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
+    async with admission(pool, ticket, settings) as admitted:
+        if admitted.replay is not None:
+            return replayed(admitted.replay, settings)
         await jobs.create_job(
-            conn,
+            admitted.conn,
             job_id=request.job_id,
             user_id=request.user_id,
             kind=request.kind.value,
@@ -175,9 +166,11 @@ async def start_generation(
             workflow_id=workflow_id,
             request=body.model_dump(mode="json", by_alias=True),
             story_id=request.story_id,
+            idempotency_key=ticket.idempotency_key,
+            request_hash=ticket.request_hash,
         )
         await credits.hold(
-            conn, user_id=request.user_id, workflow_id=workflow_id, job_id=request.job_id, amount=request.price
+            admitted.conn, user_id=request.user_id, workflow_id=workflow_id, job_id=request.job_id, amount=request.price
         )
     return await start_workflow(
         WORKFLOWS[request.kind],
@@ -203,6 +196,7 @@ async def start_cover(
     temporal: Client,
     settings: Settings,
     story_fields: dict[str, str],
+    idempotency_key: str | None,
 ) -> JobAccepted:
     """A cover of a stored story, showing its characters; `story_fields` names where refused words came from
     (`title`, … when the request described the story; `storyId` when it named a stored one)."""
@@ -226,4 +220,5 @@ async def start_cover(
         settings=settings,
         summary=f"Cover of {story.title}",
         field_names={**story_fields, **cast_field_names(cast)},
+        idempotency_key=idempotency_key,
     )

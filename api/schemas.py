@@ -219,6 +219,11 @@ class JobAccepted(CamelModel):
     workflow_id: str
     status_url: str
     story_id: UUID | None = Field(default=None, description="A cover's story: the new one, when described inline.")
+    replayed: bool = Field(
+        default=False,
+        description="True when this request repeated an earlier one (its Idempotency-Key, or the same body within"
+        " IDEMPOTENCY_WINDOW_SECONDS): this is the job that request started; nothing new was started or charged.",
+    )
 
 
 class RenderProgressOut(CamelModel):

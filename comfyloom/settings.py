@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     )
 
     credit_prices: CreditPrices = CreditPrices()
+    rate_limit_per_minute: int = Field(
+        default=30, ge=0, description="New jobs a user may start per minute, across API replicas; 0: no limit."
+    )
+    max_concurrent_jobs: int = Field(
+        default=4, ge=0, description="Jobs a user may have queued or running at once (a set counts once); 0: no limit."
+    )
+    idempotency_window_seconds: int = Field(
+        default=10, ge=0, description="The same request body again within this window returns the same job; 0: off."
+    )
 
     gpu_wait_deadline_seconds: int = Field(
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."

@@ -74,6 +74,11 @@ def settings(local_parts: LocalParts, temporal_env: WorkflowEnvironment) -> Sett
         comfyui_url=local_parts.comfyui_url,
         comfyui_poll_seconds=0.5,
         gemini_api_key=None,
+        # Many tests start jobs as user-1 within a minute, some with equal bodies: the limits and the
+        # replay window are tested with an API of their own (`api_with`).
+        rate_limit_per_minute=0,
+        max_concurrent_jobs=0,
+        idempotency_window_seconds=0,
     )
 
 
@@ -121,8 +126,8 @@ async def gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> 
         yield
 
 
-@pytest.fixture(scope="session")
-async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def serve_api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     """The API under uvicorn; requests act as user-1 unless they send another test user's key."""
     port = localstack.free_port()
     app_settings = settings.model_copy(update={"api_public_url": f"http://127.0.0.1:{port}"})
@@ -141,6 +146,12 @@ async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.Asy
         yield http
     server.should_exit = True
     await task
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_api(settings, pool) as http:
+        yield http
 
 
 @pytest.fixture(scope="session")

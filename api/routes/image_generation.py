@@ -15,16 +15,16 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
+from api.admission import IdempotencyKey, Ticket, admission, fingerprint, insufficient
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.errors import ApiError, not_found
 from api.generation import (
     STORED_STORY_FIELDS,
-    admission,
     as_loras,
     cast_field_names,
-    insufficient,
     new_request,
     refuse_if_unsafe,
+    replayed,
     start_cover,
     start_generation,
     start_workflow,
@@ -72,7 +72,12 @@ GPU_REPORT_WINDOW = timedelta(minutes=5)
 
 @router.post("/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def generate_avatar(
-    body: AvatarCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+    body: AvatarCreate,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user_id: UserDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     character = await own_character(pool, body.character_id, user_id)
     request = new_request(
@@ -87,12 +92,18 @@ async def generate_avatar(
         settings=settings,
         summary=f"Avatar of {character.name}",
         field_names=cast_field_names([character], single=True),
+        idempotency_key=idempotency_key,
     )
 
 
 @router.post("/sticker", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def generate_sticker(
-    body: StickerCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+    body: StickerCreate,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user_id: UserDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """One emotion sticker: a 768x1152 cut-out WebP and a messenger-ready 512x512 one."""
     character = await own_character(pool, body.character_id, user_id)
@@ -114,12 +125,18 @@ async def generate_sticker(
         settings=settings,
         summary=f"Sticker of {character.name}: {body.emotion.value}",
         field_names=cast_field_names([character], single=True),
+        idempotency_key=idempotency_key,
     )
 
 
 @router.post("/cover", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def generate_cover(
-    body: CoverCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+    body: CoverCreate,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user_id: UserDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """A 1024x1024 story cover: of a stored story (`storyId`), or of one described here, which is saved as a
     story (its id comes back as `storyId`)."""
@@ -141,7 +158,17 @@ async def generate_cover(
             job_id=uuid.uuid4(), user_id=user_id, kind=ImageKind.cover, character_ids=[c.id for c in cast], story=brief
         )
         story_fields = {"story.title": "title", "story.synopsis": "synopsis"}
-        # Checked before the story is saved, so a 402 leaves no story behind (admission checks again, atomically).
+        # Checked before the story is saved, so neither a repeat nor a 402 leaves a story behind
+        # (admission checks both again, atomically).
+        repeat = await jobs.find_replay(
+            pool,
+            user_id,
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint(ImageKind.cover.value, body),
+            window_seconds=settings.idempotency_window_seconds,
+        )
+        if repeat is not None:
+            return replayed(repeat, settings)
         account = await credits.balance(pool, user_id)
         if account.balance < settings.credit_prices.cover:
             raise insufficient(account.balance, settings.credit_prices.cover)
@@ -155,7 +182,14 @@ async def generate_cover(
         )
         story = await stories.create_story(pool, user_id=user_id, brief=brief, character_ids=[c.id for c in cast])
     return await start_cover(
-        story, body, user_id=user_id, pool=pool, temporal=temporal, settings=settings, story_fields=story_fields
+        story,
+        body,
+        user_id=user_id,
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        story_fields=story_fields,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -177,7 +211,12 @@ def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
 
 @router.post("/scene", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def generate_scene(
-    body: SceneCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+    body: SceneCreate,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user_id: UserDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """A chat scene: the moment `context` describes, with the given characters, at one of the allowed sizes."""
     size = scene_size(body.dimensions, settings)
@@ -205,6 +244,7 @@ async def generate_scene(
         settings=settings,
         summary=f"Scene {body.size} with {names}",
         field_names={"sceneContext": "context", **cast_field_names(cast)},
+        idempotency_key=idempotency_key,
     )
 
 
@@ -217,6 +257,7 @@ async def _start_set(
     emotions: list[Emotion],
     *,
     body: StickerSetCreate | None,
+    idempotency_key: str | None,
     seed: int | None,
     loras: list[Lora],
     pool: asyncpg.Pool,
@@ -225,7 +266,7 @@ async def _start_set(
     user_id: str,
 ) -> JobAccepted:
     """Admit the set (its row, when `body` is the new set's request; a child job row and credit hold per
-    emotion), then run the set's workflow over them. A retry reopens the set instead."""
+    emotion), then run the set's workflow over them. A retry (no `body`) reopens the set instead."""
     workflow_id = set_workflow_id(set_id)
     template = template_for(ImageKind.sticker, settings)
     shares = settings.credit_prices.set_shares(len(emotions))
@@ -234,7 +275,13 @@ async def _start_set(
         for emotion, share in zip(emotions, shares, strict=True)
     ]
     child_ids = [child_workflow_id(workflow_id, child) for child in children]
-    async with admission(pool, user_id, sum(shares)) as conn:
+    # A retry is never a replay: the set being finished (checked by the caller) is what guards it.
+    request_hash = fingerprint(STICKER_SET, body) if body is not None else None
+    ticket = Ticket(user_id, sum(shares), request_hash, idempotency_key)
+    async with admission(pool, ticket, settings) as admitted:
+        if admitted.replay is not None:
+            return replayed(admitted.replay, settings)
+        conn = admitted.conn
         if body is not None:
             await jobs.create_job(
                 conn,
@@ -244,6 +291,8 @@ async def _start_set(
                 character_id=character.id,
                 workflow_id=workflow_id,
                 request=body.model_dump(mode="json", by_alias=True),
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
             )
         else:
             await jobs.reopen(conn, set_id)
@@ -291,7 +340,12 @@ async def _start_set(
 
 @router.post("/stickers/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def generate_sticker_set(
-    body: StickerSetCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+    body: StickerSetCreate,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user_id: UserDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """A set of stickers, one child workflow per emotion; status lists each sticker."""
     character = await own_character(pool, body.character_id, user_id)
@@ -313,6 +367,7 @@ async def generate_sticker_set(
         character,
         body.emotions,
         body=body,
+        idempotency_key=idempotency_key,
         seed=body.seed,
         loras=chosen,
         pool=pool,
@@ -342,6 +397,7 @@ async def retry_sticker_set(
         character,
         [Emotion(child.emotion) for child in failed if child.emotion],
         body=None,
+        idempotency_key=None,
         seed=asked.seed,
         loras=as_loras(asked.loras),
         pool=pool,

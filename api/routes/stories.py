@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from api.admission import IdempotencyKey
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
 from api.errors import content_refused
 from api.generation import STORED_STORY_FIELDS, start_cover
@@ -51,6 +52,7 @@ async def generate_cover(
     settings: SettingsDep,
     user_id: UserDep,
     body: CoverOptions | None = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """The design document's route: the same job as `POST /image-generation/cover` with this `storyId`."""
     story = await own_story(pool, story_id, user_id)
@@ -62,4 +64,5 @@ async def generate_cover(
         temporal=temporal,
         settings=settings,
         story_fields=STORED_STORY_FIELDS,
+        idempotency_key=idempotency_key,
     )

@@ -38,6 +38,8 @@ class JobRow(BaseModel):
     set_id: UUID | None = None
     emotion: str | None = None
     story_id: UUID | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -56,11 +58,14 @@ async def create_job(
     set_id: UUID | None = None,
     emotion: str | None = None,
     story_id: UUID | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
 ) -> JobRow:
     row = await conn.fetchrow(
         # clock_timestamp, not now(): a set's children, created in one transaction, keep their order.
         "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion,"
-        " story_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp()) returning *",
+        " story_id, idempotency_key, request_hash, created_at)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp()) returning *",
         job_id,
         user_id,
         kind,
@@ -70,9 +75,32 @@ async def create_job(
         set_id,
         emotion,
         story_id,
+        idempotency_key,
+        request_hash,
     )
     assert row is not None
     return JobRow.model_validate(dict(row))
+
+
+async def find_replay(
+    conn: Executor, user_id: str, *, idempotency_key: str | None, request_hash: str | None, window_seconds: int
+) -> JobRow | None:
+    """The job an earlier request started: by its Idempotency-Key, or else by the same body within the window."""
+    if idempotency_key is not None:
+        row = await conn.fetchrow(
+            "select * from generation_jobs where user_id = $1 and idempotency_key = $2", user_id, idempotency_key
+        )
+    elif request_hash is not None and window_seconds > 0:
+        row = await conn.fetchrow(
+            "select * from generation_jobs where user_id = $1 and request_hash = $2"
+            " and created_at > now() - make_interval(secs => $3) order by created_at desc limit 1",
+            user_id,
+            request_hash,
+            window_seconds,
+        )
+    else:
+        row = None
+    return JobRow.model_validate(dict(row)) if row else None
 
 
 async def get_job(conn: Executor, job_id: UUID, *, user_id: str | None = None) -> JobRow | None:
