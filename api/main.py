@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import admin, characters, credits, image_generation, stories
+from api.routes import admin, characters, credits, image_generation, jobs, stories
 from comfyloom import __version__, db, temporal
 from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(characters.router)
     app.include_router(stories.router)
     app.include_router(image_generation.router)
+    app.include_router(jobs.router)
     app.include_router(credits.router)
     app.include_router(admin.router)
     return app

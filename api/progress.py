@@ -3,6 +3,8 @@ activity has been picked up by a GPU worker (`waiting_for_gpu` when not) with th
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -10,6 +12,7 @@ from temporalio.service import RPCError
 from comfyloom.contracts import Progress, RenderProgress, Stage
 from comfyloom.db.jobs import JobRow, JobStatus
 
+QUERY_TIMEOUT = timedelta(seconds=2)
 GPU_ACTIVITIES = {"queue_comfy_prompt", "await_comfy_result"}
 FINAL_STAGE = {JobStatus.ready: Stage.done, JobStatus.failed: Stage.failed, JobStatus.cancelled: Stage.cancelled}
 
@@ -19,9 +22,10 @@ async def live_stage(client: Client, job: JobRow) -> tuple[Stage, RenderProgress
         return FINAL_STAGE[job.status], None
     handle = client.get_workflow_handle(job.workflow_id)
     try:
-        progress = await handle.query("progress", result_type=Progress)
+        # A query needs a CPU worker to answer; without one it would wait, so it gets a short deadline.
+        progress = await handle.query("progress", result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
     except RPCError:
-        return Stage.queued, None  # not yet picked up by a CPU worker
+        return Stage.queued, None  # no CPU worker has picked the workflow up (yet)
     if progress.stage != Stage.rendering:
         return progress.stage, None
     description = await handle.describe()

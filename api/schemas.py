@@ -252,6 +252,25 @@ class JobStatusOut(CamelModel):
     finished_at: datetime | None
 
 
+class JobSummaryOut(CamelModel):
+    job_id: UUID
+    kind: str
+    status: JobStatus
+    character_id: UUID | None
+    story_id: UUID | None
+    workflow_id: str
+    result_url: str | None
+    error: str | None
+    status_url: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class JobListOut(CamelModel):
+    items: list[JobSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+
+
 class ComponentHealth(CamelModel):
     ok: bool
     detail: str | None = None

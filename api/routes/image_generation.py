@@ -30,7 +30,6 @@ from api.generation import (
     start_workflow,
 )
 from api.owned import own_cast, own_character, own_job, own_story
-from api.progress import live_stage
 from api.schemas import (
     AvatarCreate,
     ComponentHealth,
@@ -38,12 +37,9 @@ from api.schemas import (
     GpuWorkerOut,
     Health,
     JobAccepted,
-    JobStatusOut,
-    RenderProgressOut,
     SceneCreate,
     StickerCreate,
     StickerSetCreate,
-    StickerStatusOut,
 )
 from comfy_templates import template_for
 from comfyloom.contracts import (
@@ -52,13 +48,12 @@ from comfyloom.contracts import (
     ImageKind,
     Lora,
     PromptRequest,
-    Stage,
     StickerSetChild,
     StickerSetRequest,
     StoryBrief,
 )
 from comfyloom.db import characters, credits, jobs, stories
-from comfyloom.db.jobs import JobStatus
+from comfyloom.db.jobs import STICKER_SET, JobStatus
 from comfyloom.keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
@@ -248,9 +243,6 @@ async def generate_scene(
     )
 
 
-STICKER_SET = "sticker_set"
-
-
 async def _start_set(
     set_id: UUID,
     character: characters.CharacterRow,
@@ -404,34 +396,6 @@ async def retry_sticker_set(
         temporal=temporal,
         settings=settings,
         user_id=user_id,
-    )
-
-
-@router.get("/status/{job_id}", response_model=JobStatusOut)
-async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
-    job = await own_job(pool, job_id, user_id)
-    stage, render = await live_stage(temporal, job)
-    if stage in (Stage.done, Stage.failed, Stage.cancelled):
-        job = await jobs.get_job(pool, job.id) or job  # the workflow may have closed it meanwhile
-    stickers = None
-    if job.kind == STICKER_SET:
-        stickers = [
-            StickerStatusOut(
-                emotion=Emotion(child.emotion),
-                job_id=child.id,
-                status=child.status,
-                result_url=child.result_url,
-                error=child.error,
-            )
-            for child in await jobs.set_children(pool, job.id)
-            if child.emotion
-        ]
-    return JobStatusOut(
-        **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion"}),
-        job_id=job.id,
-        stage=stage,
-        stickers=stickers,
-        progress=RenderProgressOut(step=render.step, total=render.total, node=render.node) if render else None,
     )
 
 

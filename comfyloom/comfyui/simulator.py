@@ -681,6 +681,11 @@ def build_app(sim: Simulator) -> web.Application:
         sim.faults.extend(faults)
         return web.json_response({"pending": [f.model_dump() for f in sim.faults]})
 
+    @routes.delete("/sim/faults")
+    async def clear_faults(request: web.Request) -> web.Response:
+        sim.faults.clear()
+        return web.json_response({"pending": []})
+
     @routes.get("/sim/stats")
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(

@@ -11,6 +11,9 @@ from pydantic import BaseModel
 
 from comfyloom.db.pool import Executor
 
+# The kind of a sticker set's own row; its stickers are `sticker` jobs with its id as `set_id`.
+STICKER_SET = "sticker_set"
+
 
 class JobStatus(StrEnum):
     queued = "queued"
@@ -167,3 +170,29 @@ async def finish(conn: Executor, job_id: UUID, *, error: str | None) -> None:
         "failed" if error else "ready",
         error,
     )
+
+
+async def list_jobs(
+    conn: Executor,
+    user_id: str,
+    *,
+    status: JobStatus | None,
+    kind: str | None,
+    before: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[JobRow]:
+    """A user's jobs, newest first, a page at a time (keyset: the last row's created_at and id); a set's
+    stickers are listed under their set, not here."""
+    rows = await conn.fetch(
+        "select * from generation_jobs where user_id = $1 and set_id is null"
+        " and ($2::text is null or status = $2) and ($3::text is null or kind = $3)"
+        " and ($4::timestamptz is null or (created_at, id) < ($4, $5))"
+        " order by created_at desc, id desc limit $6",
+        user_id,
+        status.value if status else None,
+        kind,
+        before[0] if before else None,
+        before[1] if before else None,
+        limit,
+    )
+    return [JobRow.model_validate(dict(r)) for r in rows]

@@ -187,7 +187,8 @@ async def test_cancelling_a_job_stops_the_render_in_comfyui(
         accepted = await start_avatar(api)
         rendering = await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
         assert rendering["stage"] == "rendering" and rendering["progress"]["total"] == 28
-        await client.get_workflow_handle(accepted["workflowId"]).cancel()
+        cancelling = await api.delete(f"/api/v1/image-generation/jobs/{accepted['jobId']}")
+        assert cancelling.status_code == 202, cancelling.text
         status = await wait_for(api, accepted["jobId"], done, within=30)
     assert status["status"] == "cancelled" and status["stage"] == "cancelled"
     assert rig.sim.running is None and rig.sim.renders == 0
