@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
@@ -61,6 +62,22 @@ async def current_key(
     return await authenticate(pool, credentials.credentials if credentials else None)
 
 
+def bearer_or_token(authorization: str | None, query: Mapping[str, str]) -> str | None:
+    """The key of a stream request: the header, or `access_token` for clients that cannot send headers."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    return secret if scheme.lower() == "bearer" and secret else query.get("access_token")
+
+
+async def stream_key(
+    pool: Annotated[asyncpg.Pool, Depends(get_pool)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    access_token: Annotated[
+        str | None, Query(description="The API key, for clients that cannot send headers (EventSource).")
+    ] = None,
+) -> api_keys.ApiKeyRow:
+    return await authenticate(pool, credentials.credentials if credentials else access_token)
+
+
 def current_user_id(key: Annotated[api_keys.ApiKeyRow, Depends(current_key)]) -> str:
     return key.user_id
 
@@ -77,3 +94,4 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 UserDep = Annotated[str, Depends(current_user_id)]
 AdminDep = Annotated[api_keys.ApiKeyRow, Depends(admin_key)]
+StreamKeyDep = Annotated[api_keys.ApiKeyRow, Depends(stream_key)]

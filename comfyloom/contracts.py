@@ -345,6 +345,8 @@ class Progress(BaseModel):
     stage: Stage
     result_url: str | None = None
     error: str | None = None
+    # Every stage so far, in order, the current one last: a stream polling now and then misses none.
+    passed: list[Stage] = []
 
 
 class GenerationResult(BaseModel):

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         GenerationResult,
         ImageKind,
         OpenJob,
-        Progress,
         PublishItem,
         PublishRequest,
         RenderRequest,
@@ -130,7 +129,7 @@ class GenerationWorkflow(ReportsProgress):
         except (FailureError, asyncio.CancelledError) as e:
             cancelled = is_cancellation(e)
             reason = "cancelled" if cancelled else failure_reason(e)
-            self._progress = Progress(stage=Stage.cancelled if cancelled else Stage.failed, error=reason)
+            self._stage(Stage.cancelled if cancelled else Stage.failed, error=reason)
             await run(
                 JobActivities.fail_job,
                 FailJob(
@@ -142,5 +141,5 @@ class GenerationWorkflow(ReportsProgress):
                 ),
             )
             raise
-        self._progress = Progress(stage=Stage.done, result_url=result.url)
+        self._stage(Stage.done, result_url=result.url)
         return result

@@ -10,11 +10,12 @@ with workflow.unsafe.imports_passed_through():
 
 class ReportsProgress:
     def __init__(self) -> None:
-        self._progress = Progress(stage=Stage.queued)
+        self._progress = Progress(stage=Stage.queued, passed=[Stage.queued])
 
     @workflow.query
     def progress(self) -> Progress:
         return self._progress
 
-    def _stage(self, stage: Stage) -> None:
-        self._progress = self._progress.model_copy(update={"stage": stage})
+    def _stage(self, stage: Stage, *, result_url: str | None = None, error: str | None = None) -> None:
+        passed = [*self._progress.passed, stage]
+        self._progress = Progress(stage=stage, result_url=result_url, error=error, passed=passed)

@@ -19,7 +19,6 @@ with workflow.unsafe.imports_passed_through():
         ImageKind,
         JobRef,
         OpenJob,
-        Progress,
         Stage,
         StickerOutcome,
         StickerSetChild,
@@ -84,11 +83,11 @@ class StickerSetWorkflow(ReportsProgress):
                 *(self._sticker(request, i, child) for i, child in enumerate(request.children))
             )
         except asyncio.CancelledError:
-            self._progress = Progress(stage=Stage.cancelled, error="cancelled")
+            self._stage(Stage.cancelled, error="cancelled")
             await run(JobActivities.cancel_set, JobRef(job_id=request.set_job_id))
             raise
         summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
         await run(JobActivities.finish_set, summary)
         error = summary.error()
-        self._progress = Progress(stage=Stage.failed if error else Stage.done, error=error)
+        self._stage(Stage.failed if error else Stage.done, error=error)
         return summary

@@ -3,54 +3,29 @@
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import StreamingResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
+from api.deps import PoolDep, SettingsDep, StreamKeyDep, TemporalDep, UserDep, authenticate, bearer_or_token
 from api.errors import ApiError
 from api.generation import status_url
 from api.owned import own_job
-from api.progress import live_stage
-from api.schemas import JobListOut, JobStatusOut, JobSummaryOut, RenderProgressOut, StickerStatusOut
-from comfyloom.contracts import Emotion, Stage
+from api.schemas import JobListOut, JobStatusOut, JobSummaryOut
+from api.status import status_of, watch
 from comfyloom.db import credits, jobs
-from comfyloom.db.jobs import STICKER_SET, JobStatus
+from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"])
-
-
-async def status_of(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> JobStatusOut:
-    """A job as a client sees it: the row, the live stage from Temporal, and a set's stickers."""
-    stage, render = await live_stage(temporal, job)
-    if stage in (Stage.done, Stage.failed, Stage.cancelled):
-        job = await jobs.get_job(pool, job.id) or job  # the workflow may have closed it meanwhile
-    stickers = None
-    if job.kind == STICKER_SET:
-        stickers = [
-            StickerStatusOut(
-                emotion=Emotion(child.emotion),
-                job_id=child.id,
-                status=child.status,
-                result_url=child.result_url,
-                error=child.error,
-            )
-            for child in await jobs.set_children(pool, job.id)
-            if child.emotion
-        ]
-    return JobStatusOut(
-        **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion"}),
-        job_id=job.id,
-        stage=stage,
-        stickers=stickers,
-        progress=RenderProgressOut(step=render.step, total=render.total, node=render.node) if render else None,
-    )
 
 
 @router.get("/status/{job_id}", response_model=JobStatusOut)
@@ -134,3 +109,54 @@ async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id:
             await jobs.mark_failed(conn, job.id, "cancelled", cancelled=True)
             await credits.release(conn, job.workflow_id, "cancelled")
     return await status_of(pool, temporal, job)
+
+
+def _frame(status: JobStatusOut) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events, as described."}},
+)
+async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, key: StreamKeyDep) -> StreamingResponse:
+    """Server-sent events of a job: `status` events (a job status, as `GET /status/{jobId}` gives) at each
+    change of status, stage or render step, then one `end` event with the final status, and the stream
+    closes. For EventSource, which cannot send headers, the key may come as `?access_token=`."""
+    job = await own_job(pool, job_id, key.user_id)
+
+    async def events() -> AsyncIterator[str]:
+        async for seen in watch(pool, temporal, job):
+            if seen is None:
+                yield ": still working\n\n"
+                continue
+            event = "end" if seen.status.terminal else "status"
+            yield f"event: {event}\ndata: {json.dumps(_frame(seen))}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.websocket("/ws/{job_id}")
+async def job_socket(websocket: WebSocket, job_id: str) -> None:
+    """A job's statuses over a WebSocket, as the events stream sends them; the last one has ended, then the
+    socket closes (1000). The key comes as `Authorization: Bearer …` or `?access_token=`; a refusal is one
+    `{"error": …}` message, then close code 4000 + the HTTP status (4401, 4404)."""
+    await websocket.accept()
+    pool: asyncpg.Pool = websocket.app.state.pool
+    temporal: Client = websocket.app.state.temporal
+    try:
+        secret = bearer_or_token(websocket.headers.get("authorization"), websocket.query_params)
+        key = await authenticate(pool, secret)
+        job = await own_job(pool, job_id, key.user_id)
+    except ApiError as e:
+        await websocket.send_json({"error": {"type": e.type, "message": e.message}})
+        await websocket.close(code=4000 + e.status)
+        return
+    try:
+        async for seen in watch(pool, temporal, job):
+            if seen is not None:
+                await websocket.send_json(_frame(seen))
+        await websocket.close(code=1000)
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,108 @@
+"""A job's status as a client sees it, once (`status_of`) or as a stream of changes (`watch`).
+
+The stream polls the job (its row, the workflow's progress query, the GPU activity's heartbeats).
+The workflow lists every stage it has passed, so a stage that came and went between two looks is
+still sent, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+from temporalio.client import Client
+
+from api.progress import live_stage
+from api.schemas import JobStatusOut, RenderProgressOut, StickerStatusOut
+from comfyloom.contracts import Emotion, Stage
+from comfyloom.db import jobs
+from comfyloom.db.jobs import STICKER_SET, JobStatus
+
+
+async def observe(
+    pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow, *, with_passed: bool = False
+) -> tuple[JobStatusOut, list[Stage]]:
+    """A job as a client sees it (the row, the live stage from Temporal, a set's stickers), and the stages
+    its workflow has passed through."""
+    live = await live_stage(temporal, job, with_passed=with_passed)
+    if live.stage in (Stage.done, Stage.failed, Stage.cancelled) and not job.status.terminal:
+        job = await jobs.get_job(pool, job.id) or job  # the workflow may have closed it meanwhile
+    stickers = None
+    if job.kind == STICKER_SET:
+        stickers = [
+            StickerStatusOut(
+                emotion=Emotion(child.emotion),
+                job_id=child.id,
+                status=child.status,
+                result_url=child.result_url,
+                error=child.error,
+            )
+            for child in await jobs.set_children(pool, job.id)
+            if child.emotion
+        ]
+    render = live.render
+    out = JobStatusOut(
+        **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion"}),
+        job_id=job.id,
+        stage=live.stage,
+        stickers=stickers,
+        progress=RenderProgressOut(step=render.step, total=render.total, node=render.node) if render else None,
+    )
+    return out, live.passed
+
+
+async def status_of(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> JobStatusOut:
+    status, _ = await observe(pool, temporal, job)
+    return status
+
+
+POLL_SECONDS = 0.25
+# A stream with nothing new this long says so (None), so proxies keep an idle connection open.
+IDLE_SECONDS = 15.0
+
+
+def _key(status: JobStatusOut) -> tuple[object, ...]:
+    progress = status.progress
+    stickers = tuple((s.emotion, s.status) for s in status.stickers or [])
+    return status.status, status.stage, progress.step if progress else None, stickers
+
+
+def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
+    """The status as it was at a stage the job went through between two looks."""
+    return status.model_copy(
+        update={
+            "stage": stage,
+            "status": JobStatus.queued if stage is Stage.queued else JobStatus.running,
+            "progress": None,
+            "result_url": None,
+            "error": None,
+            "finished_at": None,
+        }
+    )
+
+
+async def watch(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> AsyncIterator[JobStatusOut | None]:
+    """Statuses of `job` as they change; the last one has ended (ready, failed or cancelled)."""
+    announced = 0
+    last: tuple[object, ...] | None = None
+    last_stage: Stage | None = None
+    quiet_since = time.monotonic()
+    while True:
+        row = await jobs.get_job(pool, job.id) or job
+        status, passed = await observe(pool, temporal, row, with_passed=row.status.terminal)
+        for stage in passed[announced:-1]:
+            if stage is not last_stage and stage is not status.stage:
+                yield _passed(status, stage)
+                last_stage = stage
+        announced = max(announced, len(passed))
+        if _key(status) != last:
+            yield status
+            last, last_stage, quiet_since = _key(status), status.stage, time.monotonic()
+        elif time.monotonic() - quiet_since > IDLE_SECONDS:
+            yield None
+            quiet_since = time.monotonic()
+        if status.status.terminal:
+            return
+        await asyncio.sleep(POLL_SECONDS)
