@@ -4,12 +4,15 @@ to its WebP: avatar, sticker, a set of eight stickers, a story cover and a chat 
 from __future__ import annotations
 
 import io
+import json
 import sys
 import time
 from typing import Any
 
 import httpx
 from PIL import Image
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 DEMO_CHARACTER = {
     "name": "Rem Dragneel",
@@ -31,23 +34,79 @@ DEMO_STORY = {
 DEMO_SCENE = {"context": "Rem: que tal um café na praia ao pôr do sol?", "size": "1216x832", "chatId": "demo-chat"}
 
 
-def follow(http: httpx.Client, job: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-    """Print a job's stages as they change until it ends; its last status, or None on timeout."""
+# How far along each stage is, for the progress bar; rendering fills the span by its steps.
+STAGE_PERCENT = {
+    "queued": 0,
+    "building_prompt": 5,
+    "waiting_for_gpu": 10,
+    "rendering": 10,
+    "converting": 92,
+    "uploading": 96,
+    "saving": 98,
+    "done": 100,
+}
+BAR_WIDTH = 30
+
+
+def percent(status: dict[str, Any]) -> int:
+    stickers = status.get("stickers") or []
+    if stickers:  # a set: how many of its stickers have ended
+        ended = sum(s["status"] in ("ready", "failed", "cancelled") for s in stickers)
+        return 100 * ended // len(stickers)
+    progress = status.get("progress") or {}
+    if status["stage"] == "rendering" and progress.get("total"):
+        return 10 + 80 * int(progress["step"]) // int(progress["total"])
+    return STAGE_PERCENT.get(status["stage"], 100)
+
+
+def bar(status: dict[str, Any], elapsed: float) -> str:
+    done = percent(status)
+    filled = BAR_WIDTH * done // 100
+    progress = status.get("progress") or {}
+    stickers = status.get("stickers") or []
+    if stickers:
+        ended = sum(s["status"] in ("ready", "failed", "cancelled") for s in stickers)
+        step = f" {ended}/{len(stickers)} stickers"
+    elif status["stage"] == "rendering" and progress.get("total"):
+        step = f" {progress['step']}/{progress['total']}"
+    else:
+        step = ""
+    return f"  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:3d}%  {status['stage']}{step}  {elapsed:.2f}s"
+
+
+def follow(api_url: str, api_key: str, job: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Draw a job's progress bar from its live WebSocket stream until it ends; its last status, or None.
+
+    On a terminal the bar redraws in place; otherwise (a log, a pipe) each stage gets a line of its own.
+    """
     started = time.monotonic()
-    last = ""
-    while True:
-        status: dict[str, Any] = http.get(job["statusUrl"]).json()
-        progress = status.get("progress") or {}
-        line = status["stage"] + (f" {progress['step']}/{progress['total']}" if progress.get("total") else "")
-        if line != last:
-            print(f"  {time.monotonic() - started:6.2f}s  {line}", flush=True)
-            last = line
-        if status["status"] in ("ready", "failed", "cancelled"):
-            return status
-        if time.monotonic() - started > timeout:
-            print(f"gave up after {timeout:.0f}s", file=sys.stderr)
-            return None
-        time.sleep(0.2)
+    url = f"{api_url.replace('http', 'ws', 1)}/api/v1/image-generation/ws/{job['jobId']}"
+    live = sys.stdout.isatty()
+    status: dict[str, Any] | None = None
+    shown: tuple[str, int] | None = None
+    with connect(url, additional_headers={"Authorization": f"Bearer {api_key}"}, open_timeout=10) as socket:
+        while True:
+            left = timeout - (time.monotonic() - started)
+            try:
+                frame = socket.recv(timeout=max(left, 0.1))
+            except TimeoutError:
+                print(f"\ngave up after {timeout:.0f}s", file=sys.stderr)
+                return None
+            except ConnectionClosed:
+                break
+            status = json.loads(frame)
+            assert status is not None
+            line = bar(status, time.monotonic() - started)
+            if live:
+                print(f"\r{line}", end="", flush=True)
+            # Off a terminal: a line per stage, and per finished sticker of a set, not per render step.
+            mark = (status["stage"], percent(status) if status.get("stickers") else 0)
+            if not live and mark != shown:
+                print(line, flush=True)
+            shown = mark
+    if live:
+        print()
+    return status
 
 
 def describe(url: str) -> str:
@@ -57,14 +116,16 @@ def describe(url: str) -> str:
         return f"{img.format} {img.width}x{img.height} {img.mode}, {len(webp.content)} bytes"
 
 
-def generate(http: httpx.Client, kind: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+def generate(
+    http: httpx.Client, api_key: str, kind: str, body: dict[str, Any], timeout: float
+) -> dict[str, Any] | None:
     """Ask for one image (or a sticker set), follow it, print where it landed; its final status, or None."""
     started = time.monotonic()
     accepted = http.post(f"/api/v1/image-generation/{kind}", json=body)
     accepted.raise_for_status()
     job = accepted.json()
     print(f"\n{kind:<10} job {job['jobId']}  (Temporal workflow {job['workflowId']})")
-    status = follow(http, job, timeout)
+    status = follow(str(http.base_url).rstrip("/"), api_key, job, timeout)
     if status is None or status["status"] != "ready":
         print(f"{kind} failed: {status and status['error']}", file=sys.stderr)
         return None
@@ -87,7 +148,7 @@ def run_demo(api_url: str, *, api_key: str, timeout: float = 300.0) -> int:
         character_id = character.json()["id"]
         print(f"character  {DEMO_CHARACTER['name']} ({character_id})")
 
-        status = generate(http, "avatar", {"characterId": character_id}, timeout)
+        status = generate(http, api_key, "avatar", {"characterId": character_id}, timeout)
         if status is None:
             return 1
         [image] = http.get(f"/api/v1/characters/{character_id}/images").json()[:1]
@@ -97,7 +158,7 @@ def run_demo(api_url: str, *, api_key: str, timeout: float = 300.0) -> int:
         for warning in status.get("warnings", []):
             print(f"warning    {warning}")
 
-        status = generate(http, "sticker", {"characterId": character_id, "emotion": "feliz"}, timeout)
+        status = generate(http, api_key, "sticker", {"characterId": character_id, "emotion": "feliz"}, timeout)
         if status is None:
             return 1
         messenger = status["resultUrl"].removesuffix(".webp") + "_512.webp"
@@ -109,6 +170,6 @@ def run_demo(api_url: str, *, api_key: str, timeout: float = 300.0) -> int:
             ("scene", {**DEMO_SCENE, "characterIds": [character_id]}),
         ]
         for kind, body in others:
-            if generate(http, kind, body, timeout) is None:
+            if generate(http, api_key, kind, body, timeout) is None:
                 return 1
     return 0
