@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from comfyloom.prompts.safety import Refusal
@@ -32,6 +33,49 @@ class ApiError(Exception):
         self.headers = headers
         # More of the error's own facts, beside type and message (a 402's balance and price).
         self.extra = extra or {}
+
+
+class ErrorField(BaseModel):
+    field: str = Field(description="The field as the request names it: `characterIds[1]`, `Idempotency-Key`, …")
+    message: str
+    in_: str | None = Field(default=None, alias="in", description="body, query, path or header (validation).")
+    type: str | None = None
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="What went wrong, for code to branch on: not_found, insufficient_credits, …")
+    message: str = Field(description="The same, for people.")
+    fields: list[ErrorField] | None = Field(default=None, description="Each request field at fault.")
+    balance: int | None = Field(default=None, description="402: credits available.")
+    price: int | None = Field(default=None, description="402: what the request costs.")
+    retry_after: int | None = Field(
+        default=None, alias="retryAfter", description="429: seconds to wait, as the Retry-After header."
+    )
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: `{"error": {...}}`."""
+
+    error: ErrorBody
+
+
+ERROR_DESCRIPTIONS = {
+    401: "No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).",
+    402: "Not enough credits: `balance` and `price` say how many.",
+    403: "This needs an operator's (admin) key.",
+    404: "No such resource of yours; another user's is the same 404.",
+    409: "The job is in the wrong state for this (already ended, still running, nothing to retry).",
+    422: "Invalid input, or content refused (`content_refused`); `fields` names each field at fault.",
+    429: "Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.",
+    503: "Temporal is unavailable: nothing was started or charged; try again.",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes, each with the one error shape."""
+    return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
 def not_found(what: str, ident: object, *, field: str | None = None) -> ApiError:

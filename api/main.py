@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import admin, characters, credits, image_generation, jobs, stories
+from api.routes import admin, characters, credits, health, image_generation, jobs, stories
 from comfyloom import __version__, db, temporal
 from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
@@ -50,4 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(credits.router)
     app.include_router(admin.router)
+    app.include_router(health.router)
     return app

@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import AdminDep, PoolDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.routes.credits import credits_out
 from api.schemas import ApiKeyCreate, ApiKeyCreated, CreditGrant, CreditsOut
 from comfyloom.db import api_keys, credits
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=responses(401, 422))
 
 
-@router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, responses=responses(403))
 async def create_api_key(body: ApiKeyCreate, pool: PoolDep, admin: AdminDep) -> ApiKeyCreated:
     """A key for a user; the response is the only time its secret is shown."""
     try:
@@ -23,7 +23,7 @@ async def create_api_key(body: ApiKeyCreate, pool: PoolDep, admin: AdminDep) -> 
     return ApiKeyCreated(id=key.id, user_id=key.user_id, name=key.name, admin=key.admin, key=secret)
 
 
-@router.post("/credits", response_model=CreditsOut)
+@router.post("/credits", response_model=CreditsOut, responses=responses(402, 403))
 async def grant_credits(body: CreditGrant, pool: PoolDep, settings: SettingsDep, admin: AdminDep) -> CreditsOut:
     """Add credits to a user (negative takes them away; 402 if that would go below zero)."""
     note = body.note or f"granted by {admin.user_id}"
@@ -37,6 +37,7 @@ async def grant_credits(body: CreditGrant, pool: PoolDep, settings: SettingsDep,
         return await credits_out(conn, body.user_id, settings)
 
 
-@router.get("/credits/{user_id}", response_model=CreditsOut)
+@router.get("/credits/{user_id}", response_model=CreditsOut, responses=responses(403))
 async def user_credits(user_id: str, pool: PoolDep, settings: SettingsDep, admin: AdminDep) -> CreditsOut:
+    """Any user's credits, as `GET /api/v1/credits` shows them to that user."""
     return await credits_out(pool, user_id, settings)

@@ -1,23 +1,17 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, status
 from pydantic.alias_generators import to_camel
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
 from api.admission import IdempotencyKey, Ticket, admission, fingerprint, insufficient
-from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
-from api.errors import ApiError, not_found
+from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
+from api.errors import ApiError, not_found, responses
 from api.generation import (
     STORED_STORY_FIELDS,
     as_loras,
@@ -32,10 +26,7 @@ from api.generation import (
 from api.owned import own_cast, own_character, own_job, own_story
 from api.schemas import (
     AvatarCreate,
-    ComponentHealth,
     CoverCreate,
-    GpuWorkerOut,
-    Health,
     JobAccepted,
     SceneCreate,
     StickerCreate,
@@ -44,7 +35,6 @@ from api.schemas import (
 from comfy_templates import template_for
 from comfyloom.contracts import (
     Emotion,
-    GpuWorkerReport,
     ImageKind,
     Lora,
     PromptRequest,
@@ -54,18 +44,15 @@ from comfyloom.contracts import (
 )
 from comfyloom.db import characters, credits, jobs, stories
 from comfyloom.db.jobs import STICKER_SET, JobStatus
-from comfyloom.keys import WORKER_REPORTS_PREFIX
-from comfyloom.settings import GPU_TASK_QUEUE, Settings
-from comfyloom.storage import ObjectStore
+from comfyloom.settings import Settings
 from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id
 
-router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"])
-
-GPU_POLLER_WINDOW = timedelta(minutes=2)
-GPU_REPORT_WINDOW = timedelta(minutes=5)
+router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"], responses=responses(401, 422))
 
 
-@router.post("/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=responses(402, 404, 429, 503)
+)
 async def generate_avatar(
     body: AvatarCreate,
     pool: PoolDep,
@@ -74,6 +61,7 @@ async def generate_avatar(
     user_id: UserDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
+    """A 768x768 portrait of one of the caller's characters; its price is charged only if it is delivered."""
     character = await own_character(pool, body.character_id, user_id)
     request = new_request(
         ImageKind.avatar, user_id, settings, character_ids=[character.id], seed=body.seed, loras=as_loras(body.loras)
@@ -91,7 +79,12 @@ async def generate_avatar(
     )
 
 
-@router.post("/sticker", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/sticker",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=responses(402, 404, 429, 503),
+)
 async def generate_sticker(
     body: StickerCreate,
     pool: PoolDep,
@@ -124,7 +117,9 @@ async def generate_sticker(
     )
 
 
-@router.post("/cover", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/cover", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=responses(402, 404, 429, 503)
+)
 async def generate_cover(
     body: CoverCreate,
     pool: PoolDep,
@@ -204,7 +199,9 @@ def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
     return size
 
 
-@router.post("/scene", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/scene", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=responses(402, 404, 429, 503)
+)
 async def generate_scene(
     body: SceneCreate,
     pool: PoolDep,
@@ -330,7 +327,12 @@ async def _start_set(
     )
 
 
-@router.post("/stickers/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/stickers/bulk",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=responses(402, 404, 429, 503),
+)
 async def generate_sticker_set(
     body: StickerSetCreate,
     pool: PoolDep,
@@ -369,7 +371,12 @@ async def generate_sticker_set(
     )
 
 
-@router.post("/stickers/bulk/{set_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/stickers/bulk/{set_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=responses(402, 404, 409, 429, 503),
+)
 async def retry_sticker_set(
     set_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
 ) -> JobAccepted:
@@ -397,62 +404,3 @@ async def retry_sticker_set(
         settings=settings,
         user_id=user_id,
     )
-
-
-async def _check(probe: Awaitable[object]) -> ComponentHealth:
-    try:
-        await probe
-    except Exception as e:
-        return ComponentHealth(ok=False, detail=f"{type(e).__name__}: {e}"[:300])
-    return ComponentHealth(ok=True)
-
-
-@router.get("/health", response_model=Health)
-async def health(
-    response: Response, pool: PoolDep, temporal: TemporalDep, store: StoreDep, settings: SettingsDep
-) -> Health:
-    service = temporal.workflow_service
-    temporal_ok, db_ok, storage_ok = await asyncio.gather(
-        _check(service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=3))),
-        _check(pool.fetchval("select 1")),
-        _check(asyncio.wait_for(store.ping(), 5)),
-    )
-    gpu_workers = 0
-    if temporal_ok.ok:
-        described = await service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=settings.temporal_namespace,
-                task_queue=TaskQueue(name=GPU_TASK_QUEUE),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            ),
-            timeout=timedelta(seconds=3),
-        )
-        now = datetime.now(UTC)
-        gpu_workers = sum(1 for p in described.pollers if now - p.last_access_time.ToDatetime(UTC) <= GPU_POLLER_WINDOW)
-    reports = await gpu_worker_reports(store) if storage_ok.ok else []
-    core = [temporal_ok, db_ok, storage_ok]
-    state = "ok" if all(c.ok for c in core) and gpu_workers else "degraded" if all(c.ok for c in core) else "down"
-    if state == "down":
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Health(
-        status=state,
-        temporal=temporal_ok,
-        database=db_ok,
-        storage=storage_ok,
-        gpu_workers=gpu_workers,
-        gpu_worker_reports=reports,
-    )
-
-
-async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerOut]:
-    """Reports GPU workers published lately; a worker that stopped reporting drops out after a while."""
-    cutoff = datetime.now(UTC) - GPU_REPORT_WINDOW
-    reports = []
-    for key in await store.list_keys(WORKER_REPORTS_PREFIX):
-        try:
-            report = GpuWorkerReport.model_validate_json(await store.get(key))
-        except Exception:  # a report being rewritten or malformed is skipped, never fatal to health
-            continue
-        if report.checked_at >= cutoff:
-            reports.append(GpuWorkerOut.model_validate(report.model_dump()))
-    return sorted(reports, key=lambda r: r.checked_at, reverse=True)

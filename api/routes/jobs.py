@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import PoolDep, SettingsDep, StreamKeyDep, TemporalDep, UserDep, authenticate, bearer_or_token
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.generation import status_url
 from api.owned import own_job
 from api.schemas import JobListOut, JobStatusOut, JobSummaryOut
@@ -25,11 +25,12 @@ from comfyloom.db import credits, jobs
 from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
 
-router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"], responses=responses(401, 422))
 
 
-@router.get("/status/{job_id}", response_model=JobStatusOut)
+@router.get("/status/{job_id}", response_model=JobStatusOut, responses=responses(404))
 async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
+    """A job's status now: `stage` is live from Temporal (with render `progress`); a set lists its stickers."""
     return await status_of(pool, temporal, await own_job(pool, job_id, user_id))
 
 
@@ -89,7 +90,12 @@ async def list_jobs(
     )
 
 
-@router.delete("/jobs/{job_id}", status_code=status.HTTP_202_ACCEPTED, response_model=JobStatusOut)
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobStatusOut,
+    responses=responses(404, 409, 503),
+)
 async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
     """Cancel a job: its render stops in ComfyUI, staged objects are removed, its credits come back, and its
     status ends `cancelled`. A sticker set cancels every sticker still running; a set's sticker, just itself.
@@ -118,7 +124,10 @@ def _frame(status: JobStatusOut) -> dict[str, Any]:
 @router.get(
     "/jobs/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events, as described."}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events, as described."},
+        **responses(404),
+    },
 )
 async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, key: StreamKeyDep) -> StreamingResponse:
     """Server-sent events of a job: `status` events (a job status, as `GET /status/{jobId}` gives) at each

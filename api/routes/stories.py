@@ -6,21 +6,21 @@ from fastapi import APIRouter, status
 
 from api.admission import IdempotencyKey
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
-from api.errors import content_refused
+from api.errors import content_refused, responses
 from api.generation import STORED_STORY_FIELDS, start_cover
 from api.owned import own_cast, own_story
 from api.schemas import CoverOptions, ImageOut, JobAccepted, StoryCreate, StoryOut
 from comfyloom.db import images, refusals, stories
 from comfyloom.prompts import safety
 
-router = APIRouter(prefix="/api/v1/stories", tags=["stories"])
+router = APIRouter(prefix="/api/v1/stories", tags=["stories"], responses=responses(401, 422))
 
 
 def _out(row: stories.StoryRow) -> StoryOut:
     return StoryOut.model_validate(row.model_dump())
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=StoryOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=StoryOut, responses=responses(404))
 async def create_story(body: StoryCreate, pool: PoolDep, settings: SettingsDep, user_id: UserDep) -> StoryOut:
     """A story of the user's own characters; its title and synopsis are screened like a character's words."""
     cast = await own_cast(pool, body.character_ids, user_id)
@@ -32,19 +32,25 @@ async def create_story(body: StoryCreate, pool: PoolDep, settings: SettingsDep, 
     return _out(row)
 
 
-@router.get("/{story_id}", response_model=StoryOut)
+@router.get("/{story_id}", response_model=StoryOut, responses=responses(404))
 async def get_story(story_id: str, pool: PoolDep, user_id: UserDep) -> StoryOut:
+    """The story, with `coverUrl` once a cover is ready."""
     return _out(await own_story(pool, story_id, user_id))
 
 
-@router.get("/{story_id}/images", response_model=list[ImageOut])
+@router.get("/{story_id}/images", response_model=list[ImageOut], responses=responses(404))
 async def list_images(story_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
     """A story's covers, newest first, each with what it takes to render it again."""
     row = await own_story(pool, story_id, user_id)
     return [ImageOut.model_validate(image.model_dump()) for image in await images.of_story(pool, row.id)]
 
 
-@router.post("/{story_id}/generate-cover", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/{story_id}/generate-cover",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=responses(402, 404, 429, 503),
+)
 async def generate_cover(
     story_id: str,
     pool: PoolDep,
