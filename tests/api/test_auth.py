@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from comfyloom.db import api_keys
+from comfyloom.db import api_keys, jobs
 from tests.auth import as_user
 
 OPEN = {"/api/v1/image-generation/health"}
@@ -68,3 +68,55 @@ async def test_a_user_id_that_cannot_be_an_object_key_segment_gets_no_key(
     assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "userId"
     with pytest.raises(ValueError, match="must be 1-64 letters"):
         await api_keys.create(pool, user_id=user)
+
+
+async def test_no_endpoint_shows_or_touches_another_users_things(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    """Everything below belongs to user-1; user-2 gets the same 404 as for an id that does not exist."""
+    character = (await api.post("/api/v1/characters", json={"name": "A", "description": "b"})).json()["id"]
+    story = (await api.post("/api/v1/stories", json={"title": "T"})).json()["id"]
+    job = await jobs.create_job(
+        pool,
+        job_id=uuid.uuid4(),
+        user_id="user-1",
+        kind="avatar",
+        character_id=None,
+        workflow_id=f"w-{uuid.uuid4()}",
+        request={},
+    )
+    sticker_set = await jobs.create_job(
+        pool,
+        job_id=uuid.uuid4(),
+        user_id="user-1",
+        kind="sticker_set",
+        character_id=None,
+        workflow_id=f"w-{uuid.uuid4()}",
+        request={},
+    )
+    await jobs.mark_failed(pool, sticker_set.id, "x")
+    base = "/api/v1/image-generation"
+    requests: list[tuple[str, str, dict[str, object] | None]] = [
+        ("GET", f"/api/v1/characters/{character}", None),
+        ("GET", f"/api/v1/characters/{character}/images", None),
+        ("GET", f"/api/v1/stories/{story}", None),
+        ("GET", f"/api/v1/stories/{story}/images", None),
+        ("POST", f"/api/v1/stories/{story}/generate-cover", {}),
+        ("POST", f"{base}/avatar", {"characterId": character}),
+        ("POST", f"{base}/sticker", {"characterId": character, "emotion": "happy"}),
+        ("POST", f"{base}/stickers/bulk", {"characterId": character}),
+        ("POST", f"{base}/cover", {"storyId": story}),
+        ("POST", f"{base}/cover", {"title": "T", "characterIds": [character]}),
+        ("POST", f"{base}/scene", {"context": "praia", "characterIds": [character]}),
+        ("POST", f"{base}/scene", {"context": "praia", "storyId": story}),
+        ("POST", f"{base}/stickers/bulk/{sticker_set.id}/retry", None),
+        ("GET", f"{base}/status/{job.id}", None),
+        ("DELETE", f"{base}/jobs/{job.id}", None),
+        ("GET", f"{base}/jobs/{job.id}/events", None),
+    ]
+    intruder = as_user("user-2")
+    for method, url, body in requests:
+        response = await api.request(method, url, json=body, headers=intruder)
+        assert response.status_code == 404, (method, url, response.text)
+        assert response.json()["error"]["type"] == "not_found"
+    listed = (await api.get(f"{base}/jobs", headers=intruder)).json()["items"]
+    assert str(job.id) not in {item["jobId"] for item in listed}
+    assert (await api.get(f"{base}/status/{job.id}")).status_code == 200  # the owner still sees it

@@ -149,6 +149,9 @@ async def test_geminis_reading_refuses_at_prompt_time_with_no_gpu_work(
     assert len(gemini.requests) == 1, "a refusal is never retried"
     refusal = await pool.fetchrow("select * from content_refusals where job_id = $1", uuid.UUID(accepted["jobId"]))
     assert refusal is not None and refusal["stage"] == "prompt"
+    # A refusal is never charged.
+    hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", accepted["workflowId"])
+    assert hold == "released"
     comfy = ComfyClient(gemini_settings.comfyui_url, client_id="test")
     try:
         assert await comfy.history(prompt_id_for(accepted["workflowId"], "render-1")) is None

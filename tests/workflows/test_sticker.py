@@ -13,7 +13,7 @@ from PIL import Image
 from temporalio.client import Client
 
 from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
-from comfyloom.db import jobs
+from comfyloom.db import credits, jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
@@ -69,7 +69,7 @@ async def test_a_sticker_is_keyed_out_and_has_a_messenger_version(
 
 
 async def start_sticker(
-    client: Client, pool: asyncpg.Pool, character_id: str, *, template: str, background: str
+    client: Client, pool: asyncpg.Pool, character_id: str, *, template: str, background: str, price: int = 0
 ) -> tuple[str, str]:
     """Straight to Temporal, as the API does, with a template and background of the test's choosing."""
     job_id = uuid.uuid4()
@@ -93,6 +93,7 @@ async def start_sticker(
         width=768,
         height=1152,
         background=background,
+        price=price,
     )
     await client.start_workflow(StickerWorkflow.run, request, id=workflow_id, task_queue=CPU_TASK_QUEUE)
     return str(job_id), workflow_id
@@ -114,11 +115,15 @@ async def test_a_render_without_the_promised_transparency_fails_and_publishes_no
     api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore
 ) -> None:
     character = await create_character(api)
+    # Started without the API, so the workflow's own hold (at open_job) is the one that takes the credits.
+    balance = (await credits.balance(pool, "user-1")).balance
     job_id, workflow_id = await start_sticker(
-        client, pool, character["id"], template="sticker", background="transparent"
+        client, pool, character["id"], template="sticker", background="transparent", price=3
     )
     status = await wait_for(api, job_id, done)
     assert status["status"] == "failed"
+    assert await pool.fetchval("select status from credit_holds where workflow_id = $1", workflow_id) == "released"
+    assert (await credits.balance(pool, "user-1")).balance == balance
     assert status["error"] == (
         "the render is unusable: image has no alpha channel, but its background should be transparent"
     )
