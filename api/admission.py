@@ -70,27 +70,21 @@ def insufficient(balance: int, price: int) -> ApiError:
     )
 
 
+def _limited(type: str, message: str, retry_after: int) -> ApiError:
+    return ApiError(429, type, message, headers={"Retry-After": str(retry_after)}, extra={"retryAfter": retry_after})
+
+
 async def _check_limits(conn: Connection, user_id: str, settings: Settings) -> None:
     per_minute = settings.rate_limit_per_minute
     if per_minute:
         count, retry_after = await limits.count_request(conn, user_id)
         if count > per_minute:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"at most {per_minute} new jobs a minute; try again in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-                extra={"retryAfter": retry_after},
-            )
+            message = f"at most {per_minute} new jobs a minute; try again in {retry_after} s"
+            raise _limited("rate_limited", message, retry_after)
     most = settings.max_concurrent_jobs
     if most and await limits.active_jobs(conn, user_id) >= most:
-        raise ApiError(
-            429,
-            "too_many_jobs",
-            f"at most {most} jobs at a time; wait for one to finish",
-            headers={"Retry-After": str(CONCURRENCY_RETRY_SECONDS)},
-            extra={"retryAfter": CONCURRENCY_RETRY_SECONDS},
-        )
+        message = f"at most {most} jobs at a time; wait for one to finish"
+        raise _limited("too_many_jobs", message, CONCURRENCY_RETRY_SECONDS)
 
 
 @asynccontextmanager
