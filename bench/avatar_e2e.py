@@ -24,14 +24,18 @@ from comfyloom.demo import DEMO_CHARACTER
 from comfyloom.devstack import DevPorts, DevStack
 
 
-async def measure(api: str, temporal: str, jobs: int) -> list[tuple[float, int]]:
+async def measure(api: str, key: str, temporal: str, jobs: int) -> list[tuple[float, int]]:
     client = await Client.connect(temporal, data_converter=pydantic_data_converter)
     results = []
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api, timeout=30, headers=headers) as http:
         character = (await http.post("/api/v1/characters", json=DEMO_CHARACTER)).json()
-        for _ in range(jobs):
+        for seed in range(jobs):
             started = time.perf_counter()
-            job = (await http.post("/api/v1/image-generation/avatar", json={"characterId": character["id"]})).json()
+            # A seed each: the same body again within IDEMPOTENCY_WINDOW_SECONDS would return the same job.
+            body = {"characterId": character["id"], "seed": seed}
+            job = (await http.post("/api/v1/image-generation/avatar", json=body)).json()
+            assert not job["replayed"]
             while True:  # a client polling its status, as the product's apps do
                 status = (await http.get(job["statusUrl"])).json()
                 if status["status"] in ("ready", "failed"):
@@ -54,7 +58,8 @@ def main() -> None:
         stack = DevStack(ports, data_dir=Path(tmp) / "stack", render_seconds=args.render_seconds)
         try:
             stack.start()
-            results = asyncio.run(measure(f"http://127.0.0.1:{ports.api}", f"127.0.0.1:{ports.temporal}", args.jobs))
+            api, temporal = f"http://127.0.0.1:{ports.api}", f"127.0.0.1:{ports.temporal}"
+            results = asyncio.run(measure(api, stack.demo_key, temporal, args.jobs))
         finally:
             stack.stop()
     t = args.render_seconds
