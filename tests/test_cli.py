@@ -38,7 +38,7 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         assert shown in out, out
     assert "WEBP 1216x832 RGB" in out, out
     # Each job's progress bar, drawn from its WebSocket stream, a line per stage off a terminal.
-    assert "] 100%  done" in out and "rendering 8/8 stickers" in out, out
+    assert "] 100%  done" in out and "done 8/8 stickers" in out, out
     assert "stopping the dev stack" in out
     # Nothing keeps listening once it has stopped.
     for port in ports.values():
