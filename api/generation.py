@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from api.admission import Ticket, admission, fingerprint
-from api.errors import ApiError, content_refused
+from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast
 from api.schemas import CamelRequest, CoverOptions, JobAccepted, LoraIn
 from comfy_templates import template_for
@@ -29,6 +29,13 @@ from workflows.sticker import StickerWorkflow
 
 # A stored story's words, and its characters', are named by the story's id when refused.
 STORED_STORY_FIELDS = {"story.": "storyId", "characters[": "storyId"}
+
+# What every route that starts a job declares: a 202 with the job, and each way admission can refuse.
+STARTS_A_JOB: dict[str, Any] = {
+    "status_code": 202,
+    "response_model": JobAccepted,
+    "responses": responses(402, 404, 429, 503),
+}
 
 WORKFLOWS: dict[ImageKind, Any] = {
     ImageKind.avatar: AvatarWorkflow.run,

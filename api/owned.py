@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -9,22 +12,27 @@ import asyncpg
 from api.errors import not_found
 from comfyloom.db import characters, jobs, stories
 
+Row = TypeVar("Row")
 
-def _uuid(value: UUID | str) -> UUID | None:
+
+async def _own(
+    lookup: Callable[..., Awaitable[Row | None]], ident: UUID | str, user_id: str, what: str, field: str
+) -> Row:
+    """The user's row by id, or the one 404 for a missing id, a malformed one, and another user's."""
     try:
-        return value if isinstance(value, UUID) else UUID(value)
+        key = ident if isinstance(ident, UUID) else UUID(ident)
     except ValueError:
-        return None
+        key = None
+    row = await lookup(key, user_id=user_id) if key else None
+    if row is None:
+        raise not_found(what, ident, field=field)
+    return row
 
 
 async def own_character(
     pool: asyncpg.Pool, character_id: UUID | str, user_id: str, *, field: str = "characterId"
 ) -> characters.CharacterRow:
-    ident = _uuid(character_id)
-    row = await characters.get_character(pool, ident, user_id=user_id) if ident else None
-    if row is None:
-        raise not_found("character", character_id, field=field)
-    return row
+    return await _own(partial(characters.get_character, pool), character_id, user_id, "character", field)
 
 
 async def own_cast(pool: asyncpg.Pool, character_ids: list[UUID], user_id: str) -> list[characters.CharacterRow]:
@@ -35,16 +43,8 @@ async def own_cast(pool: asyncpg.Pool, character_ids: list[UUID], user_id: str) 
 
 
 async def own_story(pool: asyncpg.Pool, story_id: UUID | str, user_id: str) -> stories.StoryRow:
-    ident = _uuid(story_id)
-    row = await stories.get_story(pool, ident, user_id=user_id) if ident else None
-    if row is None:
-        raise not_found("story", story_id, field="storyId")
-    return row
+    return await _own(partial(stories.get_story, pool), story_id, user_id, "story", "storyId")
 
 
 async def own_job(pool: asyncpg.Pool, job_id: UUID | str, user_id: str) -> jobs.JobRow:
-    ident = _uuid(job_id)
-    row = await jobs.get_job(pool, ident, user_id=user_id) if ident else None
-    if row is None:
-        raise not_found("job", job_id, field="jobId")
-    return row
+    return await _own(partial(jobs.get_job, pool), job_id, user_id, "job", "jobId")

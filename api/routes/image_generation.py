@@ -4,7 +4,7 @@ import uuid
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 from pydantic.alias_generators import to_camel
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -13,6 +13,7 @@ from api.admission import IdempotencyKey, Ticket, admission, fingerprint, insuff
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
 from api.errors import ApiError, not_found, responses
 from api.generation import (
+    STARTS_A_JOB,
     STORED_STORY_FIELDS,
     as_loras,
     cast_field_names,
@@ -50,9 +51,7 @@ from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_wor
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"], responses=responses(401, 422))
 
 
-@router.post(
-    "/avatar", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=responses(402, 404, 429, 503)
-)
+@router.post("/avatar", **STARTS_A_JOB)
 async def generate_avatar(
     body: AvatarCreate,
     pool: PoolDep,
@@ -79,12 +78,7 @@ async def generate_avatar(
     )
 
 
-@router.post(
-    "/sticker",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobAccepted,
-    responses=responses(402, 404, 429, 503),
-)
+@router.post("/sticker", **STARTS_A_JOB)
 async def generate_sticker(
     body: StickerCreate,
     pool: PoolDep,
@@ -117,9 +111,7 @@ async def generate_sticker(
     )
 
 
-@router.post(
-    "/cover", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=responses(402, 404, 429, 503)
-)
+@router.post("/cover", **STARTS_A_JOB)
 async def generate_cover(
     body: CoverCreate,
     pool: PoolDep,
@@ -199,9 +191,7 @@ def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
     return size
 
 
-@router.post(
-    "/scene", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=responses(402, 404, 429, 503)
-)
+@router.post("/scene", **STARTS_A_JOB)
 async def generate_scene(
     body: SceneCreate,
     pool: PoolDep,
@@ -327,12 +317,7 @@ async def _start_set(
     )
 
 
-@router.post(
-    "/stickers/bulk",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobAccepted,
-    responses=responses(402, 404, 429, 503),
-)
+@router.post("/stickers/bulk", **STARTS_A_JOB)
 async def generate_sticker_set(
     body: StickerSetCreate,
     pool: PoolDep,
@@ -371,12 +356,7 @@ async def generate_sticker_set(
     )
 
 
-@router.post(
-    "/stickers/bulk/{set_id}/retry",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobAccepted,
-    responses=responses(402, 404, 409, 429, 503),
-)
+@router.post("/stickers/bulk/{set_id}/retry", **(STARTS_A_JOB | {"responses": responses(402, 404, 409, 429, 503)}))
 async def retry_sticker_set(
     set_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
 ) -> JobAccepted:

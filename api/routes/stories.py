@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from api.admission import IdempotencyKey
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
 from api.errors import content_refused, responses
-from api.generation import STORED_STORY_FIELDS, start_cover
+from api.generation import STARTS_A_JOB, STORED_STORY_FIELDS, start_cover
 from api.owned import own_cast, own_story
 from api.schemas import CoverOptions, ImageOut, JobAccepted, StoryCreate, StoryOut
 from comfyloom.db import images, refusals, stories
@@ -45,12 +45,7 @@ async def list_images(story_id: str, pool: PoolDep, user_id: UserDep) -> list[Im
     return [ImageOut.model_validate(image.model_dump()) for image in await images.of_story(pool, row.id)]
 
 
-@router.post(
-    "/{story_id}/generate-cover",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobAccepted,
-    responses=responses(402, 404, 429, 503),
-)
+@router.post("/{story_id}/generate-cover", **STARTS_A_JOB)
 async def generate_cover(
     story_id: str,
     pool: PoolDep,
