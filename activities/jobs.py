@@ -55,12 +55,7 @@ class JobActivities:
                     type="CharacterNotFound",
                     non_retryable=True,
                 ) from e
-            await conn.execute(
-                "update generation_jobs set status = 'ready', result_url = $2, error = null,"
-                " finished_at = coalesce(finished_at, now()), updated_at = now() where id = $1",
-                request.job_id,
-                image.url,
-            )
+            await jobs.mark_ready(conn, request.job_id, image.url)
             await credits.charge(conn, _workflow_id())
         return GenerationResult(
             job_id=request.job_id,

@@ -48,11 +48,16 @@ STAGE_PERCENT = {
 BAR_WIDTH = 30
 
 
-def percent(status: dict[str, Any]) -> int:
+def stickers_ended(status: dict[str, Any]) -> tuple[int, int]:
+    """A set's stickers that have ended, and how many it has (0, 0 for any other job)."""
     stickers = status.get("stickers") or []
-    if stickers:  # a set: how many of its stickers have ended
-        ended = sum(s["status"] in ("ready", "failed", "cancelled") for s in stickers)
-        return 100 * ended // len(stickers)
+    return sum(s["status"] in ("ready", "failed", "cancelled") for s in stickers), len(stickers)
+
+
+def percent(status: dict[str, Any]) -> int:
+    ended, count = stickers_ended(status)
+    if count:
+        return 100 * ended // count
     progress = status.get("progress") or {}
     if status["stage"] == "rendering" and progress.get("total"):
         return 10 + 80 * int(progress["step"]) // int(progress["total"])
@@ -63,10 +68,9 @@ def bar(status: dict[str, Any], elapsed: float) -> str:
     done = percent(status)
     filled = BAR_WIDTH * done // 100
     progress = status.get("progress") or {}
-    stickers = status.get("stickers") or []
-    if stickers:
-        ended = sum(s["status"] in ("ready", "failed", "cancelled") for s in stickers)
-        step = f" {ended}/{len(stickers)} stickers"
+    ended, count = stickers_ended(status)
+    if count:
+        step = f" {ended}/{count} stickers"
     elif status["stage"] == "rendering" and progress.get("total"):
         step = f" {progress['step']}/{progress['total']}"
     else:

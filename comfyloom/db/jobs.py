@@ -121,6 +121,16 @@ async def mark_running(conn: Executor, job_id: UUID) -> None:
     )
 
 
+async def mark_ready(conn: Executor, job_id: UUID, result_url: str) -> None:
+    """The job delivered its image; it stays ready whatever a late failure or cancellation says."""
+    await conn.execute(
+        "update generation_jobs set status = 'ready', result_url = $2, error = null,"
+        " finished_at = coalesce(finished_at, now()), updated_at = now() where id = $1",
+        job_id,
+        result_url,
+    )
+
+
 async def add_warnings(conn: Executor, job_id: UUID, warnings: list[str]) -> None:
     if warnings:
         await conn.execute(

@@ -17,10 +17,10 @@ async def count_request(conn: Connection, user_id: str) -> tuple[int, int]:
         user_id,
     )
     assert row is not None
-    # Old windows go as new ones come; the primary key makes this a short index scan.
-    await conn.execute(
-        "delete from rate_limit_windows where user_id = $1 and window_start < now() - interval '1 hour'", user_id
-    )
+    if row["count"] == 1:  # a new window: the user's old ones go, once a minute at most
+        await conn.execute(
+            "delete from rate_limit_windows where user_id = $1 and window_start < now() - interval '1 hour'", user_id
+        )
     return int(row["count"]), max(1, math.ceil(float(row["left"])))
 
 
