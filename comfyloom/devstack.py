@@ -46,6 +46,7 @@ class DevStack:
         self.env: dict[str, str] = {}
         self.urls: list[tuple[str, str]] = []
         self.demo_key = ""
+        self.operator_key = ""
 
     def _add(self, service: Service) -> Service:
         self.services.append(service)
@@ -119,8 +120,11 @@ class DevStack:
         api = self.services[-1]
         localstack.wait_until(localstack.http_ok(f"{api_url}/api/v1/image-generation/health"), "API", 60, api.proc)
         self.urls[:0] = [("API", api_url), ("API docs", f"{api_url}/docs")]
-        self.demo_key, admin_key = asyncio.run(self._issue_keys(database_url))
-        self.urls += [("Demo user key", f"{self.demo_key}  (Authorization: Bearer …)"), ("Operator key", admin_key)]
+        self.demo_key, self.operator_key = asyncio.run(self._issue_keys(database_url))
+        self.urls += [
+            ("Demo user key", f"{self.demo_key}  (Authorization: Bearer …)"),
+            ("Operator key", self.operator_key),
+        ]
         self.urls.append(("Logs", str(logs)))
 
     @staticmethod

@@ -15,6 +15,7 @@ from temporalio.exceptions import ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from comfyloom.contracts import (
+        Emotion,
         GenerationRequest,
         ImageKind,
         JobRef,
@@ -34,8 +35,8 @@ def set_workflow_id(set_job_id: UUID) -> str:
     return f"sticker-set-{set_job_id}"
 
 
-def child_workflow_id(set_workflow_id: str, child: StickerSetChild) -> str:
-    return f"{set_workflow_id}-{child.emotion.value}-{str(child.job_id)[:8]}"
+def child_workflow_id(set_workflow_id: str, emotion: Emotion, job_id: UUID) -> str:
+    return f"{set_workflow_id}-{emotion.value}-{str(job_id)[:8]}"
 
 
 @workflow.defn
@@ -57,7 +58,7 @@ class StickerSetWorkflow(ReportsProgress):
             gpu_wait_deadline_seconds=request.gpu_wait_deadline_seconds,
             price=child.price,
         )
-        child_id = child_workflow_id(workflow.info().workflow_id, child)
+        child_id = child_workflow_id(workflow.info().workflow_id, child.emotion, child.job_id)
         try:
             result = await workflow.execute_child_workflow(
                 StickerWorkflow.run, sticker, id=child_id, static_summary=f"Sticker: {child.emotion.value}"

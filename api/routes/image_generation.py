@@ -253,7 +253,7 @@ async def _start_set(
         StickerSetChild(emotion=emotion, job_id=uuid.uuid4(), price=share)
         for emotion, share in zip(emotions, shares, strict=True)
     ]
-    child_ids = [child_workflow_id(workflow_id, child) for child in children]
+    child_ids = [child_workflow_id(workflow_id, child.emotion, child.job_id) for child in children]
     # A retry is never a replay: the set being finished (checked by the caller) is what guards it.
     request_hash = fingerprint(STICKER_SET, body) if body is not None else None
     ticket = Ticket(user_id, sum(shares), request_hash, idempotency_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import io
 import json
@@ -34,6 +35,8 @@ Graph = dict[str, dict[str, Any]]
 
 @dataclass
 class SimConfig:
+    # A prompt's whole execution time, as ComfyUI's own log reports it: the sampler gets what the other
+    # nodes (decoding, saving the PNG) leave of it.
     render_seconds: float = 1.0
     checkpoints: list[str] = field(
         default_factory=lambda: ["waiNSFWIllustrious_v130.safetensors", "sd_xl_base_1.0.safetensors"]
@@ -203,6 +206,19 @@ BACKGROUNDS = {
 _BACKGROUND = re.compile(r"\(?\b(" + "|".join(BACKGROUNDS) + r")\s+background\b")
 
 
+@functools.lru_cache(maxsize=16)
+def _figure_masks(width: int, height: int) -> tuple[Image.Image, Image.Image]:
+    """A figure's body and face as soft masks, drawn at twice the size and reduced: anti-aliased edges,
+    as a real render has. Cached per size, so a sticker costs what a real save does, not a redraw."""
+    masks = []
+    w, h = width * 2, height * 2
+    for box in ([w * 0.2, h * 0.15, w * 0.8, h * 0.9], [w * 0.33, h * 0.3, w * 0.67, h * 0.6]):
+        big = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(big).ellipse(box, fill=255)
+        masks.append(big.resize((width, height), Image.Resampling.LANCZOS))
+    return masks[0], masks[1]
+
+
 def placeholder_png(
     width: int, height: int, seed: int, text: str, index: int, pnginfo: dict[str, str], *, transparent: bool = False
 ) -> bytes:
@@ -216,19 +232,16 @@ def placeholder_png(
     figure = tuple(digest[6:9])
     plain = _BACKGROUND.search(text)
     if transparent or plain:
-        # Drawn at twice the size and reduced: soft, anti-aliased edges, as a real render has.
         background: tuple[int, ...] = (0, 0, 0, 0)
         if plain and not transparent:
             key = BACKGROUNDS[plain.group(1)]
             background = (*key, 255)
             if sum(abs(a - b) for a, b in zip(figure, key, strict=True)) < 200:
                 figure = tuple(255 - c for c in figure)  # the figure never wears the key colour
-        big = Image.new("RGBA", (width * 2, height * 2), background)
-        draw = ImageDraw.Draw(big)
-        w, h = width * 2, height * 2
-        draw.ellipse([w * 0.2, h * 0.15, w * 0.8, h * 0.9], fill=(*figure, 255))
-        draw.ellipse([w * 0.33, h * 0.3, w * 0.67, h * 0.6], fill=(240, 200, 170, 255))
-        img = big.resize((width, height), Image.Resampling.LANCZOS)
+        body, face = _figure_masks(width, height)
+        img = Image.new("RGBA", (width, height), background)
+        img.paste((*figure, 255), (0, 0), body)
+        img.paste((240, 200, 170, 255), (0, 0), face)
         if not transparent:
             img = img.convert("RGB")
     else:
@@ -265,6 +278,10 @@ class Simulator:
         self.counter = 0
         self.renders = 0  # images actually rendered: how tests prove "exactly one render per job"
         self.busy_seconds = 0.0
+        # (prompt id, wall-clock start, end) of every execution: how bench/throughput.py sees GPU idle time.
+        self.executions: list[tuple[str, float, float]] = []
+        # What the last render spent outside the sampler: taken from the next one's sampling time.
+        self._other_nodes_seconds = 0.0
         self._wake = asyncio.Event()
         self._interrupt: str | None = None
         self._last_graph_hash: str | None = None
@@ -363,13 +380,14 @@ class Simulator:
                 await self._wake.wait()
             item = self.pending.pop(0)
             self.running = item
-            started = time.monotonic()
+            started, wall_started = time.monotonic(), time.time()
             try:
                 await self.execute(item)
             except Exception:  # a simulator bug must not kill the queue
                 log.exception("simulator failed executing %s", item.prompt_id)
             finally:
                 self.busy_seconds += time.monotonic() - started
+                self.executions.append((item.prompt_id, wall_started, time.time()))
                 self.running = None
                 self._interrupt = None
             await self.broadcast_status()
@@ -400,7 +418,9 @@ class Simulator:
         render_seconds = (
             fault.seconds if fault and fault.kind == "slow" and fault.seconds else self.config.render_seconds
         )
-        step_seconds = render_seconds / steps_total if steps_total else 0.0
+        sampling_seconds = max(0.0, render_seconds - self._other_nodes_seconds)
+        step_seconds = sampling_seconds / steps_total if steps_total else 0.0
+        execution_started = time.monotonic()
         failing_node = (
             (fault.node or (samplers[0] if samplers else order[-1]))
             if fault and fault.kind in ("fail", "oom")
@@ -415,8 +435,10 @@ class Simulator:
             inputs = {k: (values[v[0]] if _is_link(v) else v) for k, v in node.get("inputs", {}).items()}
             if node["class_type"] == "KSampler":
                 steps = int(node["inputs"]["steps"])
+                sampling_started = time.monotonic()
                 for step in range(1, steps + 1):
-                    await asyncio.sleep(step_seconds)
+                    # Against a deadline, so the sampler takes its share of the render time without drift.
+                    await asyncio.sleep(max(0.0, sampling_started + step * step_seconds - time.monotonic()))
                     if self._interrupt in (pid, "*"):
                         await self._finish_failed(item, "execution_interrupted", node_id, {}, messages)
                         return
@@ -444,6 +466,8 @@ class Simulator:
             if ui is not None:
                 outputs[node_id] = ui
                 await emit("executed", {"node": node_id, "display_node": node_id, "output": ui, "prompt_id": pid})
+        if samplers and not cached:
+            self._other_nodes_seconds = max(0.0, time.monotonic() - execution_started - sampling_seconds)
         self._last_graph_hash, self._last_outputs = graph_hash, outputs
         await emit("execution_success", {"prompt_id": pid, "timestamp": _ms()}, record=True)
         self.history[pid] = {
@@ -689,7 +713,12 @@ def build_app(sim: Simulator) -> web.Application:
     @routes.get("/sim/stats")
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(
-            {"renders": sim.renders, "busy_seconds": sim.busy_seconds, "pending_faults": len(sim.faults)}
+            {
+                "renders": sim.renders,
+                "busy_seconds": sim.busy_seconds,
+                "pending_faults": len(sim.faults),
+                "executions": [{"prompt_id": p, "started": s, "ended": e} for p, s, e in sim.executions],
+            }
         )
 
     app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -22,7 +22,8 @@ def check_image(
     """Raise InvalidImage naming what is wrong: size, blank or one colour, missing or useless alpha."""
     if expected_size is not None and img.size != tuple(expected_size):
         raise InvalidImage(f"image is {img.width}x{img.height}, expected {expected_size[0]}x{expected_size[1]}")
-    rgba = np.asarray(img.convert("RGBA")).astype(np.float32)
+    # Every other pixel each way: blankness and coverage are whole-image properties, and this is 4x cheaper.
+    rgba = np.asarray(img.convert("RGBA"))[::2, ::2].astype(np.float32)
     visible = rgba[..., 3] > 8
     if alpha:
         if "A" not in img.getbands():

@@ -120,23 +120,24 @@ def border_colour(img: Image.Image) -> RGB:
 
 
 def _box3(a: np.ndarray) -> np.ndarray:
-    """Sum over each pixel's 3x3 neighbourhood, in two separable passes."""
-    rows = a + np.roll(a, 1, axis=0) + np.roll(a, -1, axis=0)
-    out: np.ndarray = rows + np.roll(rows, 1, axis=1) + np.roll(rows, -1, axis=1)
+    """Sum over each pixel's 3x3 neighbourhood (zero outside the image), in two separable passes."""
+    padded = np.pad(a, ((1, 1), (1, 1)) + ((0, 0),) * (a.ndim - 2))
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    out: np.ndarray = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
     return out
 
 
 def _spread(values: np.ndarray, known: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Fill unknown pixels with the mean of known neighbours, growing `steps` pixels outward."""
-    values = np.where(known[..., None], values, 0.0)
-    known = known.astype(np.float32)
+    known_f = known.astype(np.float32)
+    values = values * known_f[..., None]  # unknown pixels hold 0, so sums count known ones only
     for _ in range(steps):
-        total = _box3(values * known[..., None])
-        count = _box3(known)
-        grow = (known == 0) & (count > 0)
+        total = _box3(values)
+        count = _box3(known_f)
+        grow = (known_f == 0) & (count > 0)
         values = np.where(grow[..., None], total / np.maximum(count, 1)[..., None], values)
-        known = np.where(grow, 1.0, known)
-    return values, known > 0
+        known_f = np.where(grow, np.float32(1.0), known_f)
+    return values, known_f > 0
 
 
 def remove_background(
@@ -153,19 +154,23 @@ def remove_background(
     d = distance(rgb, key_rgb)
     solid = d >= outer
     clear = d <= inner
-    ramp = np.clip((d - inner) / (outer - inner), 0.0, 1.0)
+    alpha = np.clip((d - inner) / (outer - inner), 0.0, 1.0)  # the ramp; solid and clear come out 1 and 0
+    colour = rgb
     # Only the edge (neither solid nor clear) needs a foreground colour: spread within its bounding box.
-    fg, found = np.zeros_like(rgb), np.zeros_like(solid)
     edge_rows, edge_cols = np.nonzero(~solid & ~clear)
     if edge_rows.size:
         pad = band + 1
         y0, y1 = max(edge_rows.min() - pad, 0), edge_rows.max() + pad + 1
         x0, x1 = max(edge_cols.min() - pad, 0), edge_cols.max() + pad + 1
-        fg[y0:y1, x0:x1], found[y0:y1, x0:x1] = _spread(rgb[y0:y1, x0:x1], solid[y0:y1, x0:x1], band)
-    towards = fg - key_rgb
-    projected = ((rgb - key_rgb) * towards).sum(axis=-1) / np.maximum((towards**2).sum(axis=-1), 1.0)
-    alpha = np.where(solid, 1.0, np.where(clear, 0.0, np.where(found, np.clip(projected, 0.0, 1.0), ramp)))
-    colour = np.where(solid[..., None], rgb, np.where(found[..., None], fg, rgb))
-    colour = np.where(alpha[..., None] > 0, colour, 0.0)
-    out = np.dstack([np.clip(colour, 0, 255), alpha * 255]).round().astype(np.uint8)
+        box = np.s_[y0:y1, x0:x1]
+        fg, found = _spread(rgb[box], solid[box], band)
+        towards = fg - key_rgb
+        projected = ((rgb[box] - key_rgb) * towards).sum(axis=-1) / np.maximum((towards**2).sum(axis=-1), 1.0)
+        unmixed = found & ~solid[box] & ~clear[box]
+        alpha[box] = np.where(unmixed, np.clip(projected, 0.0, 1.0), alpha[box])
+        colour = rgb.copy()
+        colour[box] = np.where(unmixed[..., None], fg, rgb[box])
+    out = np.empty((*alpha.shape, 4), dtype=np.uint8)
+    out[..., :3] = np.where(alpha[..., None] > 0, np.clip(colour, 0, 255), 0.0).round()
+    out[..., 3] = (alpha * 255).round()
     return Image.fromarray(out, "RGBA")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,8 +39,13 @@ def process(
     if background == "chroma":
         img = chroma.remove_background(img)
         check_image(img, alpha=True)
-    sticker = None
-    if messenger:
+    if not messenger:
+        return Processed(webp.encode(img, metadata, quality=quality, method=method), img.width, img.height)
+    # libwebp releases the GIL: the messenger sticker encodes on a second core while the full image does.
+    with ThreadPoolExecutor(max_workers=1) as beside:
         fitted = stickers.fit(stickers.trim(img))
-        sticker = webp.encode_within(fitted, stickers.MESSENGER_MAX_BYTES, metadata, quality=quality, method=method)
-    return Processed(webp.encode(img, metadata, quality=quality, method=method), img.width, img.height, sticker)
+        sticker = beside.submit(
+            webp.encode_within, fitted, stickers.MESSENGER_MAX_BYTES, metadata, quality=quality, method=method
+        )
+        full = webp.encode(img, metadata, quality=quality, method=method)
+        return Processed(full, img.width, img.height, sticker.result())
