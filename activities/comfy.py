@@ -50,6 +50,7 @@ OUT_OF_MEMORY = "ComfyOutOfMemory"
 PROMPT_LOST = "ComfyPromptLost"
 INTERRUPTED = "ComfyInterrupted"
 NO_OUTPUT = "ComfyNoOutput"
+WORKER_SHUTDOWN = "GpuWorkerShutdown"  # retryable: the activity is handed back
 
 
 def prompt_id_for(workflow_id: str, step: str) -> str:
@@ -111,6 +112,8 @@ class ComfyActivities:
         )
         async with self._queueing:
             while (backlog := await self._client.backlog()) >= COMFY_BACKLOG:
+                if activity.is_worker_shutdown():  # hand the job back to the queue, for another GPU worker
+                    raise ApplicationError("the GPU worker is shutting down", type=WORKER_SHUTDOWN)
                 activity.heartbeat(f"ComfyUI busy ({backlog} prompts); waiting for a free slot")
                 await asyncio.sleep(BACKLOG_POLL_SECONDS)
             try:
@@ -133,9 +136,13 @@ class ComfyActivities:
                 self._client, self._events, prompt_id, on_progress=heartbeat, poll_seconds=self._poll_seconds
             )
         except asyncio.CancelledError:
-            # A worker shutting down leaves the render running: its successor (same worker id) re-attaches.
-            if not activity.is_worker_shutdown():
-                await self._stop(prompt_id)
+            if activity.is_worker_shutdown():
+                # Handed back with the render left running: a retry on this worker's queue finds its
+                # successor (same worker id), or after schedule-to-start another GPU worker re-attaches.
+                raise ApplicationError(
+                    f"the GPU worker shut down while prompt {prompt_id} was in ComfyUI", type=WORKER_SHUTDOWN
+                ) from None
+            await self._stop(prompt_id)
             raise
         except ComfyExecutionFailed as e:
             if e.out_of_memory:

@@ -5,6 +5,7 @@ Every endpoint that starts a generation goes through here, so each kind is start
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 from uuid import UUID
@@ -12,12 +13,15 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.common import TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.admission import Ticket, admission, fingerprint
 from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast
 from api.schemas import CamelRequest, CoverOptions, JobAccepted, LoraIn
 from comfy_templates import template_for
+from comfyloom import search
 from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
 from comfyloom.db import characters, credits, jobs, refusals, stories
 from comfyloom.prompts.screening import screen
@@ -26,6 +30,8 @@ from workflows.avatar import AvatarWorkflow
 from workflows.cover import CoverWorkflow
 from workflows.scene import SceneWorkflow
 from workflows.sticker import StickerWorkflow
+
+log = logging.getLogger("comfyloom.api")
 
 # A stored story's words, and its characters', are named by the story's id when refused.
 STORED_STORY_FIELDS = {"story.": "storyId", "characters[": "storyId"}
@@ -103,15 +109,32 @@ async def start_workflow(
     temporal: Client,
     settings: Settings,
     summary: str,
+    attributes: TypedSearchAttributes,
     story_id: UUID | None = None,
     **options: Any,
 ) -> JobAccepted:
     """Start a job's workflow; if Temporal refuses, the job's rows are failed, its credits released, and the
-    client gets a 503."""
-    try:
+    client gets a 503. A namespace without comfyloom's search attributes gets the run without them."""
+
+    async def start(with_attributes: TypedSearchAttributes) -> None:
         await temporal.start_workflow(
-            run, arg, id=workflow_id, task_queue=CPU_TASK_QUEUE, static_summary=summary, **options
+            run,
+            arg,
+            id=workflow_id,
+            task_queue=CPU_TASK_QUEUE,
+            static_summary=summary,
+            search_attributes=with_attributes,
+            **options,
         )
+
+    try:
+        try:
+            await start(attributes)
+        except RPCError as e:
+            if e.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in e.message.lower():
+                raise
+            log.error("%s; starting %s without search attributes: run `comfyloom temporal-setup`", e, workflow_id)
+            await start(TypedSearchAttributes.empty)
     except Exception as e:
         async with pool.acquire() as conn, conn.transaction():
             for row in rows:
@@ -190,6 +213,7 @@ async def start_generation(
         temporal=temporal,
         settings=settings,
         summary=summary,
+        attributes=search.for_job(request.user_id, request.kind.value, request.character_ids),
         story_id=request.story_id if request.kind is ImageKind.cover else None,
     )
 

@@ -6,11 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from api import errors
 from api.routes import admin, characters, credits, health, image_generation, jobs, stories
 from comfyloom import __version__, db, temporal
+from comfyloom.metrics import ApiMetrics
 from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
 
@@ -44,6 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    api_metrics = ApiMetrics()
+    app.middleware("http")(api_metrics.middleware)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus text format; no key, like health: scrape it from inside the network."""
+        return api_metrics.exposition()
+
     app.include_router(characters.router)
     app.include_router(stories.router)
     app.include_router(image_generation.router)

@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> None:
     api.add_argument("--port", type=int, default=8000)
 
     sub.add_parser("worker-cpu", help="run the cloud worker (workflows + CPU activities)")
-    sub.add_parser("worker-gpu", help="run the GPU worker beside ComfyUI")
+    gpu = sub.add_parser("worker-gpu", help="run the GPU worker beside ComfyUI")
+    gpu.add_argument(
+        "--check", action="store_true", help="check Temporal, ComfyUI and storage from this machine, then exit"
+    )
+    sub.add_parser("temporal-setup", help="register comfyloom's search attributes in the namespace (safe to run again)")
     sim = sub.add_parser("simulator", help="run the ComfyUI simulator")
     sim.add_argument("--port", type=int, default=8188)
     sim.add_argument("--render-seconds", type=float, default=1.0)
@@ -68,15 +72,26 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "api":
         import uvicorn
 
-        uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port)
+        from comfyloom.logs import configure_logging
+        from comfyloom.settings import get_settings
+
+        configure_logging("api", get_settings().log_format)
+        uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, log_config=None)
     elif args.command == "worker-cpu":
         from worker_cpu.__main__ import main as cpu_main
 
         cpu_main()
     elif args.command == "worker-gpu":
+        from worker_gpu.__main__ import check
         from worker_gpu.__main__ import main as gpu_main
 
-        gpu_main()
+        sys.exit(check()) if args.check else gpu_main()
+    elif args.command == "temporal-setup":
+        import asyncio
+
+        from comfyloom.temporal import setup_namespace
+
+        sys.exit(asyncio.run(setup_namespace()))
     elif args.command == "simulator":
         from comfyloom.comfyui.simulator import main as sim_main
 

@@ -32,6 +32,14 @@ class DevPorts:
     comfyui: int = 8188
 
 
+async def _temporal_setup(address: str) -> list[str]:
+    from comfyloom import temporal
+    from comfyloom.settings import Settings
+
+    client = await temporal.connect(Settings(_env_file=None, temporal_address=address))
+    return await temporal.register_search_attributes(client)
+
+
 def _banner(lines: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in lines)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in lines)
@@ -74,6 +82,9 @@ class DevStack:
             ).url
             self.urls.append(("Temporal Web UI", f"http://{HOST}:{self.ports.temporal_ui}"))
         self.urls.append(("Temporal", temporal))
+        registered = asyncio.run(_temporal_setup(temporal))
+        if registered:
+            self.urls.append(("Search attributes", ", ".join(registered)))
 
         s3 = env.get("S3_ENDPOINT_URL") or self._add(localstack.start_moto(port=self.ports.s3, log_dir=logs)).url
         self.urls.append(("Object storage", s3))
@@ -98,22 +109,7 @@ class DevStack:
         for name, args in [
             ("worker-cpu", [py, "-m", "worker_cpu"]),
             ("worker-gpu", [py, "-m", "worker_gpu"]),
-            (
-                "api",
-                [
-                    py,
-                    "-m",
-                    "uvicorn",
-                    "api.main:create_app",
-                    "--factory",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(self.ports.api),
-                    "--log-level",
-                    "warning",
-                ],
-            ),
+            ("api", [py, "-m", "comfyloom", "api", "--host", HOST, "--port", str(self.ports.api)]),
         ]:
             proc, log = localstack.spawn(name, args, log_dir=logs, env=self.env)
             self._add(Service(name, "", proc, log=log))

@@ -1,16 +1,33 @@
-"""How every long-running comfyloom process starts: one log format, a quiet exit on Ctrl-C."""
+"""How every long-running comfyloom process starts: its log format, and a graceful stop on SIGINT or SIGTERM.
+
+`docker stop`, systemd and Ctrl-C all end a worker the same way: it stops polling, lets running
+activities finish for `SHUTDOWN_GRACE_SECONDS`, and hands back what is left.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from comfyloom.logs import configure_logging
+from comfyloom.settings import get_settings
 
-def run_service(name: str, serve: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+
+def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    configure_logging(name, get_settings().log_format)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # Windows: no loop signal handlers
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        await serve(stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

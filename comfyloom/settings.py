@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CPU_TASK_QUEUE = "imagegen-cpu"
@@ -33,8 +34,25 @@ class Settings(BaseSettings):
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
-    temporal_api_key: str | None = None
-    temporal_tls: bool = False
+    temporal_api_key: str | None = Field(default=None, description="Temporal Cloud API key (implies TLS).")
+    temporal_tls: bool = Field(default=False, description="TLS with the system's trust store, no client certificate.")
+    temporal_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
+    temporal_tls_key: Path | None = Field(default=None, description="The client certificate's private key (PEM).")
+    temporal_tls_ca: Path | None = Field(
+        default=None, description="CA that signed the server's certificate (PEM), if not a public one."
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Name the server's certificate must carry, when it differs from the address."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, how long a worker lets running activities finish before handing them back.",
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Workers: serve Prometheus metrics on this port (0.0.0.0); unset: none."
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line.")
 
     # Unset means "start an embedded Postgres" in the dev stack; workers and the API need it set.
     database_url: str | None = None
@@ -104,6 +122,12 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
     )
     api_public_url: str = "http://127.0.0.1:8000"
+
+    @model_validator(mode="after")
+    def _client_certificate_pairs(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mTLS, or neither")
+        return self
 
     def public_url(self, key: str) -> str:
         base = self.public_base_url or f"{(self.s3_endpoint_url or '').rstrip('/')}/{self.s3_bucket}"

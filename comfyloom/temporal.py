@@ -1,19 +1,97 @@
-"""One way to reach Temporal: the pydantic data converter, and TLS or an API key in production."""
+"""One way to reach Temporal: the pydantic data converter; mTLS, TLS or an API key in production.
+
+The GPU worker dials out from a home network, so everything it needs to trust and be trusted by
+Temporal is here: a client certificate and key (self-hosted mTLS), or a Temporal Cloud API key.
+"""
 
 from __future__ import annotations
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+import logging
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
+
+from comfyloom import search
 from comfyloom.settings import Settings
 
+log = logging.getLogger("comfyloom.temporal")
 
-async def connect(settings: Settings, *, identity: str | None = None) -> Client:
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        return TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+            domain=settings.temporal_tls_server_name,
+        )
+    if settings.temporal_tls_ca:
+        return TLSConfig(
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes(), domain=settings.temporal_tls_server_name
+        )
+    return settings.temporal_tls or bool(settings.temporal_api_key)
+
+
+async def connect(settings: Settings, *, identity: str | None = None, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
-        tls=settings.temporal_tls or bool(settings.temporal_api_key),
+        tls=tls_config(settings),
         data_converter=pydantic_data_converter,
         identity=identity,
+        runtime=runtime,
     )
+
+
+async def missing_search_attributes(client: Client) -> list[str]:
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    return [key.name for key in search.ALL if key.name not in listed.custom_attributes]
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Adds comfyloom's search attributes the namespace lacks; returns their names. Safe to run again.
+
+    Temporal Cloud does not take this call: add them there with `tcld` or the Cloud UI (docs/OPERATIONS.md).
+    """
+    missing = set(await missing_search_attributes(client))
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.ValueType(_INDEXED[key.indexed_value_type])
+                    for key in search.ALL
+                    if key.name in missing
+                },
+            )
+        )
+    return sorted(missing)
+
+
+async def setup_namespace() -> int:
+    """`comfyloom temporal-setup`: what an operator runs once per namespace (compose runs it on every start)."""
+    from comfyloom.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = get_settings()
+    client = await connect(settings, identity="comfyloom-setup")
+    added = await register_search_attributes(client)
+    names = ", ".join(key.name for key in search.ALL)
+    log.info(
+        "namespace %s: search attributes %s (%s)", client.namespace, names, f"added {added}" if added else "all present"
+    )
+    return 0
+
+
+_INDEXED = {
+    SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SearchAttributeIndexedValueType.KEYWORD_LIST: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}

@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from comfyloom import db, localstack
+from comfyloom import db, localstack, temporal
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user, store_keys_hook
@@ -58,6 +58,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=localstack.bin_path("temporal"), data_converter=pydantic_data_converter
     )
+    await temporal.register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -1,10 +1,11 @@
-"""`python -m worker_cpu` (or `comfyloom worker-cpu`): run the cloud worker until interrupted."""
+"""`python -m worker_cpu` (or `comfyloom worker-cpu`): run the cloud worker until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from comfyloom import db, temporal
+from comfyloom import db, metrics, temporal
 from comfyloom.process import run_service
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
@@ -13,7 +14,7 @@ from worker_cpu.worker import build_cpu_worker
 log = logging.getLogger("comfyloom.worker_cpu")
 
 
-async def serve() -> None:
+async def serve(stop: asyncio.Event) -> None:
     settings = get_settings()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL must be set for the CPU worker")
@@ -23,12 +24,18 @@ async def serve() -> None:
         log.info("applied migrations: %s", ", ".join(applied))
     store = ObjectStore(settings)
     await store.ensure_bucket()
-    client = await temporal.connect(settings)
+    runtime = metrics.worker_runtime(settings)
+    client = await temporal.connect(settings, runtime=runtime)
     worker = build_cpu_worker(client, pool, store, settings)
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
+    # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
+    backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime), name="gpu-backlog")
     try:
-        await worker.run()
+        async with worker:
+            await stop.wait()
+            log.info("stopping: running activities get %.0f s to finish", settings.shutdown_grace_seconds)
     finally:
+        backlog.cancel()
         await pool.close()
 
 

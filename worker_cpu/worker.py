@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -24,6 +26,7 @@ def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
         client,
         task_queue=CPU_TASK_QUEUE,
         workflows=ALL_WORKFLOWS,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         activities=[
             jobs.open_job,
             jobs.finish_job,

@@ -1,25 +1,65 @@
-"""`python -m worker_gpu` (or `comfyloom worker-gpu`): run beside ComfyUI until interrupted."""
+"""`python -m worker_gpu` (or `comfyloom worker-gpu`): run beside ComfyUI until SIGINT or SIGTERM.
+
+`comfyloom worker-gpu --check` tries, from the GPU machine, everything the worker will need and
+says what fails: a home setup's first command.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from comfyloom import temporal
+from comfy_templates import active_templates
+from comfyloom import metrics, temporal
+from comfyloom.comfyui.client import ComfyClient
+from comfyloom.keys import worker_report_key
 from comfyloom.process import run_service
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
+from worker_gpu.readiness import check_comfyui
 from worker_gpu.worker import default_worker_id, run_gpu_worker
 
 log = logging.getLogger("comfyloom.worker_gpu")
 
 
-async def serve() -> None:
+async def serve(stop: asyncio.Event) -> None:
     settings = get_settings()
     store = ObjectStore(settings)
     worker_id = default_worker_id(settings)
-    client = await temporal.connect(settings, identity=worker_id)
+    client = await temporal.connect(settings, identity=worker_id, runtime=metrics.worker_runtime(settings))
     log.info("GPU worker %s: ComfyUI %s, Temporal %s", worker_id, settings.comfyui_url, settings.temporal_address)
-    await run_gpu_worker(client, store, settings, worker_id=worker_id)
+    await run_gpu_worker(client, store, settings, stop, worker_id=worker_id)
+
+
+async def _check() -> int:
+    settings = get_settings()
+    worker_id = default_worker_id(settings)
+    problems: list[str] = []
+    print(f"GPU worker {worker_id}")
+    try:
+        await temporal.connect(settings, identity=worker_id)
+    except Exception as e:
+        problems.append(f"Temporal at {settings.temporal_address}: {type(e).__name__}: {e}")
+    comfy = ComfyClient(settings.comfyui_url, client_id=worker_id)
+    try:
+        report = await check_comfyui(comfy, worker_id, settings.comfyui_checkpoint, active_templates(settings))
+    finally:
+        await comfy.aclose()
+    problems += report.problems
+    try:  # the one write the worker makes outside renders: its own report, under staging/
+        await ObjectStore(settings).put(
+            worker_report_key(worker_id), report.model_dump_json().encode(), "application/json"
+        )
+    except Exception as e:
+        problems.append(f"storage: cannot write {settings.s3_bucket}/{worker_report_key(worker_id)}: {e}")
+    for problem in problems:
+        print(f"FAIL  {problem}")
+    print("ready: run `comfyloom worker-gpu`" if not problems else f"{len(problems)} problem(s) to fix first")
+    return 1 if problems else 0
+
+
+def check() -> int:
+    return asyncio.run(_check())
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -27,6 +28,8 @@ from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import report_forever
+
+log = logging.getLogger("comfyloom.worker_gpu")
 
 # queue_comfy_prompt holds a slot while ComfyUI's backlog is full (see activities/comfy.py), so a
 # busy worker stops taking jobs that another GPU worker could render.
@@ -78,6 +81,7 @@ async def gpu_workers(
             identity=identity,
             max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+            graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         )
 
     workers = [
@@ -95,7 +99,16 @@ async def gpu_workers(
 
 
 async def run_gpu_worker(
-    client: Client, store: ObjectStore, settings: Settings, *, worker_id: str | None = None
+    client: Client, store: ObjectStore, settings: Settings, stop: asyncio.Event, *, worker_id: str | None = None
 ) -> None:
+    """Polls until `stop`; then a render under way gets the grace period to finish, and is otherwise handed
+    back with ComfyUI left rendering, for this worker's successor (same id) to re-attach to."""
     async with gpu_workers(client, store, settings, worker_id=worker_id) as workers:
-        await asyncio.gather(*(w.run() for w in workers))
+        running = [asyncio.create_task(w.run()) for w in workers]
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("stopping: running activities get %.0f s to finish", settings.shutdown_grace_seconds)
+        await asyncio.gather(*(w.shutdown() for w in workers))
+        stopped.cancel()
+        await asyncio.gather(*running)  # a worker that failed raises here

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from comfyloom.keys import avatar_key, cover_key, scene_key, staging_prefix, sticker_key
-    from workflows.pipeline import failure_reason, is_cancellation, render, run
+    from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run
     from workflows.progress import ReportsProgress
 
 
@@ -130,6 +130,7 @@ class GenerationWorkflow(ReportsProgress):
             cancelled = is_cancellation(e)
             reason = "cancelled" if cancelled else failure_reason(e)
             self._stage(Stage.cancelled if cancelled else Stage.failed, error=reason)
+            record_outcome(request.kind.value, "cancelled" if cancelled else "failed", failure_type(e))
             await run(
                 JobActivities.fail_job,
                 FailJob(
@@ -142,4 +143,5 @@ class GenerationWorkflow(ReportsProgress):
             )
             raise
         self._stage(Stage.done, result_url=result.url)
+        record_outcome(request.kind.value, "ready")
         return result

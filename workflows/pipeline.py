@@ -104,6 +104,34 @@ def failure_reason(error: BaseException) -> str:
     return message or type(cause).__name__
 
 
+def failure_type(error: BaseException) -> str:
+    """A failure's class, for metrics: the activity's error type (`ComfyRejected`), `timeout` or `cancelled`."""
+    if is_cancellation(error):
+        return "cancelled"
+    cause: BaseException | None = error
+    while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError | TimeoutError):
+        cause = cause.cause
+    if isinstance(cause, TimeoutError):
+        return "timeout"
+    if isinstance(cause, ApplicationError):
+        return cause.type or "ApplicationError"
+    return type(cause or error).__name__
+
+
+def record_outcome(kind: str, outcome: str, reason: str | None = None) -> None:
+    """How long the run took, by kind and outcome, and why it failed: on the worker's Prometheus endpoint.
+    Replay-safe: the SDK's workflow meter records nothing while a history is replayed."""
+    meter = workflow.metric_meter()
+    elapsed = workflow.now() - workflow.info().start_time
+    meter.create_histogram_timedelta(
+        "comfyloom_generation_duration", "From workflow start to its end", unit="duration"
+    ).record(elapsed, {"kind": kind, "outcome": outcome})
+    if reason is not None:
+        meter.create_counter("comfyloom_generation_failures", "Runs that failed or were cancelled").add(
+            1, {"kind": kind, "reason": reason}
+        )
+
+
 def is_cancellation(error: BaseException) -> bool:
     if isinstance(error, asyncio.CancelledError | CancelledError):
         return True

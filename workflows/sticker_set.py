@@ -10,10 +10,12 @@ import asyncio
 from uuid import UUID
 
 from temporalio import workflow
+from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
+    from comfyloom import search
     from comfyloom.contracts import (
         Emotion,
         GenerationRequest,
@@ -27,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StickerSetSummary,
     )
     from workflows.pipeline import failure_reason, run
-    from workflows.progress import ReportsProgress
+    from workflows.progress import ReportsProgress, searchable
     from workflows.sticker import StickerWorkflow
 
 
@@ -61,7 +63,13 @@ class StickerSetWorkflow(ReportsProgress):
         child_id = child_workflow_id(workflow.info().workflow_id, child.emotion, child.job_id)
         try:
             result = await workflow.execute_child_workflow(
-                StickerWorkflow.run, sticker, id=child_id, static_summary=f"Sticker: {child.emotion.value}"
+                StickerWorkflow.run,
+                sticker,
+                id=child_id,
+                static_summary=f"Sticker: {child.emotion.value}",
+                search_attributes=search.for_job(request.user_id, ImageKind.sticker.value, [request.character_id])
+                if searchable()
+                else TypedSearchAttributes.empty,
             )
         except ChildWorkflowError as e:
             return StickerOutcome(emotion=child.emotion, job_id=child.job_id, ready=False, error=failure_reason(e))

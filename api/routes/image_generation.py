@@ -34,6 +34,7 @@ from api.schemas import (
     StickerSetCreate,
 )
 from comfy_templates import template_for
+from comfyloom import search
 from comfyloom.contracts import (
     Emotion,
     ImageKind,
@@ -313,6 +314,7 @@ async def _start_set(
         temporal=temporal,
         settings=settings,
         summary=f"Stickers of {character.name}: {', '.join(e.value for e in emotions)}",
+        attributes=search.for_job(user_id, STICKER_SET, [character.id]),
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 

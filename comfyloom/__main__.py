@@ -1,0 +1,5 @@
+"""`python -m comfyloom`: the `comfyloom` command, for when the venv's scripts are not on PATH."""
+
+from comfyloom.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""Prometheus metrics: the API's requests, and on the workers Temporal's SDK metrics plus comfyloom's own.
+
+- API (`/metrics` on the API port): `comfyloom_api_requests_total{method,route,status}` and
+  `comfyloom_api_request_duration_seconds{method,route}`, by route template, never by raw path.
+- Workers (`METRICS_PORT`): the SDK's `temporal_*` metrics (task latencies, slots, polls), and from
+  the workflows `comfyloom_generation_duration{kind,outcome}` and
+  `comfyloom_generation_failures{kind,reason}`; the CPU worker adds `comfyloom_gpu_queue_backlog` and
+  `comfyloom_gpu_queue_backlog_age_seconds` from Temporal's description of the GPU task queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from comfyloom.settings import GPU_TASK_QUEUE, Settings
+
+log = logging.getLogger("comfyloom.metrics")
+
+BACKLOG_EVERY = timedelta(seconds=15)
+
+
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting to Prometheus on METRICS_PORT; None (the default runtime) without it."""
+    if settings.metrics_port is None:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}", durations_as_seconds=True)
+        )
+    )
+
+
+async def report_gpu_backlog(client: Client, runtime: Runtime | None) -> None:
+    """How many GPU activities wait for a GPU worker, and for how long: the alert for a GPU machine that is off."""
+    if runtime is None:
+        return
+    meter = runtime.metric_meter
+    count = meter.create_gauge("comfyloom_gpu_queue_backlog", "GPU activities waiting for a GPU worker")
+    age = meter.create_gauge_float(
+        "comfyloom_gpu_queue_backlog_age_seconds", "How long the oldest waiting GPU activity has waited"
+    )
+    while True:
+        try:
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=GPU_TASK_QUEUE),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                    report_stats=True,
+                ),
+                timeout=timedelta(seconds=5),
+            )
+            count.set(described.stats.approximate_backlog_count)
+            age.set(described.stats.approximate_backlog_age.ToTimedelta().total_seconds())
+        except Exception as e:  # Temporal unreachable: the SDK's own metrics say so; try again later
+            log.warning("could not describe %s: %r", GPU_TASK_QUEUE, e)
+        await asyncio.sleep(BACKLOG_EVERY.total_seconds())
+
+
+class ApiMetrics:
+    """Request counts and latencies for one API process, on its own registry (tests start several apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "comfyloom_api_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "comfyloom_api_request_duration_seconds",
+            "Time to answer an HTTP request (streams: until they close)",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+
+    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_template(request)
+            self.requests.labels(request.method, route, str(status)).inc()
+            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+    def exposition(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _route_template(request: Request) -> str:
+    """`/api/v1/image-generation/status/{job_id}`: bounded label values, whatever ids clients send."""
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
