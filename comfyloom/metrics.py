@@ -19,7 +19,6 @@ from datetime import timedelta
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -107,9 +106,7 @@ class ApiMetrics:
 
 
 def _route_template(request: Request) -> str:
-    """`/api/v1/image-generation/status/{job_id}`: bounded label values, whatever ids clients send."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    """`/api/v1/image-generation/status/{job_id}`: bounded label values, whatever ids clients send. The router
+    leaves the route it matched in the (shared) scope."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")

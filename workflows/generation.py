@@ -66,7 +66,7 @@ class GenerationWorkflow(ReportsProgress):
                 OpenJob(job_id=request.job_id, user_id=request.user_id, price=request.price),
             )
             self._stage(Stage.building_prompt)
-            prompt = await run(PromptActivities.build_prompt, request.prompt_request())
+            prompt = await run(PromptActivities.build_prompt, request.prompt_request(), summary=request.kind.value)
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
             self._stage(Stage.rendering)
             rendered = await render(
@@ -105,13 +105,18 @@ class GenerationWorkflow(ReportsProgress):
                         "timestamp": now.isoformat(),
                     },
                 ),
+                summary=f"{request.width}x{request.height}, {request.background} background",
             )
             self._stage(Stage.uploading)
             items = [PublishItem(staged_key=converted.key, public_key=image_key)]
             if messenger_key and converted.messenger_key:
                 items.append(PublishItem(staged_key=converted.messenger_key, public_key=messenger_key))
             published = [item.public_key for item in items]
-            images = await run(PublishActivities.publish_image, PublishRequest(items=items, staging_prefix=staging))
+            images = await run(
+                PublishActivities.publish_image,
+                PublishRequest(items=items, staging_prefix=staging),
+                summary=", ".join(published),
+            )
             self._stage(Stage.saving)
             result = await run(
                 JobActivities.finish_job,

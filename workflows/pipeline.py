@@ -33,8 +33,10 @@ async def run(
     *,
     task_queue: str | None = None,
     schedule_to_close: timedelta | None = None,
+    summary: str | None = None,
 ) -> T:
-    """Execute an activity method with its policy from the table; the name is the activity's name."""
+    """Execute an activity method with its policy from the table. The summary is what the Temporal Web UI
+    shows for the step: the activity's name and, where given, what it works on."""
     name = method.__name__
     policy = POLICIES[name]
     return await workflow.execute_activity_method(
@@ -47,7 +49,7 @@ async def run(
         heartbeat_timeout=policy.heartbeat,
         retry_policy=policy.retry,
         cancellation_type=policy.cancellation,
-        summary=name,
+        summary=f"{name}: {summary}" if summary else name,
     )
 
 
@@ -64,7 +66,10 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
         attempt_request = request.model_copy(
             update={"step": f"{base_step}-{attempt}", "reattach_prompt_ids": list(reattach)}
         )
-        queued = await run(ComfyActivities.queue_comfy_prompt, attempt_request, schedule_to_close=gpu_deadline)
+        what = f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}"
+        queued = await run(
+            ComfyActivities.queue_comfy_prompt, attempt_request, schedule_to_close=gpu_deadline, summary=what
+        )
         try:
             return await run(
                 ComfyActivities.await_comfy_result,
@@ -74,6 +79,7 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
                     staging_prefix=staging_prefix(request.workflow_id),
                 ),
                 task_queue=queued.worker_task_queue,
+                summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",
             )
         except ActivityError as e:
             cause = e.cause

@@ -1,0 +1,73 @@
+"""Prometheus metrics an operator scrapes: the API's requests by route, the workers' Temporal and job metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from comfyloom import localstack, metrics
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from tests.auth import as_user
+from tests.workflows.test_avatar import create_character, done, wait_for
+from worker_cpu.worker import build_cpu_worker
+
+
+async def test_api_counts_requests_by_route_template_not_by_id(api: httpx.AsyncClient) -> None:
+    missing = "6f1c2b9e-0000-4000-8000-000000000000"
+    assert (await api.get(f"/api/v1/characters/{missing}")).status_code == 404
+    scraped = (await api.get("/metrics")).text
+    assert (
+        'comfyloom_api_requests_total{method="GET",route="/api/v1/characters/{character_id}",status="404"}' in scraped
+    )
+    assert 'comfyloom_api_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/characters/' in (
+        scraped
+    )
+    assert missing not in scraped
+
+
+def scrape(port: int) -> str:
+    return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+
+@pytest.mark.usefixtures("gpu_worker")
+async def test_worker_exports_sdk_metrics_generation_duration_and_gpu_backlog(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    port = localstack.free_port()
+    runtime = metrics.worker_runtime(settings.model_copy(update={"metrics_port": port}))
+    assert runtime is not None
+    measured = await Client.connect(
+        client.service_client.config.target_host, runtime=runtime, data_converter=pydantic_data_converter
+    )
+    backlog = asyncio.create_task(metrics.report_gpu_backlog(measured, runtime))
+    try:
+        async with build_cpu_worker(measured, pool, store, settings):
+            character = await create_character(api, "metrics-user")
+            accepted = (
+                await api.post(
+                    "/api/v1/image-generation/avatar",
+                    json={"characterId": character["id"]},
+                    headers=as_user("metrics-user"),
+                )
+            ).json()
+            assert (await wait_for(api, accepted["jobId"], done, headers=as_user("metrics-user")))["status"] == "ready"
+            deadline = time.monotonic() + 10
+            while not re.search(
+                r'comfyloom_generation_duration_count\{kind="avatar",.*outcome="ready"', text := scrape(port)
+            ):
+                assert time.monotonic() < deadline, text
+                await asyncio.sleep(0.2)
+    finally:
+        backlog.cancel()
+    assert "temporal_workflow_completed" in text
+    assert "temporal_activity_execution_latency" in text
+    assert "comfyloom_gpu_queue_backlog " in text
+    assert "comfyloom_gpu_queue_backlog_age_seconds " in text

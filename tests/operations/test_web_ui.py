@@ -1,0 +1,77 @@
+"""What an operator sees of a run in the Temporal Web UI: searchable by user, character, kind and status,
+with a summary on every step and the current stage as its details."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from tests.auth import as_user
+from tests.workflows.test_avatar import create_character, done, wait_for
+
+
+async def listed(client: Client, query: str, expected: str, within: float = 15) -> list[str]:
+    """Visibility is eventually consistent: poll until the run shows up."""
+    deadline = time.monotonic() + within
+    while True:
+        ids = [w.id async for w in client.list_workflows(query)]
+        if expected in ids or time.monotonic() > deadline:
+            return ids
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.usefixtures("cpu_worker", "gpu_worker")
+async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
+    api: httpx.AsyncClient, client: Client
+) -> None:
+    character = await create_character(api, "ops-user")
+    accepted = (
+        await api.post(
+            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user("ops-user")
+        )
+    ).json()
+    status = await wait_for(api, accepted["jobId"], done, headers=as_user("ops-user"))
+    assert status["status"] == "ready"
+    workflow_id = accepted["workflowId"]
+
+    query = f"UserId = 'ops-user' AND CharacterId = '{character['id']}' AND ImageKind = 'avatar' AND JobStatus = 'done'"
+    assert workflow_id in await listed(client, query, workflow_id)
+    assert workflow_id not in [w.id async for w in client.list_workflows("UserId = 'someone-else'")]
+
+    handle = client.get_workflow_handle(workflow_id)
+    described = await handle.describe()
+    assert await described.static_summary() == f"Avatar of {character['name']}"
+    history = await handle.fetch_history()
+    summaries = [
+        client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
+        if e.user_metadata.HasField("summary")
+        else None
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert summaries[0] == "open_job"
+    assert summaries[1] == "build_prompt: avatar"
+    assert summaries[2].startswith("queue_comfy_prompt: avatar 768x768 seed ")
+    assert summaries[2].endswith(", attempt 1")
+    assert summaries[3].startswith("await_comfy_result: prompt ")
+    assert summaries[4] == "convert_webp: 768x768, opaque background"
+    assert summaries[5].startswith("publish_image: characters/ops-user/")
+    assert summaries[6] == "finish_job"
+    statuses = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["JobStatus"].data
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+    assert [s.decode().strip('"') for s in statuses] == [
+        "building_prompt",
+        "rendering",
+        "converting",
+        "uploading",
+        "saving",
+        "done",
+    ]

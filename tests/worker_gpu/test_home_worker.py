@@ -1,0 +1,168 @@
+"""The GPU worker as it runs at home: it dials out to Temporal over mutual TLS, rides out a network cut and
+a Temporal restart mid-render without rendering twice, and stops gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+
+from comfyloom import localstack, temporal
+from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from tests.auth import as_user
+from tests.conftest import running_gpu_worker, serve_api
+from tests.tls_proxy import Pki, TlsProxy, make_pki
+from tests.workflows.test_avatar import create_character, done, wait_for
+from worker_cpu.worker import build_cpu_worker
+from worker_gpu.worker import run_gpu_worker
+
+
+@pytest.fixture
+async def sim(settings: Settings) -> AsyncIterator[tuple[Simulator, Settings]]:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(render_seconds=0.4), "127.0.0.1", port)
+    yield runner.app[SIMULATOR], settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"})
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def tls(client: Client, tmp_path: Path) -> AsyncIterator[tuple[TlsProxy, Pki]]:
+    pki = make_pki(tmp_path)
+    proxy = TlsProxy(client.service_client.config.target_host, pki)
+    await proxy.start()
+    yield proxy, pki
+    await proxy.stop()
+
+
+def over_tls(settings: Settings, proxy: TlsProxy, pki: Pki) -> Settings:
+    return settings.model_copy(
+        update={
+            "temporal_address": proxy.address,
+            "temporal_tls_cert": pki.client_cert,
+            "temporal_tls_key": pki.client_key,
+            "temporal_tls_ca": pki.ca,
+            "temporal_tls_server_name": "localhost",
+        }
+    )
+
+
+async def start_avatar(api: httpx.AsyncClient, user: str) -> dict[str, str]:
+    character = await create_character(api, user)
+    response = await api.post(
+        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user(user)
+    )
+    assert response.status_code == 202, response.text
+    accepted: dict[str, str] = response.json()
+    return accepted
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_gpu_worker_renders_over_mutual_tls_and_is_refused_without_a_certificate(
+    api: httpx.AsyncClient, store: ObjectStore, sim: tuple[Simulator, Settings], tls: tuple[TlsProxy, Pki]
+) -> None:
+    simulator, settings = sim
+    home = over_tls(settings, *tls)
+    gpu_client = await temporal.connect(home, identity="home-gpu")
+    async with running_gpu_worker(gpu_client, store, home, worker_id="home-gpu"):
+        accepted = await start_avatar(api, "home-user")
+        status = await wait_for(api, accepted["jobId"], done, headers=as_user("home-user"))
+    assert status["status"] == "ready", status
+    assert simulator.renders == 1
+
+    anonymous = home.model_copy(update={"temporal_tls_cert": None, "temporal_tls_key": None})
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(temporal.connect(anonymous), 30)
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_a_network_cut_mid_render_reconnects_and_renders_once(
+    api: httpx.AsyncClient, store: ObjectStore, sim: tuple[Simulator, Settings], tls: tuple[TlsProxy, Pki]
+) -> None:
+    simulator, settings = sim
+    proxy, pki = tls
+    simulator.faults.append(Fault(kind="slow", seconds=4.0))
+    home = over_tls(settings, proxy, pki)
+    gpu_client = await temporal.connect(home, identity="home-gpu")
+    async with running_gpu_worker(gpu_client, store, home, worker_id="home-gpu"):
+        accepted = await start_avatar(api, "home-user")
+        await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("home-user"))
+        await asyncio.sleep(0.5)
+        proxy.cut()  # Wi-Fi drops for 5 s, mid-render: heartbeats and polls fail, the render goes on
+        await asyncio.sleep(5)
+        proxy.restore()
+        status = await wait_for(api, accepted["jobId"], done, within=60, headers=as_user("home-user"))
+    assert status["status"] == "ready", status
+    assert simulator.renders == 1
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_sigterm_lets_the_current_render_finish(
+    api: httpx.AsyncClient, client: Client, store: ObjectStore, sim: tuple[Simulator, Settings]
+) -> None:
+    simulator, settings = sim
+    simulator.faults.append(Fault(kind="slow", seconds=2.0))
+    stop = asyncio.Event()
+    graceful = settings.model_copy(update={"shutdown_grace_seconds": 20.0})
+    worker = asyncio.create_task(run_gpu_worker(client, store, graceful, stop, worker_id="graceful-gpu"))
+    accepted = await start_avatar(api, "graceful-user")
+    await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("graceful-user"))
+    stop.set()  # what SIGTERM does (comfyloom/process.py)
+    await asyncio.wait_for(worker, 30)  # returns once the render under way has been delivered
+    status = await wait_for(api, accepted["jobId"], done, headers=as_user("graceful-user"))
+    assert status["status"] == "ready", status
+    assert simulator.renders == 1
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_a_stop_past_the_grace_period_hands_the_render_to_the_next_worker(
+    api: httpx.AsyncClient, client: Client, store: ObjectStore, sim: tuple[Simulator, Settings]
+) -> None:
+    simulator, settings = sim
+    simulator.faults.append(Fault(kind="slow", seconds=3.0))
+    stop = asyncio.Event()
+    hasty = settings.model_copy(update={"shutdown_grace_seconds": 0.2})
+    worker = asyncio.create_task(run_gpu_worker(client, store, hasty, stop, worker_id="home-gpu-2"))
+    accepted = await start_avatar(api, "handover-user")
+    await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("handover-user"))
+    stop.set()
+    await asyncio.wait_for(worker, 10)
+    assert simulator.running is not None  # ComfyUI was left rendering, not interrupted
+    async with running_gpu_worker(client, store, settings, worker_id="home-gpu-2"):  # the restarted worker
+        status = await wait_for(api, accepted["jobId"], done, within=60, headers=as_user("handover-user"))
+    assert status["status"] == "ready", status
+    assert simulator.renders == 1
+
+
+async def test_a_temporal_restart_mid_render_loses_nothing(
+    tmp_path: Path, settings: Settings, pool: asyncpg.Pool, store: ObjectStore, sim: tuple[Simulator, Settings]
+) -> None:
+    simulator, sim_settings = sim
+    port, ui_port = localstack.free_port(), localstack.free_port()
+    db_file = tmp_path / "temporal.db"  # a cluster keeps its state across restarts
+    server = localstack.start_temporal(port=port, ui_port=ui_port, db_file=db_file, log_dir=tmp_path)
+    try:
+        own = sim_settings.model_copy(update={"temporal_address": server.url})
+        own_client = await temporal.connect(own)
+        await temporal.register_search_attributes(own_client)
+        async with (
+            serve_api(own, pool) as api,
+            build_cpu_worker(own_client, pool, store, own),
+            running_gpu_worker(own_client, store, own, worker_id="restart-gpu"),
+        ):
+            simulator.faults.append(Fault(kind="slow", seconds=3.0))
+            accepted = await start_avatar(api, "restart-user")
+            await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("restart-user"))
+            server.stop()
+            server = localstack.start_temporal(port=port, ui_port=ui_port, db_file=db_file, log_dir=tmp_path)
+            status = await wait_for(api, accepted["jobId"], done, within=90, headers=as_user("restart-user"))
+        assert status["status"] == "ready", status
+        assert simulator.renders == 1
+    finally:
+        server.stop()
