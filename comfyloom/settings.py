@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     s3_region: str = "auto"
     s3_access_key_id: str = "comfyloom"
     s3_secret_access_key: str = "comfyloom"
+    s3_session_token: str | None = Field(
+        default=None, description="With temporary credentials, e.g. R2's scoped to staging/ for the GPU machine."
+    )
     s3_bucket: str = "comfyloom-media"
     public_base_url: str | None = Field(
         default=None, description="Base of public image URLs; defaults to endpoint/bucket."

@@ -6,15 +6,19 @@ Temporal is here: a client certificate and key (self-hosted mTLS), or a Temporal
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from comfyloom import search
 from comfyloom.settings import Settings
@@ -76,17 +80,47 @@ async def register_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
-async def setup_namespace() -> int:
-    """`comfyloom temporal-setup`: what an operator runs once per namespace (compose runs it on every start)."""
+async def ensure_namespace(client: Client, retention: timedelta = timedelta(days=7)) -> bool:
+    """Creates the namespace on a fresh self-hosted cluster; True if it did. (The dev server has `default`.)"""
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+        return False
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=client.namespace,
+            workflow_execution_retention_period=Duration(seconds=int(retention.total_seconds())),
+        )
+    )
+    return True
+
+
+async def setup_namespace(attempts: int = 30) -> int:
+    """`comfyloom temporal-setup`: what an operator runs once per namespace (compose runs it on every start).
+
+    A namespace just created takes a moment to accept search attributes, so each step is tried again.
+    """
     from comfyloom.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = get_settings()
     client = await connect(settings, identity="comfyloom-setup")
-    added = await register_search_attributes(client)
+    for attempt in range(1, attempts + 1):
+        try:
+            if await ensure_namespace(client):
+                log.info("namespace %s created", client.namespace)
+            added = await register_search_attributes(client)
+            break
+        except RPCError as e:
+            if attempt == attempts:
+                raise
+            log.info("not yet (%s); trying again", e.message)
+            await asyncio.sleep(2)
     names = ", ".join(key.name for key in search.ALL)
     log.info(
-        "namespace %s: search attributes %s (%s)", client.namespace, names, f"added {added}" if added else "all present"
+        "namespace %s: search attributes %s %s", client.namespace, names, f"(added {added})" if added else "present"
     )
     return 0
 

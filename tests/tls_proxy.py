@@ -1,20 +1,15 @@
-"""A TLS-terminating proxy in front of the Temporal dev server, as a home GPU worker meets a real cluster:
-mutual TLS with certificates made here, and a network that can be cut and restored."""
+"""A TLS-terminating proxy in front of the Temporal dev server, as a home GPU worker meets a real cluster
+(deploy/nginx/temporal-mtls.conf): mutual TLS, and a network that can be cut and restored."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
+import shutil
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from comfyloom.localstack import HOST, free_port
 
@@ -28,66 +23,18 @@ class Pki:
     client_key: Path
 
 
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
 def make_pki(folder: Path) -> Pki:
-    """A CA, a server certificate for localhost and a client certificate, all signed by the CA."""
-    now = datetime.datetime.now(datetime.UTC)
-
-    def key() -> ec.EllipticCurvePrivateKey:
-        return ec.generate_private_key(ec.SECP256R1())
-
-    def pem(k: ec.EllipticCurvePrivateKey) -> bytes:
-        return k.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    def cert(
-        subject: str, public: ec.EllipticCurvePrivateKey, issuer: x509.Name | None, signer: ec.EllipticCurvePrivateKey
-    ) -> x509.CertificateBuilder:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-        return (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer or name)
-            .public_key(public.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-        )
-
-    ca_key = key()
-    ca_cert = (
-        cert("comfyloom test CA", ca_key, None, ca_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key, client_key = key(), key()
-    server_cert = (
-        cert("localhost", server_key, ca_cert.subject, ca_key)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    client_cert = (
-        cert("gpu-worker-home", client_key, ca_cert.subject, ca_key)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    encode = serialization.Encoding.PEM
+    """The certificates an operator makes with deploy/make-certs.sh, made by that very script."""
+    script = folder / "make-certs.sh"
+    shutil.copy(Path(__file__).parents[1] / "deploy" / "make-certs.sh", script)
+    subprocess.run(["sh", str(script), "localhost", "gpu-test"], check=True, capture_output=True)
+    certs = folder / "certs"
     return Pki(
-        ca=_write(folder / "ca.pem", ca_cert.public_bytes(encode)),
-        server_cert=_write(folder / "server.pem", server_cert.public_bytes(encode)),
-        server_key=_write(folder / "server.key", pem(server_key)),
-        client_cert=_write(folder / "client.pem", client_cert.public_bytes(encode)),
-        client_key=_write(folder / "client.key", pem(client_key)),
+        ca=certs / "ca.pem",
+        server_cert=certs / "server.pem",
+        server_key=certs / "server.key",
+        client_cert=certs / "gpu-test.pem",
+        client_key=certs / "gpu-test.key",
     )
 
 

@@ -14,7 +14,7 @@ from comfyloom import metrics, temporal
 from comfyloom.comfyui.client import ComfyClient
 from comfyloom.keys import worker_report_key
 from comfyloom.process import run_service
-from comfyloom.settings import get_settings
+from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import check_comfyui
 from worker_gpu.worker import default_worker_id, run_gpu_worker
@@ -31,8 +31,8 @@ async def serve(stop: asyncio.Event) -> None:
     await run_gpu_worker(client, store, settings, stop, worker_id=worker_id)
 
 
-async def _check() -> int:
-    settings = get_settings()
+async def check_setup(settings: Settings) -> int:
+    """Prints what this machine cannot reach or lacks; 0 when the worker can run."""
     worker_id = default_worker_id(settings)
     problems: list[str] = []
     print(f"GPU worker {worker_id}")
@@ -59,7 +59,7 @@ async def _check() -> int:
 
 
 def check() -> int:
-    return asyncio.run(_check())
+    return asyncio.run(check_setup(get_settings()))
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ def capture(logger_name: str, *args: object, **extra: object) -> dict[str, objec
     logger = logging.getLogger(logger_name)
     logger.addHandler(handler)
     try:
-        logger.warning(*args, extra=extra)  # type: ignore[arg-type]
+        logger.warning(*args, extra=extra)
     finally:
         logger.removeHandler(handler)
     line = stream.getvalue()

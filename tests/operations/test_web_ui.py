@@ -50,7 +50,7 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     summaries = [
         client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
         if e.user_metadata.HasField("summary")
-        else None
+        else ""
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]

@@ -33,7 +33,9 @@ class Rig:
 async def rig(settings: Settings) -> AsyncIterator[Rig]:
     port = localstack.free_port()
     runner = await serve(SimConfig(render_seconds=0.4), "127.0.0.1", port)
-    yield Rig(runner.app[SIMULATOR], settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"}))
+    # A worker that stops here stops at once, as if killed: what it leaves behind is under test.
+    rig_settings = settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}", "shutdown_grace_seconds": 0})
+    yield Rig(runner.app[SIMULATOR], rig_settings)
     await runner.cleanup()
 
 
