@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -54,7 +55,7 @@ class Job:
     seed: int
     submitted: float = 0.0
     accepted: float = 0.0
-    done: float = 0.0
+    done: float = 0.0  # ready, as the job's status shows it
     workflow_id: str = ""
     history_bytes: dict[str, list[int]] = field(default_factory=dict)
 
@@ -111,9 +112,29 @@ async def run_jobs(http: httpx.AsyncClient, temporal: Client, jobs: list[Job]) -
         answer.raise_for_status()
         job.workflow_id = answer.json()["workflowId"]
         await temporal.get_workflow_handle(job.workflow_id).result()
-        job.done = time.time()
+        job.done = await ready_at(temporal, job)
 
     await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def ready_at(temporal: Client, job: Job) -> float:
+    """When a client's status poll first sees the job ready: the server's record of the activity that
+    committed it (`finish_job`, or `finish_set` for a set) completing."""
+    last_step = "finish_job" if job.kind == "avatar" else "finish_set"
+    history = await temporal.get_workflow_handle(job.workflow_id).fetch_history()
+    scheduled = {
+        e.event_id
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == last_step
+    }
+    for event in history.events:
+        if (
+            event.HasField("activity_task_completed_event_attributes")
+            and event.activity_task_completed_event_attributes.scheduled_event_id in scheduled
+        ):
+            return event.event_time.ToDatetime(UTC).timestamp()
+    raise AssertionError(f"{job.workflow_id} never completed {last_step}")
 
 
 async def record_history(temporal: Client, job: Job) -> None:

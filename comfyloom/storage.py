@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
+class ObjectMissing(LookupError):
+    pass
+
+
+def _missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
 class ObjectStore:
     """Async facade over boto3: each call runs in a thread so the event loop never blocks."""
 
@@ -95,7 +103,7 @@ class ObjectStore:
             try:
                 self._client.head_object(Bucket=self.bucket, Key=key)
             except ClientError as e:
-                if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                if _missing(e):
                     return False
                 raise
             return True
@@ -103,16 +111,25 @@ class ObjectStore:
         return await asyncio.to_thread(run)
 
     async def publish(self, source_key: str, public_key: str, content_type: str) -> None:
-        """Server-side copy into the public layout, with the headers browsers and CDNs need."""
-        await asyncio.to_thread(
-            self._client.copy_object,
-            Bucket=self.bucket,
-            Key=public_key,
-            CopySource={"Bucket": self.bucket, "Key": source_key},
-            ContentType=content_type,
-            CacheControl=PUBLIC_CACHE_CONTROL,
-            MetadataDirective="REPLACE",
-        )
+        """Server-side copy into the public layout, with the headers browsers and CDNs need.
+        Raises ObjectMissing when `source_key` is not there."""
+
+        def run() -> None:
+            try:
+                self._client.copy_object(
+                    Bucket=self.bucket,
+                    Key=public_key,
+                    CopySource={"Bucket": self.bucket, "Key": source_key},
+                    ContentType=content_type,
+                    CacheControl=PUBLIC_CACHE_CONTROL,
+                    MetadataDirective="REPLACE",
+                )
+            except ClientError as e:
+                if _missing(e):
+                    raise ObjectMissing(source_key) from e
+                raise
+
+        await asyncio.to_thread(run)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)
