@@ -89,9 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "temporal-setup":
         import asyncio
 
+        from comfyloom.logs import configure_logging
+        from comfyloom.settings import get_settings
         from comfyloom.temporal import setup_namespace
 
-        sys.exit(asyncio.run(setup_namespace()))
+        configure_logging("temporal-setup", get_settings().log_format)
+        asyncio.run(setup_namespace(get_settings()))
     elif args.command == "simulator":
         from comfyloom.comfyui.simulator import main as sim_main
 

@@ -54,9 +54,18 @@ async def connect(settings: Settings, *, identity: str | None = None, runtime: R
 
 
 async def missing_search_attributes(client: Client) -> list[str]:
+    """Those of comfyloom's search attributes the namespace lacks; one there with another type is an error."""
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=client.namespace)
     )
+    for key in search.ALL:
+        present = listed.custom_attributes.get(key.name)
+        wanted = _INDEXED[key.indexed_value_type]
+        if present is not None and present != wanted:
+            raise RuntimeError(
+                f"search attribute {key.name} exists in namespace {client.namespace} as "
+                f"{IndexedValueType.Name(present)}; comfyloom needs {IndexedValueType.Name(wanted)}"
+            )
     return [key.name for key in search.ALL if key.name not in listed.custom_attributes]
 
 
@@ -97,15 +106,9 @@ async def ensure_namespace(client: Client, retention: timedelta = timedelta(days
     return True
 
 
-async def setup_namespace(attempts: int = 30) -> int:
-    """`comfyloom temporal-setup`: what an operator runs once per namespace (compose runs it on every start).
-
-    A namespace just created takes a moment to accept search attributes, so each step is tried again.
-    """
-    from comfyloom.settings import get_settings
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings = get_settings()
+async def setup_namespace(settings: Settings, *, attempts: int = 30) -> list[str]:
+    """`comfyloom temporal-setup`: the namespace (on a fresh self-hosted cluster) and the search attributes;
+    returns those it added. A namespace just created takes a moment to accept them, so it tries again."""
     client = await connect(settings, identity="comfyloom-setup")
     for attempt in range(1, attempts + 1):
         try:
@@ -122,7 +125,7 @@ async def setup_namespace(attempts: int = 30) -> int:
     log.info(
         "namespace %s: search attributes %s %s", client.namespace, names, f"(added {added})" if added else "present"
     )
-    return 0
+    return added
 
 
 _INDEXED = {

@@ -11,6 +11,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from comfyloom import temporal
+from comfyloom.settings import Settings
 from tests.auth import as_user
 from tests.workflows.test_avatar import create_character, done, wait_for
 
@@ -75,3 +77,9 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
         "saving",
         "done",
     ]
+
+
+async def test_temporal_setup_creates_a_namespace_and_its_search_attributes_once(settings: Settings) -> None:
+    fresh = settings.model_copy(update={"temporal_namespace": "setup-test"})
+    assert await temporal.setup_namespace(fresh) == ["CharacterId", "ImageKind", "JobStatus", "UserId"]
+    assert await temporal.setup_namespace(fresh) == []
