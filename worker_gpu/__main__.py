@@ -37,7 +37,7 @@ async def check_setup(settings: Settings) -> int:
     problems: list[str] = []
     print(f"GPU worker {worker_id}")
     try:
-        await temporal.connect(settings, identity=worker_id)
+        await asyncio.wait_for(temporal.connect(settings, identity=worker_id), 30)
     except Exception as e:
         problems.append(f"Temporal at {settings.temporal_address}: {type(e).__name__}: {e}")
     comfy = ComfyClient(settings.comfyui_url, client_id=worker_id)
