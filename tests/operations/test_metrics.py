@@ -16,7 +16,7 @@ from comfyloom import localstack, metrics
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.workflows.test_avatar import done, start_avatar, wait_for
 from worker_cpu.worker import build_cpu_worker
 
 
@@ -50,14 +50,7 @@ async def test_worker_exports_sdk_metrics_generation_duration_and_gpu_backlog(
     backlog = asyncio.create_task(metrics.report_gpu_backlog(measured, runtime))
     try:
         async with build_cpu_worker(measured, pool, store, settings):
-            character = await create_character(api, "metrics-user")
-            accepted = (
-                await api.post(
-                    "/api/v1/image-generation/avatar",
-                    json={"characterId": character["id"]},
-                    headers=as_user("metrics-user"),
-                )
-            ).json()
+            accepted = await start_avatar(api, "metrics-user")
             assert (await wait_for(api, accepted["jobId"], done, headers=as_user("metrics-user")))["status"] == "ready"
             deadline = time.monotonic() + 10
             while not re.search(

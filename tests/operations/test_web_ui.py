@@ -14,7 +14,7 @@ from temporalio.client import Client
 from comfyloom import temporal
 from comfyloom.settings import Settings
 from tests.auth import as_user
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.workflows.test_avatar import CHARACTER, done, start_avatar, wait_for
 
 
 async def listed(client: Client, query: str, expected: str, within: float = 15) -> list[str]:
@@ -31,23 +31,19 @@ async def listed(client: Client, query: str, expected: str, within: float = 15) 
 async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     api: httpx.AsyncClient, client: Client
 ) -> None:
-    character = await create_character(api, "ops-user")
-    accepted = (
-        await api.post(
-            "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user("ops-user")
-        )
-    ).json()
+    accepted = await start_avatar(api, "ops-user")
     status = await wait_for(api, accepted["jobId"], done, headers=as_user("ops-user"))
     assert status["status"] == "ready"
     workflow_id = accepted["workflowId"]
 
-    query = f"UserId = 'ops-user' AND CharacterId = '{character['id']}' AND ImageKind = 'avatar' AND JobStatus = 'done'"
+    character = status["characterId"]
+    query = f"UserId = 'ops-user' AND CharacterId = '{character}' AND ImageKind = 'avatar' AND JobStatus = 'done'"
     assert workflow_id in await listed(client, query, workflow_id)
     assert workflow_id not in [w.id async for w in client.list_workflows("UserId = 'someone-else'")]
 
     handle = client.get_workflow_handle(workflow_id)
     described = await handle.describe()
-    assert await described.static_summary() == f"Avatar of {character['name']}"
+    assert await described.static_summary() == f"Avatar of {CHARACTER['name']}"
     history = await handle.fetch_history()
     summaries = [
         client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)

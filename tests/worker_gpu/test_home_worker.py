@@ -19,7 +19,7 @@ from comfyloom.storage import ObjectStore
 from tests.auth import as_user
 from tests.conftest import running_gpu_worker, serve_api
 from tests.tls_proxy import Pki, TlsProxy, make_pki
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.workflows.test_avatar import done, start_avatar, wait_for
 from worker_cpu.worker import build_cpu_worker
 from worker_gpu.worker import run_gpu_worker
 
@@ -51,16 +51,6 @@ def over_tls(settings: Settings, proxy: TlsProxy, pki: Pki) -> Settings:
             "temporal_tls_server_name": "localhost",
         }
     )
-
-
-async def start_avatar(api: httpx.AsyncClient, user: str) -> dict[str, str]:
-    character = await create_character(api, user)
-    response = await api.post(
-        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user(user)
-    )
-    assert response.status_code == 202, response.text
-    accepted: dict[str, str] = response.json()
-    return accepted
 
 
 @pytest.mark.usefixtures("cpu_worker")
@@ -102,20 +92,30 @@ async def test_a_network_cut_mid_render_reconnects_and_renders_once(
     assert simulator.renders == 1
 
 
+async def stop_while_rendering(
+    api: httpx.AsyncClient, client: Client, store: ObjectStore, settings: Settings, *, grace: float, worker_id: str
+) -> dict[str, str]:
+    """A GPU worker with this grace period takes a slow render and is stopped, as SIGTERM stops it
+    (comfyloom/process.py), while it renders; returns once the worker has stopped."""
+    stop = asyncio.Event()
+    graced = settings.model_copy(update={"shutdown_grace_seconds": grace})
+    worker = asyncio.create_task(run_gpu_worker(client, store, graced, stop, worker_id=worker_id))
+    accepted = await start_avatar(api, worker_id)
+    await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user(worker_id))
+    stop.set()
+    await asyncio.wait_for(worker, grace + 10)
+    return accepted
+
+
 @pytest.mark.usefixtures("cpu_worker")
 async def test_sigterm_lets_the_current_render_finish(
     api: httpx.AsyncClient, client: Client, store: ObjectStore, sim: tuple[Simulator, Settings]
 ) -> None:
     simulator, settings = sim
     simulator.faults.append(Fault(kind="slow", seconds=2.0))
-    stop = asyncio.Event()
-    graceful = settings.model_copy(update={"shutdown_grace_seconds": 20.0})
-    worker = asyncio.create_task(run_gpu_worker(client, store, graceful, stop, worker_id="graceful-gpu"))
-    accepted = await start_avatar(api, "graceful-user")
-    await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("graceful-user"))
-    stop.set()  # what SIGTERM does (comfyloom/process.py)
-    await asyncio.wait_for(worker, 30)  # returns once the render under way has been delivered
-    status = await wait_for(api, accepted["jobId"], done, headers=as_user("graceful-user"))
+    accepted = await stop_while_rendering(api, client, store, settings, grace=20.0, worker_id="graceful-gpu")
+    # The worker returned only once the render under way was delivered.
+    status = await wait_for(api, accepted["jobId"], done, within=1, headers=as_user("graceful-gpu"))
     assert status["status"] == "ready", status
     assert simulator.renders == 1
 
@@ -126,16 +126,10 @@ async def test_a_stop_past_the_grace_period_hands_the_render_to_the_next_worker(
 ) -> None:
     simulator, settings = sim
     simulator.faults.append(Fault(kind="slow", seconds=3.0))
-    stop = asyncio.Event()
-    hasty = settings.model_copy(update={"shutdown_grace_seconds": 0.2})
-    worker = asyncio.create_task(run_gpu_worker(client, store, hasty, stop, worker_id="home-gpu-2"))
-    accepted = await start_avatar(api, "handover-user")
-    await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("handover-user"))
-    stop.set()
-    await asyncio.wait_for(worker, 10)
+    accepted = await stop_while_rendering(api, client, store, settings, grace=0.2, worker_id="handover-gpu")
     assert simulator.running is not None  # ComfyUI was left rendering, not interrupted
-    async with running_gpu_worker(client, store, settings, worker_id="home-gpu-2"):  # the restarted worker
-        status = await wait_for(api, accepted["jobId"], done, within=60, headers=as_user("handover-user"))
+    async with running_gpu_worker(client, store, settings, worker_id="handover-gpu"):  # the restarted worker
+        status = await wait_for(api, accepted["jobId"], done, within=60, headers=as_user("handover-gpu"))
     assert status["status"] == "ready", status
     assert simulator.renders == 1
 

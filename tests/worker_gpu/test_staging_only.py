@@ -19,7 +19,7 @@ from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
 from tests.conftest import running_gpu_worker
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.workflows.test_avatar import done, start_avatar, wait_for
 from worker_cpu.worker import build_cpu_worker
 
 POLICY = Path(__file__).parents[2] / "deploy" / "minio" / "gpu-staging-policy.json"
@@ -96,14 +96,7 @@ async def test_an_avatar_renders_with_the_gpu_worker_holding_only_staging_rights
         build_cpu_worker(client, pool, cloud, cloud_settings),
         running_gpu_worker(client, gpu, gpu_settings, worker_id="staging-only-gpu"),
     ):
-        character = await create_character(api, "staging-user")
-        accepted = (
-            await api.post(
-                "/api/v1/image-generation/avatar",
-                json={"characterId": character["id"]},
-                headers=as_user("staging-user"),
-            )
-        ).json()
+        accepted = await start_avatar(api, "staging-user")
         status = await wait_for(api, accepted["jobId"], done, headers=as_user("staging-user"))
     assert status["status"] == "ready", status
     assert (await cloud.get(status["resultUrl"].split(f"/{cloud.bucket}/", 1)[1]))[:4] == b"RIFF"

@@ -33,6 +33,17 @@ async def create_character(api: httpx.AsyncClient, user: str = "user-1") -> dict
     return body
 
 
+async def start_avatar(api: httpx.AsyncClient, user: str = "user-1") -> dict[str, Any]:
+    """A new character of `user`'s and an avatar of it: the 202's body."""
+    character = await create_character(api, user)
+    response = await api.post(
+        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user(user)
+    )
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
 async def wait_for(
     api: httpx.AsyncClient, job_id: str, predicate: Any, within: float = 60, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -18,9 +18,8 @@ from comfyloom import localstack
 from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
 from tests.conftest import running_gpu_worker
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.workflows.test_avatar import done, start_avatar, wait_for
 
 
 @dataclass
@@ -54,16 +53,6 @@ async def avatar_despite(
         accepted = await start_avatar(api)
         status = await wait_for(api, accepted["jobId"], done)
     return accepted, status
-
-
-async def start_avatar(api: httpx.AsyncClient) -> dict[str, Any]:
-    character = await create_character(api)
-    response = await api.post(
-        "/api/v1/image-generation/avatar", json={"characterId": character["id"]}, headers=as_user("user-1")
-    )
-    assert response.status_code == 202
-    accepted: dict[str, Any] = response.json()
-    return accepted
 
 
 async def assert_no_leftovers(store: ObjectStore, pool: asyncpg.Pool, accepted: dict[str, Any], *, ready: bool) -> None:
