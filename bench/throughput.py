@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import statistics
 import tempfile
@@ -118,22 +119,23 @@ async def run_jobs(http: httpx.AsyncClient, temporal: Client, jobs: list[Job]) -
 
 
 async def ready_at(temporal: Client, job: Job) -> float:
-    """When a client's status poll first sees the job ready: the server's record of the activity that
-    committed it (`finish_job`, or `finish_set` for a set) completing."""
+    """When a client's status poll first sees the job ready: when the step that commits it (`finish_job`, or
+    `finish_set` for a set) completed, as a local activity's marker or an activity's completion records it."""
     last_step = "finish_job" if job.kind == "avatar" else "finish_set"
     history = await temporal.get_workflow_handle(job.workflow_id).fetch_history()
-    scheduled = {
-        e.event_id
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-        and e.activity_task_scheduled_event_attributes.activity_type.name == last_step
-    }
+    scheduled = set()
     for event in history.events:
-        if (
-            event.HasField("activity_task_completed_event_attributes")
-            and event.activity_task_completed_event_attributes.scheduled_event_id in scheduled
-        ):
-            return event.event_time.ToDatetime(UTC).timestamp()
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)
+            if marker["activity_type"] == last_step:
+                completed: dict[str, int] = marker["complete_time"]
+                return completed["seconds"] + completed["nanos"] / 1e9
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            if event.activity_task_scheduled_event_attributes.activity_type.name == last_step:
+                scheduled.add(event.event_id)
+        elif event.HasField("activity_task_completed_event_attributes"):
+            if event.activity_task_completed_event_attributes.scheduled_event_id in scheduled:
+                return event.event_time.ToDatetime(UTC).timestamp()
     raise AssertionError(f"{job.workflow_id} never completed {last_step}")
 
 

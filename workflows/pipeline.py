@@ -39,6 +39,16 @@ async def run(
     shows for the step: the activity's name and, where given, what it works on."""
     name = method.__name__
     policy = POLICIES[name]
+    if policy.local:
+        return await workflow.execute_local_activity_method(
+            method,
+            arg,
+            start_to_close_timeout=policy.start_to_close,
+            schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
+            retry_policy=policy.retry,
+            cancellation_type=policy.cancellation,
+            summary=f"{name}: {summary}" if summary else name,
+        )
     return await workflow.execute_activity_method(
         method,
         arg,

@@ -28,6 +28,9 @@ class ActivityPolicy:
     schedule_to_start: timedelta | None = None
     schedule_to_close: timedelta | None = None
     cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
+    # A local activity: run by the CPU worker that runs the workflow, inside its workflow task, with no
+    # round trip through Temporal's queue. For the short steps that follow one another there.
+    local: bool = False
 
 
 def _retry(attempts: int, *, first: float = 1.0, cap: float = 30.0) -> RetryPolicy:
@@ -44,11 +47,12 @@ S = timedelta(seconds=1)
 
 POLICIES: dict[str, ActivityPolicy] = {
     # CPU, cloud worker
-    "open_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(10)),
+    "open_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(10), local=True),
     "build_prompt": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5, first=2)),
-    "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5)),
-    "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10)),
-    "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
+    # After the render, convert -> publish -> record run back to back in one workflow task.
+    "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
+    "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10), local=True),
+    "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10), local=True),
     "finish_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
     "cancel_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from comfyloom import temporal
 from comfyloom.settings import Settings
 from tests.auth import as_user
+from tests.history import steps
 from tests.workflows.test_avatar import CHARACTER, done, start_avatar, wait_for
 
 
@@ -45,13 +46,7 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     described = await handle.describe()
     assert await described.static_summary() == f"Avatar of {CHARACTER['name']}"
     history = await handle.fetch_history()
-    summaries = [
-        client.data_converter.payload_converter.from_payload(e.user_metadata.summary, str)
-        if e.user_metadata.HasField("summary")
-        else ""
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
+    summaries = [summary for _, summary in steps(client, history)]
     assert summaries[0] == "open_job"
     assert summaries[1] == "build_prompt: avatar"
     assert summaries[2].startswith("queue_comfy_prompt: avatar 768x768 seed ")
