@@ -32,14 +32,6 @@ class DevPorts:
     comfyui: int = 8188
 
 
-async def _temporal_setup(address: str) -> list[str]:
-    from comfyloom import temporal
-    from comfyloom.settings import Settings
-
-    client = await temporal.connect(Settings(_env_file=None, temporal_address=address))
-    return await temporal.register_search_attributes(client)
-
-
 def _banner(lines: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in lines)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in lines)
@@ -82,7 +74,10 @@ class DevStack:
             ).url
             self.urls.append(("Temporal Web UI", f"http://{HOST}:{self.ports.temporal_ui}"))
         self.urls.append(("Temporal", temporal))
-        registered = asyncio.run(_temporal_setup(temporal))
+        from comfyloom.settings import Settings  # imported here, so `comfyloom --help` does not load temporalio
+        from comfyloom.temporal import setup_namespace
+
+        registered = asyncio.run(setup_namespace(Settings(_env_file=None, temporal_address=temporal)))
         if registered:
             self.urls.append(("Search attributes", ", ".join(registered)))
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from temporalio.worker import Worker
+
 from comfyloom.logs import configure_logging
 from comfyloom.settings import get_settings
+
+log = logging.getLogger("comfyloom.process")
 
 
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
@@ -31,3 +36,16 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
+    """Polls until `stop` is set, or until a worker fails; then shuts every worker down, letting running
+    activities finish within each worker's graceful_shutdown_timeout. A failed worker's error is raised."""
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
+    if stop.is_set():
+        log.info("stopping: running activities may finish first")
+    await asyncio.gather(*(worker.shutdown() for worker in workers))
+    stopped.cancel()
+    await asyncio.gather(*running)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
@@ -27,16 +28,17 @@ log = logging.getLogger("comfyloom.temporal")
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
-    if settings.temporal_tls_cert and settings.temporal_tls_key:
+    """mTLS with a client certificate, TLS trusting a private CA, or (True) TLS with the system's trust store."""
+    if settings.temporal_tls_cert or settings.temporal_tls_ca:
+
+        def read(path: Path | None) -> bytes | None:
+            return path.read_bytes() if path else None
+
         return TLSConfig(
-            client_cert=settings.temporal_tls_cert.read_bytes(),
-            client_private_key=settings.temporal_tls_key.read_bytes(),
-            server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+            client_cert=read(settings.temporal_tls_cert),
+            client_private_key=read(settings.temporal_tls_key),
+            server_root_ca_cert=read(settings.temporal_tls_ca),
             domain=settings.temporal_tls_server_name,
-        )
-    if settings.temporal_tls_ca:
-        return TLSConfig(
-            server_root_ca_cert=settings.temporal_tls_ca.read_bytes(), domain=settings.temporal_tls_server_name
         )
     return settings.temporal_tls or bool(settings.temporal_api_key)
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from comfyloom import db, metrics, temporal
-from comfyloom.process import run_service
+from comfyloom.process import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
 from worker_cpu.worker import build_cpu_worker
@@ -31,9 +31,7 @@ async def serve(stop: asyncio.Event) -> None:
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
     backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime), name="gpu-backlog")
     try:
-        async with worker:
-            await stop.wait()
-            log.info("stopping: running activities get %.0f s to finish", settings.shutdown_grace_seconds)
+        await run_workers([worker], stop)
     finally:
         backlog.cancel()
         await pool.close()

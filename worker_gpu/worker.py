@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -25,11 +24,10 @@ from temporalio.worker import Worker
 from activities.comfy import ComfyActivities
 from comfy_templates import active_templates
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
+from comfyloom.process import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import report_forever
-
-log = logging.getLogger("comfyloom.worker_gpu")
 
 # queue_comfy_prompt holds a slot while ComfyUI's backlog is full (see activities/comfy.py), so a
 # busy worker stops taking jobs that another GPU worker could render.
@@ -104,11 +102,4 @@ async def run_gpu_worker(
     """Polls until `stop`; then a render under way gets the grace period to finish, and is otherwise handed
     back with ComfyUI left rendering, for this worker's successor (same id) to re-attach to."""
     async with gpu_workers(client, store, settings, worker_id=worker_id) as workers:
-        running = [asyncio.create_task(w.run()) for w in workers]
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
-        if stop.is_set():
-            log.info("stopping: running activities get %.0f s to finish", settings.shutdown_grace_seconds)
-        await asyncio.gather(*(w.shutdown() for w in workers))
-        stopped.cancel()
-        await asyncio.gather(*running)  # a worker that failed raises here
+        await run_workers(workers, stop)

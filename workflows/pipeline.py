@@ -39,6 +39,7 @@ async def run(
     shows for the step: the activity's name and, where given, what it works on."""
     name = method.__name__
     policy = POLICIES[name]
+    shown = f"{name}: {summary}" if summary else name
     if policy.local:
         return await workflow.execute_local_activity_method(
             method,
@@ -47,7 +48,7 @@ async def run(
             schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
             retry_policy=policy.retry,
             cancellation_type=policy.cancellation,
-            summary=f"{name}: {summary}" if summary else name,
+            summary=shown,
         )
     return await workflow.execute_activity_method(
         method,
@@ -59,7 +60,7 @@ async def run(
         heartbeat_timeout=policy.heartbeat,
         retry_policy=policy.retry,
         cancellation_type=policy.cancellation,
-        summary=f"{name}: {summary}" if summary else name,
+        summary=shown,
     )
 
 
@@ -103,15 +104,21 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     raise AssertionError("unreachable")
 
 
-def failure_reason(error: BaseException) -> str:
-    """The failure an activity raised (under Temporal's wrappers), in words a user can act on."""
-    cause: BaseException | None = error
+def _root_failure(error: BaseException) -> BaseException:
+    """The failure an activity raised, under Temporal's wrappers (activity and child workflow errors)."""
+    cause = error
     while (
         isinstance(cause, FailureError)
         and not isinstance(cause, ApplicationError | TimeoutError)
         and cause.cause is not None
     ):
         cause = cause.cause
+    return cause
+
+
+def failure_reason(error: BaseException) -> str:
+    """The failure an activity raised, in words a user can act on."""
+    cause = _root_failure(error)
     if isinstance(cause, TimeoutError):
         if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):
             return "no GPU worker was available before the deadline"
@@ -124,14 +131,12 @@ def failure_type(error: BaseException) -> str:
     """A failure's class, for metrics: the activity's error type (`ComfyRejected`), `timeout` or `cancelled`."""
     if is_cancellation(error):
         return "cancelled"
-    cause: BaseException | None = error
-    while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError | TimeoutError):
-        cause = cause.cause
+    cause = _root_failure(error)
     if isinstance(cause, TimeoutError):
         return "timeout"
     if isinstance(cause, ApplicationError):
         return cause.type or "ApplicationError"
-    return type(cause or error).__name__
+    return type(cause).__name__
 
 
 def record_outcome(kind: str, outcome: str, reason: str | None = None) -> None:
