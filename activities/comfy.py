@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from PIL import Image
 from temporalio import activity
@@ -22,6 +26,9 @@ from comfyloom.comfyui.client import (
     ComfyInterrupted,
     ComfyPromptLost,
     ComfyRejected,
+    ComfyUnavailable,
+    OutputImage,
+    WaitState,
     output_images,
     wait_for_prompt,
 )
@@ -32,6 +39,7 @@ from comfyloom.contracts import (
     RenderRequest,
     RenderResult,
     StagedImage,
+    WaitingFor,
 )
 from comfyloom.storage import ObjectStore
 
@@ -42,6 +50,12 @@ _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 # worker can take it and a cancelled job never reaches ComfyUI.
 COMFY_BACKLOG = 2
 BACKLOG_POLL_SECONDS = 0.1
+# A staging upload that failed is tried again after 1, 2, 4 ... at most this many seconds, until the job's
+# deadline: a home uplink drops more often than a GPU fails, and the render is kept in memory meanwhile.
+STAGING_RETRY_CAP = 10.0
+
+log = logging.getLogger("comfyloom.worker_gpu")
+T = TypeVar("T")
 
 # Error types the workflow reacts to (see workflows/policies.py).
 REJECTED = "ComfyRejected"
@@ -51,6 +65,18 @@ PROMPT_LOST = "ComfyPromptLost"
 INTERRUPTED = "ComfyInterrupted"
 NO_OUTPUT = "ComfyNoOutput"
 WORKER_SHUTDOWN = "GpuWorkerShutdown"  # retryable: the activity is handed back
+
+
+def _earlier_wait(waiting_for: WaitingFor) -> datetime | None:
+    """Since when an earlier attempt of this activity waited for the same thing (its last heartbeat)."""
+    details = activity.info().heartbeat_details
+    if not details:
+        return None
+    try:
+        earlier = RenderProgress.model_validate(details[0])
+    except ValueError:  # details from an older worker (a plain string): nothing to carry on
+        return None
+    return earlier.waiting_since if earlier.waiting_for == waiting_for else None
 
 
 def prompt_id_for(workflow_id: str, step: str) -> str:
@@ -82,21 +108,38 @@ class ComfyActivities:
         self._poll_seconds = poll_seconds
         self._queueing = asyncio.Lock()
 
-    async def _known(self, prompt_id: str) -> bool:
-        return (
-            await self._client.queue_state(prompt_id) is not None or await self._client.history(prompt_id) is not None
-        )
+    def _queued(self, prompt_id: str, *, reattached: bool = False) -> QueuedPrompt:
+        return QueuedPrompt(prompt_id=prompt_id, worker_task_queue=self._worker_task_queue, reattached=reattached)
+
+    async def _reachable(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call`, tried again every poll interval while ComfyUI does not answer, heartbeating since when;
+        the activity's deadline (the job's) is what ends the wait."""
+        since = _earlier_wait("comfyui")
+        while True:
+            try:
+                return await call()
+            except ComfyUnavailable as e:
+                if since is None:
+                    log.warning("%s; waiting for it", e)
+                since = since or datetime.now(UTC)
+                activity.heartbeat(RenderProgress(waiting_for="comfyui", waiting_since=since))
+                if activity.is_worker_shutdown():
+                    raise ApplicationError("the GPU worker is shutting down", type=WORKER_SHUTDOWN) from None
+                await asyncio.sleep(self._poll_seconds)
 
     @activity.defn(name="queue_comfy_prompt")
     async def queue_comfy_prompt(self, request: RenderRequest) -> QueuedPrompt:
+        return await self._reachable(lambda: self._queue(request))
+
+    async def _queue(self, request: RenderRequest) -> QueuedPrompt:
         for earlier in request.reattach_prompt_ids:
-            if await self._known(earlier):
-                activity.logger.info("re-attaching to prompt %s of an earlier attempt", earlier)
-                return QueuedPrompt(prompt_id=earlier, worker_task_queue=self._worker_task_queue, reattached=True)
+            if (found := await self._client.find_prompt(earlier)) is not None:
+                activity.logger.info("re-attaching to prompt %s of an earlier attempt", found)
+                return self._queued(found, reattached=True)
         prompt_id = prompt_id_for(request.workflow_id, request.step)
-        if await self._known(prompt_id):
-            activity.logger.info("prompt %s already in ComfyUI; re-attaching", prompt_id)
-            return QueuedPrompt(prompt_id=prompt_id, worker_task_queue=self._worker_task_queue, reattached=True)
+        if (found := await self._client.find_prompt(prompt_id)) is not None:
+            activity.logger.info("prompt %s already in ComfyUI; re-attaching", found)
+            return self._queued(found, reattached=True)
         template = load_template(request.template)
         graph = template.render(
             RenderParams(
@@ -111,30 +154,58 @@ class ComfyActivities:
             request.loras,
         )
         async with self._queueing:
-            while (backlog := await self._client.backlog()) >= COMFY_BACKLOG:
+            waiting_since: datetime | None = None
+            while await self._client.backlog() >= COMFY_BACKLOG:
                 if activity.is_worker_shutdown():  # hand the job back to the queue, for another GPU worker
                     raise ApplicationError("the GPU worker is shutting down", type=WORKER_SHUTDOWN)
-                activity.heartbeat(f"ComfyUI busy ({backlog} prompts); waiting for a free slot")
+                waiting_since = waiting_since or datetime.now(UTC)
+                activity.heartbeat(RenderProgress(waiting_for="gpu_slot", waiting_since=waiting_since))
                 await asyncio.sleep(BACKLOG_POLL_SECONDS)
             try:
-                await self._client.queue_prompt(graph, prompt_id)
+                comfy_id = await self._client.queue_prompt(graph, prompt_id)
             except ComfyRejected as e:
                 raise ApplicationError(f"ComfyUI rejected the graph: {e}", type=REJECTED, non_retryable=True) from e
-        activity.logger.info("queued prompt %s (%s)", prompt_id, request.template)
-        return QueuedPrompt(prompt_id=prompt_id, worker_task_queue=self._worker_task_queue)
+        activity.logger.info("queued prompt %s (%s)", comfy_id, request.template)
+        return self._queued(comfy_id)
 
     @activity.defn(name="await_comfy_result")
     async def await_comfy_result(self, request: AwaitRequest) -> RenderResult:
         prompt_id = request.prompt_id
 
-        def heartbeat(node: str | None, step: int, total: int) -> None:
-            activity.heartbeat(RenderProgress(prompt_id=prompt_id, node=node, step=step, total=total))
+        def heartbeat(state: WaitState) -> None:
+            since = state.unreachable_since
+            activity.heartbeat(
+                RenderProgress(
+                    prompt_id=prompt_id,
+                    node=state.node,
+                    step=state.step,
+                    total=state.total,
+                    waiting_for="comfyui" if since else None,
+                    waiting_since=since,
+                )
+            )
 
-        heartbeat(None, 0, 0)
+        unreachable_since = _earlier_wait("comfyui")
+        heartbeat(WaitState(unreachable_since=unreachable_since))
         try:
             entry = await wait_for_prompt(
-                self._client, self._events, prompt_id, on_progress=heartbeat, poll_seconds=self._poll_seconds
+                self._client,
+                self._events,
+                prompt_id,
+                on_progress=heartbeat,
+                poll_seconds=self._poll_seconds,
+                unreachable_since=unreachable_since,
             )
+            template = load_template(request.template)
+            images = output_images(entry, template.manifest.outputs)
+            if not images:
+                raise ApplicationError(
+                    f"prompt {prompt_id} finished without saving an image", type=NO_OUTPUT, non_retryable=True
+                )
+            staged = [
+                await self._stage(image, f"{request.staging_prefix}{prompt_id}/{image.node_id}_{index}.png", prompt_id)
+                for index, image in enumerate(images)
+            ]
         except asyncio.CancelledError:
             if activity.is_worker_shutdown():
                 # Handed back with the render left running: a retry on this worker's queue finds its
@@ -153,22 +224,6 @@ class ComfyActivities:
             raise ApplicationError(str(e), type=INTERRUPTED, non_retryable=True) from e
         except ComfyPromptLost as e:
             raise ApplicationError(str(e), type=PROMPT_LOST, non_retryable=True) from e
-
-        images = output_images(entry)
-        if not images:
-            raise ApplicationError(
-                f"prompt {prompt_id} finished without saving an image", type=NO_OUTPUT, non_retryable=True
-            )
-        staged: list[StagedImage] = []
-        for index, image in enumerate(images):
-            png = await self._client.view(image)
-            with Image.open(io.BytesIO(png)) as img:
-                width, height = img.size
-            key = f"{request.staging_prefix}{prompt_id}/{image.node_id}_{index}.png"
-            await self._store.put(key, png, "image/png")
-            staged.append(StagedImage(key=key, node_id=image.node_id, width=width, height=height))
-            heartbeat(None, 0, 0)
-        template = load_template(request.template)
         ran = entry.get("prompt")
         graph = ran[2] if isinstance(ran, list) and len(ran) > 2 and isinstance(ran[2], dict) else {}
         return RenderResult(
@@ -178,16 +233,44 @@ class ComfyActivities:
             template_sha256=template.sha256,
         )
 
+    async def _stage(self, image: OutputImage, key: str, prompt_id: str) -> StagedImage:
+        """Fetch one image from ComfyUI and put it under staging/, the upload tried again with backoff for as
+        long as storage refuses it (the job's deadline ends that): a render is never thrown away for a
+        dropped uplink. What storage said goes to the log, not to the user."""
+        png = await self._client.view(image)
+        with Image.open(io.BytesIO(png)) as img:
+            width, height = img.size
+        since = _earlier_wait("storage")
+        delay = 1.0
+        while True:
+            try:
+                await self._store.put(key, png, "image/png")
+                break
+            except Exception as e:  # any storage failure: the render is kept and the upload tried again
+                if since is None:
+                    log.warning("staging %s failed (%r); trying again until the job's deadline", key, e)
+                since = since or datetime.now(UTC)
+                activity.heartbeat(RenderProgress(prompt_id=prompt_id, waiting_for="storage", waiting_since=since))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STAGING_RETRY_CAP)
+        activity.heartbeat(RenderProgress(prompt_id=prompt_id))
+        return StagedImage(key=key, node_id=image.node_id, width=width, height=height)
+
     async def _stop(self, prompt_id: str) -> None:
-        """Cancelled: take the prompt out of ComfyUI and confirm it is gone, so no GPU time is wasted."""
+        """Cancelled: take the prompt out of ComfyUI and confirm it is gone, so no GPU time is wasted.
+        A ComfyUI that does not answer cannot be told; the cancellation still stands."""
         for _ in range(20):
-            state = await self._client.queue_state(prompt_id)
-            if state is None:
-                activity.logger.info("prompt %s stopped", prompt_id)
+            try:
+                state = await self._client.queue_state(prompt_id)
+                if state is None:
+                    activity.logger.info("prompt %s stopped", prompt_id)
+                    return
+                if state == "pending":
+                    await self._client.delete_pending(prompt_id)
+                else:
+                    await self._client.interrupt(prompt_id)
+            except ComfyUnavailable as e:
+                activity.logger.warning("could not stop prompt %s: %s", prompt_id, e)
                 return
-            if state == "pending":
-                await self._client.delete_pending(prompt_id)
-            else:
-                await self._client.interrupt(prompt_id)
             await asyncio.sleep(0.25)
         activity.logger.warning("prompt %s still in ComfyUI after interrupt (node ignores interrupts?)", prompt_id)

@@ -4,10 +4,11 @@ been picked up by a GPU worker (`waiting_for_gpu` when not) with the render's st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
@@ -19,12 +20,24 @@ GPU_ACTIVITIES = {"queue_comfy_prompt", "await_comfy_result"}
 FINAL_STAGE = {JobStatus.ready: Stage.done, JobStatus.failed: Stage.failed, JobStatus.cancelled: Stage.cancelled}
 
 
+# What a job waits for, in words a user reads beside `waiting_for_gpu`.
+WAITING = {
+    "gpu_slot": "the GPU machine is busy with other jobs",
+    "comfyui": "the GPU machine does not answer (asleep, restarting or offline); the render goes on when it is back",
+    "storage": "the rendered image waits to be uploaded: storage does not answer",
+    "gpu_worker": "no GPU worker has taken the job yet (the GPU machine may be off)",
+}
+
+
 @dataclass
 class Live:
     stage: Stage
     render: RenderProgress | None = None
     # The workflow's stages so far, in order (empty when it could not be asked).
     passed: list[Stage] = field(default_factory=list)
+    # Why the job is not going on, and since when (waiting_for_gpu, or a staging upload storage refuses).
+    waiting: str | None = None
+    waiting_since: datetime | None = None
 
 
 async def _progress(handle: WorkflowHandle[Any, Any]) -> Progress | None:
@@ -50,15 +63,45 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
         return live
     description = await handle.describe()
     for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name not in GPU_ACTIVITIES:
-            continue
-        unreachable = pending.attempt > 1 and pending.last_failure.application_failure_info.type == "ComfyUnavailable"
-        if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or unreachable:
-            live.stage = Stage.waiting_for_gpu
-        elif pending.activity_type.name == "queue_comfy_prompt":
-            # Heartbeats while queueing mean ComfyUI is full with other jobs' prompts: this one waits its turn.
-            live.stage = Stage.waiting_for_gpu if pending.heartbeat_details.payloads else Stage.rendering
-        elif pending.heartbeat_details.payloads:
-            [live.render] = await client.data_converter.decode(pending.heartbeat_details.payloads, [RenderProgress])
-        return live
+        if pending.activity_type.name in GPU_ACTIVITIES:
+            await _gpu_step(client, pending, live)
+            break
     return live
+
+
+async def _gpu_step(client: Client, pending: PendingActivityInfo, live: Live) -> None:
+    """The render's state from its GPU activity: cancelling, waiting (for what, since when) or rendering."""
+    if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED:
+        live.stage = Stage.cancelling  # the worker is taking the prompt out of ComfyUI
+        return
+    heard = await _details(client, pending)
+    if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+        # Not picked up: no GPU worker polls (the PC asleep or off), or it is between two attempts.
+        live.stage = Stage.waiting_for_gpu
+        if heard is not None and heard.waiting_for is not None and heard.waiting_since is not None:
+            live.waiting, live.waiting_since = WAITING[heard.waiting_for], heard.waiting_since
+        else:
+            live.waiting = WAITING["gpu_worker"]
+            since = pending.last_heartbeat_time if pending.HasField("last_heartbeat_time") else pending.scheduled_time
+            live.waiting_since = since.ToDatetime(UTC)
+        return
+    if heard is None:
+        return  # a GPU worker took the step and has not reported yet: rendering
+    if heard.waiting_for is not None:
+        live.waiting, live.waiting_since = WAITING[heard.waiting_for], heard.waiting_since
+        if heard.waiting_for != "storage":
+            live.stage = Stage.waiting_for_gpu
+        return
+    if heard.prompt_id is not None:
+        live.render = heard
+
+
+async def _details(client: Client, pending: PendingActivityInfo) -> RenderProgress | None:
+    """The GPU step's last heartbeat, or None (none yet, or a plain string from an older GPU worker)."""
+    if not pending.heartbeat_details.payloads:
+        return None
+    [details] = await client.data_converter.decode(pending.heartbeat_details.payloads)
+    try:
+        return RenderProgress.model_validate(details)
+    except ValueError:
+        return None

@@ -244,6 +244,12 @@ class JobStatusOut(CamelModel):
     error: str | None
     warnings: list[str]
     progress: RenderProgressOut | None = None
+    waiting: str | None = Field(
+        default=None,
+        description="Why the job is not going on, in plain words: the GPU machine busy, asleep or offline, "
+        "or storage refusing the rendered image. Jobs wait until their GPU deadline, then fail saying so.",
+    )
+    waiting_since: datetime | None = Field(default=None, description="Since when the job has been waiting.")
     stickers: list[StickerStatusOut] | None = Field(
         default=None, description="A sticker set's stickers: the newest attempt at each emotion."
     )

@@ -49,6 +49,8 @@ async def observe(
         stage=live.stage,
         stickers=stickers,
         progress=RenderProgressOut(step=render.step, total=render.total, node=render.node) if render else None,
+        waiting=live.waiting,
+        waiting_since=live.waiting_since,
     )
     return out, live.passed
 
@@ -66,7 +68,7 @@ IDLE_SECONDS = 15.0
 def _key(status: JobStatusOut) -> tuple[object, ...]:
     progress = status.progress
     stickers = tuple((s.emotion, s.status) for s in status.stickers or [])
-    return status.status, status.stage, progress.step if progress else None, stickers
+    return status.status, status.stage, progress.step if progress else None, status.waiting, stickers
 
 
 def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
@@ -76,6 +78,8 @@ def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
             "stage": stage,
             "status": JobStatus.queued if stage is Stage.queued else JobStatus.running,
             "progress": None,
+            "waiting": None,
+            "waiting_since": None,
             "result_url": None,
             "error": None,
             "finished_at": None,

@@ -49,6 +49,8 @@ class Stage(StrEnum):
     building_prompt = "building_prompt"
     waiting_for_gpu = "waiting_for_gpu"
     rendering = "rendering"
+    # Derived by the API: a cancellation asked for, while the GPU worker takes the prompt out of ComfyUI.
+    cancelling = "cancelling"
     converting = "converting"
     uploading = "uploading"
     saving = "saving"
@@ -265,13 +267,23 @@ class RenderResult(BaseModel):
     template_sha256: str
 
 
-class RenderProgress(BaseModel):
-    """Heartbeat details of the render activity: what the API shows while the GPU works."""
+# What a GPU activity waits for when it cannot go on: a free slot in a busy ComfyUI, a ComfyUI that does not
+# answer (the GPU machine asleep, rebooting or offline), or object storage refusing the rendered image.
+WaitingFor = Literal["gpu_slot", "comfyui", "storage"]
 
-    prompt_id: str
+
+class RenderProgress(BaseModel):
+    """Heartbeat details of the GPU activities: what the API shows while the GPU works or waits.
+
+    A retried attempt reads its predecessor's details, so `waiting_since` spans attempts.
+    """
+
+    prompt_id: str | None = None
     node: str | None = None
     step: int = 0
     total: int = 0
+    waiting_for: WaitingFor | None = None
+    waiting_since: datetime | None = None
 
 
 class ConvertRequest(BaseModel):

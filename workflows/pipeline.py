@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -19,9 +21,9 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.comfy import OUT_OF_MEMORY, PROMPT_LOST, ComfyActivities
-    from comfyloom.contracts import AwaitRequest, RenderRequest, RenderResult
+    from comfyloom.contracts import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
     from comfyloom.keys import staging_prefix
-    from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES
+    from workflows.policies import EXPLAINED, GPU_DEADLINE_EXCEEDED, MAX_RENDER_ATTEMPTS, POLICIES
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -64,13 +66,112 @@ async def run(
     )
 
 
-async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
-    """Queue a prompt on some GPU worker, then await it on that worker, moving on when it is lost.
+# Marks histories recorded by the render loop below; older ones replay through `_render_v1`.
+RENDER_UNTIL_DEADLINE = "render-until-gpu-deadline"
 
-    A GPU worker that vanishes (heartbeat or schedule-to-start timeout) leaves its prompt id in
-    `reattach_prompt_ids`, so a worker that comes back re-attaches instead of rendering again.
-    Out-of-memory and a ComfyUI that forgot the prompt get a fresh attempt; anything else fails.
+
+async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
+    """Queue a prompt on some GPU worker, then await it on that worker, until the job's GPU deadline.
+
+    Nothing but the deadline ends the wait for a GPU machine: ComfyUI not answering is waited out inside
+    the activities (heartbeating since when), and a GPU worker that vanishes (heartbeat, then
+    schedule-to-start timeout: the PC asleep or killed) leaves its prompt id in `reattach_prompt_ids`, so
+    whichever worker comes back first re-attaches instead of rendering again; neither uses up a render
+    attempt. Out-of-memory and a ComfyUI that forgot the prompt render again, at most
+    MAX_RENDER_ATTEMPTS times in all; anything else fails.
+
+    Raises:
+        ApplicationError: `GpuDeadlineExceeded` when the deadline passes, saying what was waited for.
+        ActivityError: a render that failed for good.
     """
+    if not workflow.patched(RENDER_UNTIL_DEADLINE):
+        return await _render_v1(request, gpu_deadline=gpu_deadline)
+    deadline = workflow.now() + gpu_deadline
+    reattach: list[str] = []
+    renders = 0
+    for attempt in itertools.count(1):
+        queued: QueuedPrompt | None = None
+        attempt_request = request.model_copy(
+            update={"step": f"{request.step}-{attempt}", "reattach_prompt_ids": list(reattach)}
+        )
+        what = f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}"
+        try:
+            queued = await run(
+                ComfyActivities.queue_comfy_prompt,
+                attempt_request,
+                schedule_to_close=_left(deadline, gpu_deadline),
+                summary=what,
+            )
+            return await run(
+                ComfyActivities.await_comfy_result,
+                AwaitRequest(
+                    prompt_id=queued.prompt_id,
+                    template=request.template,
+                    staging_prefix=staging_prefix(request.workflow_id),
+                ),
+                task_queue=queued.worker_task_queue,
+                schedule_to_close=_left(deadline, gpu_deadline),
+                summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",
+            )
+        except ActivityError as e:
+            cause = e.cause
+            if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
+                raise _deadline_passed(cause, gpu_deadline) from e
+            if isinstance(cause, TimeoutError) and queued is not None:  # its GPU worker vanished: no render lost
+                reattach.append(queued.prompt_id)
+                workflow.logger.warning("GPU worker of prompt %s lost; re-attaching elsewhere", queued.prompt_id)
+                continue
+            if not (isinstance(cause, ApplicationError) and cause.type in (OUT_OF_MEMORY, PROMPT_LOST)):
+                raise
+            renders += 1
+            if renders == MAX_RENDER_ATTEMPTS:
+                raise
+            workflow.logger.warning("render attempt %d failed (%s); trying again", attempt, failure_reason(e))
+    raise AssertionError("unreachable")
+
+
+def _left(deadline: datetime, gpu_deadline: timedelta) -> timedelta:
+    """What is left of the job's GPU deadline for the next activity (Temporal needs a positive timeout)."""
+    left = deadline - workflow.now()
+    if left <= timedelta(0):
+        raise ApplicationError(
+            f"no GPU machine rendered the image within the job's deadline ({_duration(gpu_deadline)})",
+            type=GPU_DEADLINE_EXCEEDED,
+            non_retryable=True,
+        )
+    return left
+
+
+def _deadline_passed(timeout: TimeoutError, gpu_deadline: timedelta) -> ApplicationError:
+    """The deadline's failure, in words: what the render was waiting for when it ran out, and for how long."""
+    within = f"within the job's deadline ({_duration(gpu_deadline)})"
+    waited = None
+    if timeout.last_heartbeat_details:
+        with contextlib.suppress(ValueError):
+            waited = RenderProgress.model_validate(timeout.last_heartbeat_details[0])
+    if waited is None or waited.waiting_for is None or waited.waiting_since is None:
+        message = f"no GPU machine rendered the image {within}"
+    else:
+        how_long = _duration(workflow.now() - waited.waiting_since)
+        message = {
+            "comfyui": f"the GPU machine was unreachable for {how_long} (ComfyUI did not answer)",
+            "gpu_slot": f"the GPU machine was busy with other jobs for {how_long}",
+            "storage": f"the rendered image could not be uploaded to storage for {how_long}",
+        }[waited.waiting_for] + f"; the image was not ready {within}"
+    return ApplicationError(message, type=GPU_DEADLINE_EXCEEDED, non_retryable=True)
+
+
+def _duration(span: timedelta) -> str:
+    seconds = max(0, round(span.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+async def _render_v1(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
+    """The render loop of histories recorded before RENDER_UNTIL_DEADLINE: three attempts in all."""
     reattach: list[str] = []
     base_step = request.step
     for attempt in range(1, MAX_RENDER_ATTEMPTS + 1):
@@ -90,6 +191,8 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
                     staging_prefix=staging_prefix(request.workflow_id),
                 ),
                 task_queue=queued.worker_task_queue,
+                # The awaits' retries are unlimited now; the deadline bounds them here too.
+                schedule_to_close=gpu_deadline,
                 summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",
             )
         except ActivityError as e:
@@ -117,14 +220,29 @@ def _root_failure(error: BaseException) -> BaseException:
 
 
 def failure_reason(error: BaseException) -> str:
-    """The failure an activity raised, in words a user can act on."""
+    """The failure an activity raised, in words a user can act on.
+
+    Only errors we raise on purpose (EXPLAINED) show their message; anything else (a storage client's
+    exception naming an internal endpoint, a bug) is named by its step and type, the detail left to logs.
+    """
     cause = _root_failure(error)
     if isinstance(cause, TimeoutError):
         if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):
             return "no GPU worker was available before the deadline"
         return f"timed out ({cause.type.name.lower() if cause.type else 'unknown'})"
+    if isinstance(cause, ApplicationError) and cause.type not in EXPLAINED:
+        step = next((e.activity_type for e in _chain(error) if isinstance(e, ActivityError)), None)
+        where = f"the {step} step" if step else "a step"
+        return f"{where} failed with an internal error ({cause.type or 'unknown'}); the operator's logs say more"
     message = cause.message if isinstance(cause, FailureError) else str(cause)
     return message or type(cause).__name__
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = [error]
+    while isinstance(chain[-1], FailureError) and chain[-1].cause is not None and len(chain) < 10:
+        chain.append(chain[-1].cause)
+    return chain
 
 
 def failure_type(error: BaseException) -> str:

@@ -18,6 +18,27 @@ from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
 # Types raised by activities that no retry can fix.
 NON_RETRYABLE = ["CharacterNotFound", "ComfyRejected", "ContentRefused", "InsufficientCredits"]
 
+# The render ran out of the job's GPU deadline (raised by the workflow, saying what it waited for).
+GPU_DEADLINE_EXCEEDED = "GpuDeadlineExceeded"
+
+# Types whose message is written for the user who asked for the image. Any other failure (an exception a
+# library raised, naming an internal endpoint or key) is shown only by its step and type.
+EXPLAINED = frozenset(
+    {
+        *NON_RETRYABLE,
+        GPU_DEADLINE_EXCEEDED,
+        "InvalidRequest",
+        "InvalidImage",
+        "GeminiBusy",
+        "ComfyExecutionFailed",
+        "ComfyOutOfMemory",
+        "ComfyPromptLost",
+        "ComfyInterrupted",
+        "ComfyNoOutput",
+        "GpuWorkerShutdown",
+    }
+)
+
 
 @dataclass(frozen=True)
 class ActivityPolicy:
@@ -57,21 +78,24 @@ POLICIES: dict[str, ActivityPolicy] = {
     "cancel_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.
     "fail_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
-    # GPU, home worker. ComfyUI unreachable is retried until the job's GPU deadline
-    # (schedule_to_close, set per job); a rejected graph is not. It may wait for a free slot in
-    # ComfyUI's queue, heartbeating, so a dead worker is noticed in 20 s.
+    # GPU, home worker. Both GPU steps get what is left of the job's GPU deadline (schedule_to_close, set per
+    # job) and retry without limit within it: ComfyUI not answering is waited out inside an attempt,
+    # heartbeating since when, and an attempt past start_to_close is simply tried again. A rejected graph
+    # fails at once. Queueing may wait for a free slot in ComfyUI's queue, heartbeating, so a dead worker is
+    # noticed in 20 s.
     "queue_comfy_prompt": ActivityPolicy(
         GPU_TASK_QUEUE, start_to_close=30 * 60 * S, heartbeat=20 * S, retry=_retry(0, first=2, cap=10)
     ),
     # Runs on the worker-specific queue returned by queue_comfy_prompt. If that worker is gone, the
     # heartbeat times out in 20 s, and its unpolled queue times out in 15 s: the render moves on.
+    # A staging upload storage refuses is tried again inside the attempt, the image kept in memory.
     # Cancellation waits for the activity to confirm ComfyUI stopped the prompt.
     "await_comfy_result": ActivityPolicy(
         GPU_TASK_QUEUE,
         start_to_close=30 * 60 * S,
         heartbeat=20 * S,
         schedule_to_start=15 * S,
-        retry=_retry(3, first=1, cap=10),
+        retry=_retry(0, first=1, cap=10),
         cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     ),
 }

@@ -10,8 +10,9 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,6 +57,11 @@ class ComfyPromptLost(ComfyError):
     """The prompt is neither queued, running nor in history: ComfyUI restarted and forgot it."""
 
 
+def _strip(text: Any) -> str:
+    """ComfyUI's messages end in a newline (exception text, tracebacks); ours are one line each."""
+    return str(text or "").strip()
+
+
 def describe_rejection(body: dict[str, Any]) -> str:
     """One readable line naming each failing node and why, from a `/prompt` 400 body."""
     error = body.get("error", {})
@@ -69,6 +75,20 @@ def describe_rejection(body: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
+# Where our own prompt id travels with a prompt (queue entries and history keep extra_data).
+CLIENT_PROMPT_ID = "comfyloom_prompt_id"
+# History entries searched for a prompt an older ComfyUI renamed (never the whole history: it holds 10,000).
+RECENT_HISTORY = 64
+
+
+def _is_ours(item: Any, prompt_id: str) -> bool:
+    """Whether a queue item or a history entry's `prompt` ([number, id, graph, extra_data, ...]) is `prompt_id`."""
+    if not isinstance(item, list) or len(item) < 2:
+        return False
+    extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+    return item[1] == prompt_id or extra.get(CLIENT_PROMPT_ID) == prompt_id
+
+
 @dataclass(frozen=True)
 class OutputImage:
     node_id: str
@@ -77,21 +97,37 @@ class OutputImage:
     type: str
 
 
-def output_images(entry: dict[str, Any]) -> list[OutputImage]:
-    """Every saved image of a history entry, all nodes and batches, in node order."""
+def output_images(entry: dict[str, Any], nodes: Collection[str] | None = None) -> list[OutputImage]:
+    """Every image the entry's output nodes (or just `nodes`) wrote, all batches, in node order.
+
+    Saved (`output`) and preview (`temp`) images both count: our templates preview, so nothing stays in
+    ComfyUI's output folder (ComfyUI empties temp at start).
+    """
     found: list[OutputImage] = []
     for node_id, output in sorted(entry.get("outputs", {}).items(), key=lambda kv: kv[0]):
+        if nodes is not None and node_id not in nodes:
+            continue
         for image in output.get("images", []):
-            if image.get("type", "output") == "output":
-                found.append(OutputImage(node_id, image["filename"], image.get("subfolder", ""), "output"))
+            kind = image.get("type", "output")
+            if kind in ("output", "temp"):
+                found.append(OutputImage(node_id, image["filename"], image.get("subfolder", ""), kind))
     return found
+
+
+# A ComfyUI that is off or asleep is noticed within this long, not after the whole read timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 class ComfyClient:
     def __init__(self, base_url: str, client_id: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
+        )
+        # Whether this ComfyUI keeps the prompt id a client chooses (0.3.4x and later, from mid-2025); older ones
+        # answer with an id of their own. None until the first prompt is queued.
+        self.keeps_prompt_ids: bool | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -111,16 +147,49 @@ class ComfyClient:
             raise ComfyError(f"ComfyUI {method} {path} answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
-    async def queue_prompt(self, graph: dict[str, Any], prompt_id: str) -> dict[str, Any]:
-        body = {"prompt": graph, "client_id": self.client_id, "prompt_id": prompt_id}
+    async def queue_prompt(self, graph: dict[str, Any], prompt_id: str) -> str:
+        """Queue a graph under our `prompt_id`; returns the id ComfyUI runs it under.
+
+        A ComfyUI older than client-chosen ids answers with an id of its own: that is the one its queue,
+        history and events use. Ours travels in `extra_data` either way, so `find_prompt` can map it back.
+        """
+        body = {
+            "prompt": graph,
+            "client_id": self.client_id,
+            "prompt_id": prompt_id,
+            "extra_data": {CLIENT_PROMPT_ID: prompt_id},
+        }
         response = await self._request("POST", "/prompt", json=body)
         if response.status_code == 400:
             payload = response.json()
             raise ComfyRejected(describe_rejection(payload), payload)
         if response.status_code != 200:
             raise ComfyError(f"ComfyUI POST /prompt answered {response.status_code}: {response.text[:300]}")
-        result: dict[str, Any] = response.json()
-        return result
+        queued = str(response.json().get("prompt_id") or prompt_id)
+        self.keeps_prompt_ids = queued == prompt_id
+        if not self.keeps_prompt_ids:
+            log.info("ComfyUI runs our prompt %s as %s (a version that ignores client prompt ids)", prompt_id, queued)
+        return queued
+
+    async def find_prompt(self, prompt_id: str) -> str | None:
+        """The id ComfyUI knows our prompt `prompt_id` by (queued, running or in history), or None.
+
+        Queue entries and history keep the `extra_data` we sent, so a prompt queued by an older ComfyUI under
+        its own id is found too; its history is searched among the latest entries only.
+        """
+        queue = await self._json("GET", "/queue")
+        for item in [*queue.get("queue_running", []), *queue.get("queue_pending", [])]:
+            if _is_ours(item, prompt_id):
+                return str(item[1])
+        if await self.history(prompt_id) is not None:
+            return prompt_id
+        if self.keeps_prompt_ids is not False:
+            return None
+        recent = await self._json("GET", "/history", params={"max_items": RECENT_HISTORY})
+        for comfy_id, entry in (recent or {}).items():
+            if _is_ours(entry.get("prompt"), prompt_id):
+                return str(comfy_id)
+        return None
 
     async def history(self, prompt_id: str) -> dict[str, Any] | None:
         """The finished entry for one prompt, or None while it is unknown, queued or running."""
@@ -176,14 +245,16 @@ class ComfyEvents:
     """One WebSocket per GPU worker, fanned out to the activities waiting on each prompt.
 
     ComfyUI sends execution events only to the client id that queued the prompt, so the worker
-    queues every prompt with this listener's id. It reconnects with backoff forever; waiters never
-    rely on it alone (see `wait_for_prompt`).
+    queues every prompt with this listener's id. It reconnects with a short backoff forever (a ComfyUI
+    back from an outage is heard from within seconds); waiters never rely on it alone (see
+    `wait_for_prompt`). `changed` is set whenever the socket connects or drops.
     """
 
     def __init__(self, client: ComfyClient) -> None:
         self._client = client
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self.connected = asyncio.Event()
+        self.changed = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, prompt_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -203,26 +274,60 @@ class ComfyEvents:
         for queue in self._subscribers.get(prompt_id or "", ()):
             queue.put_nowait(message)
 
+    def _set_connected(self, connected: bool) -> None:
+        if connected != self.connected.is_set():
+            (self.connected.set if connected else self.connected.clear)()
+            self.changed.set()
+
     async def run(self) -> None:
-        delay = 0.5
+        delay = RECONNECT_FIRST
         while True:
             try:
                 async with websockets.connect(self._client.ws_url(), max_size=None, open_timeout=10) as ws:
-                    self.connected.set()
-                    delay = 0.5
+                    self._set_connected(True)
+                    delay = RECONNECT_FIRST
                     async for raw in ws:
                         if isinstance(raw, str):
                             self._dispatch(json.loads(raw))
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # any socket failure: back off and reconnect
-                log.warning("ComfyUI WebSocket down (%r); reconnecting in %.1fs", e, delay)
-            self.connected.clear()
+                if self.connected.is_set():
+                    log.warning("ComfyUI WebSocket down (%r); reconnecting", e)
+            self._set_connected(False)
             await asyncio.sleep(delay + random.uniform(0, delay / 2))
-            delay = min(delay * 2, 15.0)
+            delay = min(delay * 2, RECONNECT_CAP)
 
 
-ProgressCallback = Callable[[str | None, int, int], Awaitable[None] | None]
+RECONNECT_FIRST = 0.25
+RECONNECT_CAP = 2.0
+
+
+@dataclass(frozen=True)
+class WaitState:
+    """Where a wait stands, for heartbeats: the node and sampler step, or since when ComfyUI has not answered."""
+
+    node: str | None = None
+    step: int = 0
+    total: int = 0
+    unreachable_since: datetime | None = None
+
+
+ProgressCallback = Callable[[WaitState], Awaitable[None] | None]
+
+
+def step_of(message: dict[str, Any]) -> tuple[str | None, int, int] | None:
+    """The running node's step and total from a `progress` message (samplers, every version) or a
+    `progress_state` one (ComfyUI 0.3.6x and later: every running node), or None."""
+    kind, data = message.get("type"), message.get("data") or {}
+    if kind == "progress":
+        return data.get("node"), int(data["value"]), int(data["max"])
+    if kind == "progress_state":
+        running = [n for n in (data.get("nodes") or {}).values() if n.get("state") == "running" and n.get("max")]
+        if running:
+            node = max(running, key=lambda n: int(n["max"]))  # the sampler, when several nodes run
+            return str(node.get("display_node_id") or node.get("node_id")), int(node["value"]), int(node["max"])
+    return None
 
 
 async def wait_for_prompt(
@@ -232,19 +337,26 @@ async def wait_for_prompt(
     *,
     on_progress: ProgressCallback,
     poll_seconds: float,
-    unreachable_grace: float = 60.0,
+    unreachable_since: datetime | None = None,
 ) -> dict[str, Any]:
     """Wait until a queued prompt finishes and return its history entry.
 
     WebSocket events give progress and prompt completion; `/history` polling runs whenever the socket
     is quiet for `poll_seconds`, so a stalled or dropped socket (or a prompt queued by another client
     id) never hangs the wait. `execution_success` can arrive before history is written: the entry is
-    read only once history has it. A ComfyUI that stops answering is waited for `unreachable_grace`
-    seconds (a home network blips); after a restart it no longer knows the prompt: `ComfyPromptLost`.
-    """
+    read only once history has it.
 
-    async def report(node: str | None, step: int, total: int) -> None:
-        result = on_progress(node, step, total)
+    A ComfyUI that stops answering (the PC asleep, rebooting, its network down) is waited for as long as
+    the caller waits, polled every `poll_seconds` and reported through `on_progress` with since when (an
+    earlier attempt's `unreachable_since` carries on). When it answers again the wait goes on if it still
+    knows the prompt; if it restarted and forgot it, `ComfyPromptLost`.
+    """
+    state = WaitState(unreachable_since=unreachable_since)
+
+    async def report(**changes: Any) -> None:
+        nonlocal state
+        state = replace(state, **changes)
+        result = on_progress(state)
         if result is not None:
             await result
 
@@ -256,8 +368,6 @@ async def wait_for_prompt(
         return entry
 
     async with events.subscribe(prompt_id) as inbox:
-        node: str | None = None
-        unreachable_since: float | None = None
         while True:
             try:
                 message = await asyncio.wait_for(inbox.get(), timeout=poll_seconds)
@@ -266,12 +376,12 @@ async def wait_for_prompt(
             if message is not None:
                 kind, data = message["type"], message["data"]
                 if kind == "executing":
-                    node = data.get("node")
-                    await report(node, 0, 0)
-                    if node is not None:
+                    await report(node=data.get("node"), step=0, total=0)
+                    if data.get("node") is not None:
                         continue
-                elif kind == "progress":
-                    await report(data.get("node", node), int(data["value"]), int(data["max"]))
+                elif (step := step_of(message)) is not None:
+                    node, value, total = step
+                    await report(node=node or state.node, step=value, total=total)
                     continue
                 elif kind == "execution_error":
                     raise _execution_failed(data)
@@ -283,23 +393,22 @@ async def wait_for_prompt(
                 entry = await finished_entry()
                 if entry is not None:
                     return entry
-                if message is None:
-                    await report(node, 0, 0)  # keeps heartbeats flowing while the socket is quiet
+                if message is None or state.unreachable_since is not None:
                     if await client.queue_state(prompt_id) is None and await finished_entry() is None:
                         raise ComfyPromptLost(f"ComfyUI no longer knows prompt {prompt_id} (restarted?)")
-                unreachable_since = None
-            except ComfyUnavailable:
-                loop_time = asyncio.get_running_loop().time()
-                unreachable_since = unreachable_since or loop_time
-                if loop_time - unreachable_since > unreachable_grace:
-                    raise
-                await report(node, 0, 0)
+                if state.unreachable_since is not None:
+                    log.info("ComfyUI at %s answers again; prompt %s is still there", client.base_url, prompt_id)
+                await report(unreachable_since=None)  # also keeps heartbeats flowing while the socket is quiet
+            except ComfyUnavailable as e:
+                if state.unreachable_since is None:
+                    log.warning("ComfyUI at %s does not answer (%s); waiting for it", client.base_url, e)
+                await report(unreachable_since=state.unreachable_since or datetime.now(UTC))
 
 
 def _execution_failed(data: dict[str, Any]) -> ComfyExecutionFailed:
     return ComfyExecutionFailed(
         f"node {data.get('node_id')} ({data.get('node_type')}) failed: "
-        f"{data.get('exception_type', '')}: {data.get('exception_message', '')}",
+        f"{_strip(data.get('exception_type'))}: {_strip(data.get('exception_message'))}",
         data,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import hashlib
 import io
@@ -45,6 +46,13 @@ class SimConfig:
     # False: a bare ComfyUI, without the custom node packs (Easy-Use, Impact-Pack) some templates need.
     custom_nodes: bool = True
     output_dir: Path | None = None
+    # True: act as ComfyUI before mid-2025 (0.3.44 tried): a client's `prompt_id` is ignored and the prompt
+    # runs under an id of ComfyUI's own, and sampler steps come as `progress` only (no `progress_state`).
+    legacy: bool = False
+
+    @property
+    def comfyui_version(self) -> str:
+        return "0.3.44" if self.legacy else "0.3.64"
 
 
 class Fault(BaseModel):
@@ -54,13 +62,38 @@ class Fault(BaseModel):
     oom: a CUDA out-of-memory `execution_error`; drop_ws: close every WebSocket mid-render;
     stall_ws: the prompt runs but its WebSocket messages never arrive; restart: ComfyUI dies
     mid-render and comes back with empty queue and history; reject: `/prompt` answers 400.
+
+    down (applies at once, not to a prompt): ComfyUI stops answering for `seconds`: connections are
+    refused, sockets drop. With `forget`, it comes back as a restarted ComfyUI (queue, history and the
+    running prompt gone); without, as after a network outage or a sleep (the render went on).
     """
 
-    kind: Literal["slow", "fail", "oom", "drop_ws", "stall_ws", "restart", "reject"]
+    kind: Literal["slow", "fail", "oom", "drop_ws", "stall_ws", "restart", "reject", "down"]
     node: str | None = None
     seconds: float | None = None
     message: str = "simulated failure"
     count: int = Field(default=1, ge=1)
+    forget: bool = False
+
+
+class Listener:
+    """The simulator's listening socket, which an outage closes (refusing connections) and opens again."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+        self.runner, self.host, self.port = runner, host, port
+        self.site: web.TCPSite | None = None
+
+    async def open(self) -> None:
+        self.site = web.TCPSite(self.runner, self.host, self.port)
+        await self.site.start()
+
+    async def close(self) -> None:
+        if self.site is not None:
+            await self.site.stop()
+            self.site = None
+        server = self.runner.server
+        for connection in list(server.connections if server else ()):
+            connection.force_close()  # kept-alive connections go too: nothing answers
 
 
 @dataclass
@@ -288,6 +321,13 @@ class Simulator:
         self.free_requests: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self._silenced: set[str] = set()
+        # Bumped by a restart: a prompt that was running in the ComfyUI that "died" leaves no trace.
+        self._epoch = 0
+        self.listener: Listener | None = None
+        # When the current outage began (None while up), and when the last one ended.
+        self.down_since: float | None = None
+        self.back_at: float | None = None
+        self._outages: set[asyncio.Task[None]] = set()
 
     @property
     def busy_seconds(self) -> float:
@@ -308,11 +348,36 @@ class Simulator:
                 await ws.close()
 
     async def restart(self) -> None:
-        """What a ComfyUI restart looks like to clients: sockets drop, queue and history are gone."""
+        """What a ComfyUI restart looks like to clients: sockets drop, queue, history and the render under way
+        are gone."""
+        self._epoch += 1
         self.pending.clear()
         self.history.clear()
         self._last_graph_hash = None
         await self.close_sockets()
+
+    def start_outage(self, seconds: float, *, forget: bool) -> None:
+        task = asyncio.create_task(self.outage(seconds, forget=forget))
+        self._outages.add(task)
+        task.add_done_callback(self._outages.discard)
+
+    async def outage(self, seconds: float, *, forget: bool) -> None:
+        """ComfyUI unreachable for `seconds` (see Fault `down`), then back, restarted if `forget`."""
+        self.down_since = time.time()
+        log.info("simulated outage: down for %.1fs%s", seconds, " (restart)" if forget else "")
+        try:
+            if self.listener is not None:
+                await self.listener.close()
+            if forget:
+                await self.restart()
+            else:
+                await self.close_sockets()
+            await asyncio.sleep(seconds)
+        finally:
+            if self.listener is not None:
+                await self.listener.open()
+            self.down_since, self.back_at = None, time.time()
+            log.info("simulated outage over")
 
     # -- messaging -------------------------------------------------------------------------------
     async def send(self, event: str, data: dict[str, Any], client_id: str | None) -> None:
@@ -360,7 +425,7 @@ class Simulator:
                 }
             )
         outputs = validate(graph, self.info)
-        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
+        prompt_id = str((None if self.config.legacy else body.get("prompt_id")) or uuid.uuid4())
         number = self.counter
         self.counter += 1
         if "number" in body:
@@ -396,6 +461,7 @@ class Simulator:
 
     async def execute(self, item: QueueItem) -> None:
         pid, cid, graph = item.prompt_id, item.client_id, item.graph
+        epoch = self._epoch
         messages: list[list[Any]] = []
         fault = self.take_fault({"slow", "fail", "oom", "drop_ws", "stall_ws", "restart"})
         if fault and fault.kind == "stall_ws":
@@ -405,6 +471,22 @@ class Simulator:
             if record:
                 messages.append([event, data])
             await self.send(event, data, cid)
+
+        async def node_state(node_id: str, value: int, total: int, state: str) -> None:
+            """ComfyUI 0.3.6x's `progress_state`: every node running or finished (a legacy one sends none)."""
+            if self.config.legacy:
+                return
+            entry = {
+                "value": value,
+                "max": total,
+                "state": state,
+                "node_id": node_id,
+                "prompt_id": pid,
+                "display_node_id": node_id,
+                "parent_node_id": None,
+                "real_node_id": node_id,
+            }
+            await emit("progress_state", {"prompt_id": pid, "nodes": {node_id: entry}})
 
         await self.broadcast_status()
         await emit("execution_start", {"prompt_id": pid, "timestamp": _ms()}, record=True)
@@ -430,6 +512,7 @@ class Simulator:
         )
         for node_id in [] if cached else order:
             node = graph[node_id]
+            await node_state(node_id, 0, 1, "running")
             await emit("executing", {"node": node_id, "display_node": node_id, "prompt_id": pid})
             if self._interrupt in (pid, "*"):
                 await self._finish_failed(item, "execution_interrupted", node_id, {}, messages)
@@ -448,7 +531,9 @@ class Simulator:
                         await self.close_sockets()
                     if fault and step == steps // 2 and fault.kind == "restart":
                         await self.restart()
-                        return
+                    if self._epoch != epoch:
+                        return  # this ComfyUI "restarted": the prompt died with it
+                    await node_state(node_id, step, steps, "running")
                     await emit("progress", {"value": step, "max": steps, "prompt_id": pid, "node": node_id})
             if fault and node_id == failing_node:
                 oom = fault.kind == "oom"
@@ -464,12 +549,15 @@ class Simulator:
                 await self._finish_failed(item, "execution_error", node_id, error, messages)
                 return
             result, ui = self._compute(node["class_type"], inputs, graph, item)
+            await node_state(node_id, 1, 1, "finished")
             values[node_id] = result
             if ui is not None:
                 outputs[node_id] = ui
                 await emit("executed", {"node": node_id, "display_node": node_id, "output": ui, "prompt_id": pid})
         if samplers and not cached:
             self._other_nodes_seconds = max(0.0, time.monotonic() - execution_started - sampling_seconds)
+        if self._epoch != epoch:
+            return
         self._last_graph_hash, self._last_outputs = graph_hash, outputs
         await emit("execution_success", {"prompt_id": pid, "timestamp": _ms()}, record=True)
         self.history[pid] = {
@@ -671,7 +759,7 @@ def build_app(sim: Simulator) -> web.Application:
                     "python_version": sys.version,
                     "ram_total": 0,
                     "ram_free": 0,
-                    "comfyui_version": "simulator",
+                    "comfyui_version": sim.config.comfyui_version,
                     "embedded_python": False,
                     "pytorch_version": "none",
                     "argv": ["comfyloom-simulator"],
@@ -704,7 +792,11 @@ def build_app(sim: Simulator) -> web.Application:
     async def add_faults(request: web.Request) -> web.Response:
         body = await request.json()
         faults = [Fault.model_validate(f) for f in (body if isinstance(body, list) else [body])]
-        sim.faults.extend(faults)
+        for fault in faults:
+            if fault.kind == "down":
+                sim.start_outage(fault.seconds or 60.0, forget=fault.forget)
+            else:
+                sim.faults.append(fault)
         return web.json_response({"pending": [f.model_dump() for f in sim.faults]})
 
     @routes.delete("/sim/faults")
@@ -718,6 +810,7 @@ def build_app(sim: Simulator) -> web.Application:
             {
                 "renders": sim.renders,
                 "busy_seconds": sim.busy_seconds,
+                "down": sim.down_since is not None,
                 "pending_faults": len(sim.faults),
                 "executions": [{"prompt_id": p, "started": s, "ended": e} for p, s, e in sim.executions],
             }
@@ -745,10 +838,20 @@ def build_app(sim: Simulator) -> web.Application:
 
 
 async def serve(config: SimConfig, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(build_app(Simulator(config)))
+    sim = Simulator(config)
+    runner = web.AppRunner(build_app(sim))
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    sim.listener = Listener(runner, host, port)
+    await sim.listener.open()
     return runner
+
+
+async def _serve_forever(config: SimConfig, host: str, port: int) -> None:
+    runner = await serve(config, host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -758,11 +861,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render-seconds", type=float, default=1.0)
     parser.add_argument("--output-dir", type=Path, default=None)
     parser.add_argument("--bare", action="store_true", help="built-in nodes only, as a fresh ComfyUI install")
+    parser.add_argument(
+        "--legacy", action="store_true", help="act as ComfyUI 0.3.44: ignores client prompt ids, no progress_state"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s simulator %(levelname)s %(message)s")
-    config = SimConfig(render_seconds=args.render_seconds, output_dir=args.output_dir, custom_nodes=not args.bare)
+    config = SimConfig(
+        render_seconds=args.render_seconds, output_dir=args.output_dir, custom_nodes=not args.bare, legacy=args.legacy
+    )
     log.info("ComfyUI simulator on http://%s:%d (render %.2fs)", args.host, args.port, args.render_seconds)
-    web.run_app(build_app(Simulator(config)), host=args.host, port=args.port, print=None)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(config, args.host, args.port))
 
 
 if __name__ == "__main__":

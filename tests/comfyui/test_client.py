@@ -44,7 +44,7 @@ async def test_wait_follows_progress_over_the_websocket(local_parts: LocalParts)
         prompt_id = str(uuid.uuid4())
         await client.queue_prompt(avatar_graph(seed=11), prompt_id)
         entry = await wait_for_prompt(
-            client, events, prompt_id, on_progress=lambda *p: progress.append(p), poll_seconds=5
+            client, events, prompt_id, on_progress=lambda s: progress.append((s.node, s.step, s.total)), poll_seconds=5
         )
     assert [img.node_id for img in output_images(entry)] == ["9"]
     assert ("3", 28, 28) in progress
