@@ -11,7 +11,7 @@ import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from PIL import Image
@@ -65,6 +65,18 @@ PROMPT_LOST = "ComfyPromptLost"
 INTERRUPTED = "ComfyInterrupted"
 NO_OUTPUT = "ComfyNoOutput"
 WORKER_SHUTDOWN = "GpuWorkerShutdown"  # retryable: the activity is handed back
+
+
+def _job_is_over() -> bool:
+    """Whether a cancelled render is no longer wanted: the job was cancelled, or its deadline passed. An attempt
+    that merely outlived start-to-close is also cancelled, and its retry re-attaches to the render."""
+    details = activity.cancellation_details()
+    if details is not None and details.cancel_requested:
+        return True
+    info = activity.info()
+    if info.schedule_to_close_timeout is None:
+        return details is None or not details.timed_out
+    return datetime.now(UTC) >= info.scheduled_time + info.schedule_to_close_timeout - timedelta(seconds=1)
 
 
 def _earlier_wait(waiting_for: WaitingFor) -> datetime | None:
@@ -213,7 +225,8 @@ class ComfyActivities:
                 raise ApplicationError(
                     f"the GPU worker shut down while prompt {prompt_id} was in ComfyUI", type=WORKER_SHUTDOWN
                 ) from None
-            await self._stop(prompt_id)
+            if _job_is_over():
+                await self._stop(prompt_id)
             raise
         except ComfyExecutionFailed as e:
             if e.out_of_memory:

@@ -1,5 +1,5 @@
-"""A TLS-terminating proxy in front of the Temporal dev server, as a home GPU worker meets a real cluster
-(deploy/nginx/temporal-mtls.conf): mutual TLS, and a network that can be cut and restored."""
+"""Proxies whose network can be cut and restored: plain TCP (a home uplink to storage), and TLS-terminating in
+front of the Temporal dev server, as a home GPU worker meets a real cluster (deploy/nginx/temporal-mtls.conf)."""
 
 from __future__ import annotations
 
@@ -38,18 +38,15 @@ def make_pki(folder: Path) -> Pki:
     )
 
 
-class TlsProxy:
-    """Accepts mTLS (HTTP/2 by ALPN, as gRPC needs) on a port of its own and pipes to a plaintext target."""
+class Proxy:
+    """Pipes a port of its own to a target, plaintext or behind `context`'s TLS: a network that can be cut."""
 
-    def __init__(self, target: str, pki: Pki) -> None:
+    def __init__(self, target: str, context: ssl.SSLContext | None = None) -> None:
         self.target_host, port = target.rsplit(":", 1)
         self.target_port = int(port)
         self.port = free_port()
         self.address = f"{HOST}:{self.port}"
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca))
-        self.context.verify_mode = ssl.CERT_REQUIRED
-        self.context.load_cert_chain(pki.server_cert, pki.server_key)
-        self.context.set_alpn_protocols(["h2"])
+        self.context = context
         self.up = True
         self.connections: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
@@ -92,3 +89,14 @@ class TlsProxy:
 
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
         self.connections -= {writer, upstream_writer}
+
+
+class TlsProxy(Proxy):
+    """Accepts mTLS (HTTP/2 by ALPN, as gRPC needs) on a port of its own and pipes to a plaintext target."""
+
+    def __init__(self, target: str, pki: Pki) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca))
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(pki.server_cert, pki.server_key)
+        context.set_alpn_protocols(["h2"])
+        super().__init__(target, context)

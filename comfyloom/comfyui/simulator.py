@@ -327,6 +327,7 @@ class Simulator:
         # When the current outage began (None while up), and when the last one ended.
         self.down_since: float | None = None
         self.back_at: float | None = None
+        self.came_back = asyncio.Event()
         self._outages: set[asyncio.Task[None]] = set()
 
     @property
@@ -364,6 +365,7 @@ class Simulator:
     async def outage(self, seconds: float, *, forget: bool) -> None:
         """ComfyUI unreachable for `seconds` (see Fault `down`), then back, restarted if `forget`."""
         self.down_since = time.time()
+        self.came_back.clear()
         log.info("simulated outage: down for %.1fs%s", seconds, " (restart)" if forget else "")
         try:
             if self.listener is not None:
@@ -377,6 +379,7 @@ class Simulator:
             if self.listener is not None:
                 await self.listener.open()
             self.down_since, self.back_at = None, time.time()
+            self.came_back.set()
             log.info("simulated outage over")
 
     # -- messaging -------------------------------------------------------------------------------

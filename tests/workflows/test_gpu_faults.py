@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -15,27 +14,12 @@ import pytest
 from temporalio.client import Client
 
 from comfyloom import localstack
-from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
+from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import running_gpu_worker
+from tests.workflows.conftest import Rig
 from tests.workflows.test_avatar import done, start_avatar, wait_for
-
-
-@dataclass
-class Rig:
-    sim: Simulator
-    settings: Settings
-
-
-@pytest.fixture
-async def rig(settings: Settings) -> AsyncIterator[Rig]:
-    port = localstack.free_port()
-    runner = await serve(SimConfig(render_seconds=0.4), "127.0.0.1", port)
-    # A worker that stops here stops at once, as if killed: what it leaves behind is under test.
-    rig_settings = settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}", "shutdown_grace_seconds": 0})
-    yield Rig(runner.app[SIMULATOR], rig_settings)
-    await runner.cleanup()
 
 
 @contextlib.asynccontextmanager
