@@ -16,9 +16,13 @@ from comfyloom.comfyui.client import (
     ComfyPromptLost,
     ComfyRejected,
     ComfyUnavailable,
+    WaitState,
+    _execution_failed,
     output_images,
+    step_of,
     wait_for_prompt,
 )
+from comfyloom.comfyui.simulator import SIMULATOR, SimConfig, serve
 from tests.comfyui.test_simulator import avatar_graph
 from tests.conftest import LocalParts
 
@@ -85,3 +89,61 @@ async def test_an_unreachable_comfyui_is_a_retryable_unavailable_error() -> None
     with pytest.raises(ComfyUnavailable):
         await client.history("abc")
     await client.aclose()
+
+
+async def test_a_prompt_renamed_by_a_legacy_comfyui_is_followed_and_found_again() -> None:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(render_seconds=0.2, legacy=True), "127.0.0.1", port)
+    try:
+        async with listening(f"http://127.0.0.1:{port}", uuid.uuid4().hex) as (client, events):
+            ours = str(uuid.uuid4())
+            theirs = await client.queue_prompt(avatar_graph(seed=21), ours)
+            assert theirs != ours and client.keeps_prompt_ids is False
+            assert await client.find_prompt(ours) == theirs  # queued or running
+            await wait_for_prompt(client, events, theirs, on_progress=lambda s: None, poll_seconds=0.2)
+            assert await client.find_prompt(ours) == theirs  # in history
+            assert await client.find_prompt(str(uuid.uuid4())) is None
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_wait_outlasts_an_outage_and_says_since_when() -> None:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(render_seconds=3.0), "127.0.0.1", port)
+    sim = runner.app[SIMULATOR]
+    states: list[WaitState] = []
+    try:
+        async with listening(f"http://127.0.0.1:{port}", uuid.uuid4().hex) as (client, events):
+            prompt_id = await client.queue_prompt(avatar_graph(seed=22), str(uuid.uuid4()))
+            sim.start_outage(1.5, forget=False)
+            entry = await wait_for_prompt(client, events, prompt_id, on_progress=states.append, poll_seconds=0.2)
+    finally:
+        await runner.cleanup()
+    assert output_images(entry)
+    unreachable = {s.unreachable_since for s in states if s.unreachable_since}
+    assert len(unreachable) == 1, "one outage, one start"
+    assert states[-1].unreachable_since is None
+
+
+def test_steps_are_read_from_progress_and_from_progress_state() -> None:
+    progress = {"type": "progress", "data": {"value": 3, "max": 28, "prompt_id": "p", "node": "3"}}
+    state = {
+        "type": "progress_state",
+        "data": {
+            "prompt_id": "p",
+            "nodes": {
+                "3": {"value": 12, "max": 28, "state": "running", "node_id": "3", "display_node_id": "3"},
+                "4": {"value": 1, "max": 1, "state": "finished", "node_id": "4", "display_node_id": "4"},
+            },
+        },
+    }
+    assert step_of(progress) == ("3", 3, 28)
+    assert step_of(state) == ("3", 12, 28)
+    assert step_of({"type": "executing", "data": {"node": "3"}}) is None
+
+
+def test_node_failures_read_as_one_line() -> None:
+    failed = _execution_failed(
+        {"node_id": "8", "node_type": "VAEDecode", "exception_type": "RuntimeError", "exception_message": "boom\n"}
+    )
+    assert str(failed) == "node 8 (VAEDecode) failed: RuntimeError: boom"

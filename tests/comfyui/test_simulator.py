@@ -155,3 +155,59 @@ async def test_interrupt_stops_the_running_prompt_and_delete_drops_a_pending_one
         entry = (await http.get(f"/history/{running_id}")).json()[running_id]
         assert entry["status"]["status_str"] == "error"
         assert (await http.get(f"/history/{pending_id}")).json() == {}
+
+
+async def test_progress_state_comes_beside_progress_as_comfyui_0_3_64_sends_it(comfy: str) -> None:
+    client_id, prompt_id = uuid.uuid4().hex, str(uuid.uuid4())
+    async with (
+        websockets.connect(f"{comfy.replace('http', 'ws')}/ws?clientId={client_id}") as ws,
+        httpx.AsyncClient(base_url=comfy) as http,
+    ):
+        await http.post("/prompt", json={"prompt": avatar_graph(5), "client_id": client_id, "prompt_id": prompt_id})
+        seen = await messages_until_idle(ws, prompt_id)
+    states = [m["data"]["nodes"] for m in seen if m["type"] == "progress_state"]
+    sampler = [nodes["3"] for nodes in states if "3" in nodes]
+    assert sampler[-1]["state"] == "finished"
+    assert [s["value"] for s in sampler if s["state"] == "running" and s["value"]] == list(range(1, 29))
+    assert {s["max"] for s in sampler if s["state"] == "running" and s["value"]} == {28}
+
+
+@pytest.fixture
+async def legacy_comfy() -> AsyncIterator[str]:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(render_seconds=0.2, legacy=True), "127.0.0.1", port)
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_a_legacy_comfyui_runs_a_prompt_under_its_own_id_and_keeps_extra_data(legacy_comfy: str) -> None:
+    ours = str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=legacy_comfy) as http:
+        queued = await http.post(
+            "/prompt", json={"prompt": avatar_graph(6), "prompt_id": ours, "extra_data": {"k": ours}}
+        )
+        theirs = queued.json()["prompt_id"]
+        assert theirs != ours
+        stats = (await http.get("/system_stats")).json()
+        for _ in range(100):
+            if entry := (await http.get(f"/history/{theirs}")).json():
+                break
+            await asyncio.sleep(0.05)
+    assert stats["system"]["comfyui_version"] == "0.3.44"
+    assert entry[theirs]["prompt"][1] == theirs and entry[theirs]["prompt"][3] == {"k": ours}
+
+
+async def test_an_outage_refuses_connections_then_comes_back_with_or_without_its_history(slow_comfy: str) -> None:
+    async with httpx.AsyncClient(base_url=slow_comfy) as http:
+        kept = (await http.post("/prompt", json={"prompt": avatar_graph(7)})).json()["prompt_id"]
+        down = await http.post("/sim/faults", json={"kind": "down", "seconds": 1.0})
+        assert down.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            await http.get("/queue")
+        await asyncio.sleep(1.5)
+        assert kept in json.dumps((await http.get("/queue")).json()), "a network outage: the render went on"
+        await http.post("/sim/faults", json={"kind": "down", "seconds": 0.5, "forget": True})
+        await asyncio.sleep(1.0)
+        queue = (await http.get("/queue")).json()
+        assert queue == {"queue_running": [], "queue_pending": []}, "a restart: the prompt is gone"
+        assert (await http.get(f"/history/{kept}")).json() == {}
