@@ -1,7 +1,8 @@
 """ComfyUI API-format graphs, each with a manifest naming the inputs a job fills in.
 
 A graph file stays loadable in ComfyUI as it is; the manifest says which node input takes the
-prompt, negative prompt, seed, size, checkpoint and filename prefix, and which nodes are final outputs.
+prompt, negative prompt, seed and size (and, where the graph has them, the checkpoint and a filename
+prefix), and which nodes are final outputs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class Manifest(BaseModel):
         return [self.size, *(s for s in self.sizes if s != self.size)]
 
 
+# Inputs every manifest names; the others (OPTIONAL_INPUTS) only where the graph has such a node: a graph
+# that loads no checkpoint with CheckpointLoaderSimple, or previews instead of saving, leaves them out.
+REQUIRED_INPUTS = {"positive", "negative", "seed", "width", "height"}
+OPTIONAL_INPUTS = {"checkpoint", "filename_prefix"}
+
+
 class RenderParams(BaseModel):
     positive: str
     negative: str
@@ -64,6 +71,8 @@ class Template:
         """A fresh graph with the job's values in place; the template itself is never mutated."""
         graph = copy.deepcopy(self.graph)
         for field, value in params.model_dump().items():
+            if field not in self.manifest.inputs:
+                continue  # an optional input this graph has no node for
             node_id, input_name = self.manifest.inputs[field]
             graph[node_id]["inputs"][input_name] = value
         for node in graph.values():
@@ -73,7 +82,9 @@ class Template:
         return graph
 
     def input_value(self, graph: dict[str, Any], field: str) -> Any:
-        """What a rendered graph holds for one manifest input, e.g. the checkpoint ComfyUI ran."""
+        """What a rendered graph holds for one manifest input, e.g. the checkpoint ComfyUI ran (None without)."""
+        if field not in self.manifest.inputs:
+            return None
         node_id, input_name = self.manifest.inputs[field]
         return graph.get(node_id, {}).get("inputs", {}).get(input_name)
 
@@ -124,9 +135,7 @@ def load_template(name: str) -> Template:
     if not manifest_file.is_file():
         raise UnknownTemplate(f"no ComfyUI template named {name!r}")
     manifest = Manifest.model_validate_json(manifest_file.read_text())
-    missing = {"positive", "negative", "seed", "width", "height", "checkpoint", "filename_prefix"} - set(
-        manifest.inputs
-    )
+    missing = REQUIRED_INPUTS - set(manifest.inputs)
     if missing:
         raise ValueError(f"template {name!r} manifest lacks inputs: {sorted(missing)}")
     graph = json.loads((folder / manifest.graph).read_text())

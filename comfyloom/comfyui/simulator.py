@@ -15,7 +15,9 @@ import hashlib
 import io
 import json
 import logging
+import random
 import re
+import string
 import tempfile
 import time
 import uuid
@@ -616,7 +618,8 @@ class Simulator:
         if class_type in ("SaveImage", "PreviewImage"):
             images = inputs["images"]
             save = class_type == "SaveImage"
-            prefix = inputs.get("filename_prefix", "ComfyUI") if save else "ComfyUI_temp"
+            # As ComfyUI: a preview's name gets 5 random letters, and lands in the temp folder it empties at start.
+            prefix = inputs.get("filename_prefix", "ComfyUI") if save else f"ComfyUI_temp_{_letters(5)}"
             subfolder, _, base = prefix.rpartition("/")
             folder = self.output_dir / ("output" if save else "temp") / subfolder
             folder.mkdir(parents=True, exist_ok=True)
@@ -652,6 +655,10 @@ class Simulator:
         if root not in path.parents or not path.is_file():
             return None
         return path
+
+
+def _letters(count: int) -> str:
+    return "".join(random.choice(string.ascii_lowercase) for _ in range(count))
 
 
 def _ms() -> int:

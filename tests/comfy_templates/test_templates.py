@@ -7,7 +7,7 @@ import uuid
 import pytest
 from PIL import Image
 
-from comfy_templates import RenderParams, UnknownTemplate, load_template, template_for, template_names
+from comfy_templates import RenderParams, Template, UnknownTemplate, load_template, template_for, template_names
 from comfyloom.comfyui.client import ComfyClient, output_images
 from comfyloom.comfyui.nodes import object_info
 from comfyloom.comfyui.simulator import validate
@@ -35,7 +35,7 @@ def test_avatar_template_renders_the_jobs_values_into_a_valid_graph() -> None:
     assert graph["7"]["inputs"]["text"] == "lowres"
     assert graph["3"]["inputs"]["seed"] == 42
     assert (graph["5"]["inputs"]["width"], graph["5"]["inputs"]["height"]) == (768, 768)
-    assert graph["9"]["inputs"]["filename_prefix"] == "comfyloom/job-1"
+    assert graph["9"] == {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}}
     assert all("_meta" not in node for node in graph.values())
     assert validate(graph, object_info([PARAMS.checkpoint], [])) == template.manifest.outputs
 
@@ -45,6 +45,16 @@ def test_rendering_never_changes_the_template() -> None:
     before = template.sha256
     template.render(PARAMS)
     assert template.graph["3"]["inputs"]["seed"] == 0 and template.sha256 == before
+
+
+def test_a_template_without_checkpoint_or_filename_prefix_inputs_still_renders() -> None:
+    avatar = load_template("avatar")
+    manifest = avatar.manifest.model_copy(
+        update={"inputs": {k: v for k, v in avatar.manifest.inputs.items() if k != "checkpoint"}}
+    )
+    graph = Template("no-checkpoint", manifest, avatar.graph).render(PARAMS)
+    assert graph["4"]["inputs"]["ckpt_name"] == avatar.graph["4"]["inputs"]["ckpt_name"]
+    assert Template("no-checkpoint", manifest, avatar.graph).input_value(graph, "checkpoint") is None
 
 
 def test_unknown_template_is_a_clear_error() -> None:
@@ -100,6 +110,7 @@ async def test_every_template_runs_on_the_simulator_with_its_background(name: st
         assert entry, "the prompt did not finish within 20 s"
         [image] = output_images(entry)
         assert image.node_id in template.manifest.outputs
+        assert image.type == "temp", "nothing stays in ComfyUI's output folder"
         with Image.open(io.BytesIO(await client.view(image))) as img:
             assert img.size == (width, height)
             match template.manifest.background:

@@ -86,7 +86,8 @@ async def test_a_prompt_runs_with_comfyuis_message_order_and_history(comfy: str)
         entry = (await http.get(f"/api/history/{prompt_id}")).json()[prompt_id]
         assert entry["status"] == {**entry["status"], "status_str": "success", "completed": True}
         [image] = entry["outputs"]["9"]["images"]
-        assert image["subfolder"] == "tests" and image["type"] == "output"
+        assert image["subfolder"] == "" and image["type"] == "temp"
+        assert image["filename"].startswith("ComfyUI_temp_") and image["filename"].endswith("_00001_.png")
         png = await http.get("/view", params=image)
         with Image.open(io.BytesIO(png.content)) as img:
             assert img.format == "PNG" and img.size == (768, 768)

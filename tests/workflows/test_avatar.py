@@ -18,6 +18,7 @@ from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
 from tests.conftest import running_gpu_worker
+from tests.history import LOCAL_ACTIVITY_MARKER
 
 CHARACTER = {
     "name": "Rem Dragneel",
@@ -158,5 +159,5 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
     assert not by_activity["build_prompt"].startswith("test-gpu"), by_activity
     # open_job, convert_webp, publish_image and finish_job are local activities of the CPU worker that
     # runs the workflow: recorded as markers, never offered to a queue a GPU worker polls.
-    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    markers = [e for e in history.events if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER]
     assert len(markers) == 4
