@@ -284,21 +284,29 @@ class ComponentHealth(CamelModel):
 
 class GpuWorkerOut(CamelModel):
     worker_id: str
-    reachable: bool
+    polling: bool = Field(description="Polling Temporal for work now; a worker that stopped shows a while longer.")
+    reachable: bool = Field(description="Its ComfyUI answered at the last check.")
     comfyui_version: str | None
     devices: list[str]
+    renders: list[str] = Field(description="Templates in use its ComfyUI can render (every node and model present).")
     problems: list[str] = Field(description="What the worker's ComfyUI lacks for our templates, in plain words.")
-    checked_at: datetime
+    notes: list[str] = Field(default=[], description="What does not stop rendering, e.g. an untested ComfyUI version.")
+    checked_at: datetime | None
 
 
 class Health(CamelModel):
-    status: Literal["ok", "degraded", "down"]
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="ok: a polling GPU worker can render every template in use; degraded: only some templates "
+        "can be rendered; unavailable: none can, or a core part is down (then HTTP 503)."
+    )
+    reasons: list[str] = Field(default=[], description="Why the status is not ok, in plain words.")
+    templates_in_use: list[str] = Field(default=[], description="The ComfyUI templates this deployment renders with.")
     temporal: ComponentHealth
     database: ComponentHealth
     storage: ComponentHealth
     gpu_workers: int = Field(description="GPU workers polling the imagegen-gpu queue in the last minutes.")
     gpu_worker_reports: list[GpuWorkerOut] = Field(
-        default=[], description="Each GPU worker's last check of its ComfyUI (nodes, models), newest first."
+        default=[], description="Each GPU worker seen lately: polling or not, its ComfyUI's last check, newest first."
     )
 
 

@@ -375,6 +375,8 @@ class TemplateCheck(BaseModel):
     template: str
     missing_nodes: list[str] = []
     missing_models: list[str] = []
+    # This ComfyUI answers and has every node and model the template needs.
+    renders: bool = True
 
 
 class GpuWorkerReport(BaseModel):
@@ -387,4 +389,8 @@ class GpuWorkerReport(BaseModel):
     devices: list[str] = []
     templates: list[TemplateCheck] = []
     problems: list[str] = []
+    # What to know that does not stop rendering, e.g. an untested ComfyUI version.
+    notes: list[str] = []
     checked_at: datetime
+    # Published by a worker as it stops: health stops counting it at once, not when Temporal forgets its polls.
+    stopped: bool = False

@@ -28,6 +28,8 @@ from worker_cpu.worker import build_cpu_worker
 from worker_gpu.worker import gpu_workers
 
 RENDER_SECONDS = 0.3
+# A namespace of its own for health tests: only the GPU workers they start poll there.
+HEALTH_NAMESPACE = "health-tests"
 
 
 @dataclass
@@ -56,7 +58,9 @@ def local_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalParts
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=localstack.bin_path("temporal"), data_converter=pydantic_data_converter
+        dev_server_existing_path=localstack.bin_path("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--namespace", HEALTH_NAMESPACE],
     )
     await temporal.register_search_attributes(env.client)
     try:

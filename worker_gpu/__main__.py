@@ -16,7 +16,7 @@ from comfyloom.keys import worker_report_key
 from comfyloom.process import run_service
 from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
-from worker_gpu.readiness import check_comfyui
+from worker_gpu.readiness import check_comfyui, publish
 from worker_gpu.worker import default_worker_id, run_gpu_worker
 
 log = logging.getLogger("comfyloom.worker_gpu")
@@ -47,11 +47,13 @@ async def check_setup(settings: Settings) -> int:
         await comfy.aclose()
     problems += report.problems
     try:  # the one write the worker makes outside renders: its own report, under staging/
-        await ObjectStore(settings).put(
-            worker_report_key(worker_id), report.model_dump_json().encode(), "application/json"
-        )
+        await publish(ObjectStore(settings), report)
     except Exception as e:
         problems.append(f"storage: cannot write {settings.s3_bucket}/{worker_report_key(worker_id)}: {e}")
+    if report.comfyui_version:
+        print(f"ComfyUI {report.comfyui_version} at {settings.comfyui_url}")
+    for note in report.notes:
+        print(f"NOTE  {note}")
     for problem in problems:
         print(f"FAIL  {problem}")
     print("ready: run `comfyloom worker-gpu`" if not problems else f"{len(problems)} problem(s) to fix first")

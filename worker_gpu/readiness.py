@@ -1,4 +1,5 @@
-"""Does this worker's ComfyUI have what our templates need? Checked at start and every minute.
+"""Does this worker's ComfyUI have what our templates need? Checked at start, every minute (every 10 s while
+something is wrong), and whenever ComfyUI's WebSocket connects or drops.
 
 The answer is logged in plain words and published to object storage for the API's health endpoint.
 """
@@ -6,12 +7,14 @@ The answer is logged in plain words and published to object storage for the API'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from comfy_templates import Template
-from comfyloom.comfyui.client import ComfyClient, ComfyError
+from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
 from comfyloom.contracts import GpuWorkerReport, TemplateCheck
 from comfyloom.keys import worker_report_key
 from comfyloom.storage import ObjectStore
@@ -19,31 +22,82 @@ from comfyloom.storage import ObjectStore
 log = logging.getLogger("comfyloom.worker_gpu")
 
 CHECK_EVERY_SECONDS = 60.0
+# While something is wrong (ComfyUI unreachable, a model missing), so health sees the fix within seconds.
+RECHECK_SECONDS = 10.0
 
 
 def _choices(object_info: dict[str, Any], node: str, input_name: str) -> list[Any] | None:
-    """The values ComfyUI offers for a list input (installed models, sampler names), or None."""
+    """The values ComfyUI offers for a list input (installed models, sampler names), or None.
+
+    `/object_info` says so in two ways, both used by current ComfyUI: `[["a", "b"], {...}]` and
+    `["COMBO", {"options": ["a", "b"], ...}]`.
+    """
     spec = object_info.get(node, {}).get("input", {})
     declared = {**spec.get("required", {}), **spec.get("optional", {})}.get(input_name)
-    choices = declared[0] if isinstance(declared, list) and declared else None
-    return choices if isinstance(choices, list) else None
+    if not isinstance(declared, list) or not declared:
+        return None
+    if isinstance(declared[0], list):
+        return declared[0]
+    options = declared[1].get("options") if declared[0] == "COMBO" and len(declared) > 1 else None
+    return options if isinstance(options, list) else None
 
 
-def _missing_choices(template: Template, object_info: dict[str, Any]) -> list[tuple[str, str, str, list[Any]]]:
-    """Fixed values of the graph (a detector model, an RMBG mode) this ComfyUI does not offer.
+@dataclass(frozen=True)
+class Missing:
+    node: str
+    input: str
+    value: Any
+    choices: list[Any]
+    # The manifest input it is, e.g. "checkpoint" (None for a value fixed in the graph).
+    field: str | None
 
-    Inputs a job fills in (the checkpoint) are checked separately, against the configured value.
-    """
-    per_job = set(template.manifest.inputs.values())
+
+def _missing_choices(template: Template, object_info: dict[str, Any], checkpoint: str) -> list[Missing]:
+    """Values of the graph (a detector model, an RMBG mode, the configured checkpoint where the graph
+    loads one) this ComfyUI does not offer. Other inputs a job fills in (prompt, seed) are not choices."""
+    per_job = {where: field for field, where in template.manifest.inputs.items()}
     missing = []
     for node_id, node in template.graph.items():
         for name, value in node["inputs"].items():
-            if isinstance(value, list) or (node_id, name) in per_job:
+            field = per_job.get((node_id, name))
+            if field == "checkpoint":
+                value = checkpoint
+            elif isinstance(value, list) or field is not None:
                 continue  # a link to another node, or a value each job sets
             choices = _choices(object_info, node["class_type"], name)
             if choices is not None and value not in choices:
-                missing.append((node["class_type"], name, value, choices))
+                missing.append(Missing(node["class_type"], name, value, choices, field))
     return missing
+
+
+# ComfyUI versions this worker has been run against (shared/comfyui-protocol): the oldest ignores the prompt
+# ids clients choose, which the worker handles; both are supported. Others are untested, not refused.
+TESTED_VERSIONS = ("0.3.44", "0.3.64")
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    parts = text.strip().lstrip("v").split(".")
+    try:
+        return tuple(int(p) for p in parts[:3])
+    except ValueError:
+        return None
+
+
+def version_note(version: str | None) -> str | None:
+    """What to know about this ComfyUI version, in plain words; None for a tested one."""
+    tested = [v for v in map(_version, TESTED_VERSIONS) if v is not None]
+    listed = " and ".join(TESTED_VERSIONS)
+    found = _version(version) if version else None
+    if found is None:
+        return f"ComfyUI reports no version we can read ({version or 'none'}): untested (tested: {listed})"
+    if found in tested:
+        return None
+    if found < min(tested):
+        return (
+            f"ComfyUI {version} is older than any tested ({listed}) and unsupported: it may lack the queue,"
+            " history and interrupt calls the worker relies on; update ComfyUI"
+        )
+    return f"ComfyUI {version} is untested (tested: {listed}); it should work: report what does not"
 
 
 async def check_comfyui(
@@ -61,23 +115,19 @@ async def check_comfyui(
             reachable=False,
             checked_at=now,
             problems=[f"ComfyUI at {client.base_url} does not answer: {e}"],
+            templates=[TemplateCheck(template=t.name, renders=False) for t in templates],
         )
-    checkpoints = _choices(info, "CheckpointLoaderSimple", "ckpt_name") or []
-    missing_checkpoint = [checkpoint] if checkpoint not in checkpoints else []
     checks, problems = [], []
-    if missing_checkpoint:
-        problems.append(
-            f"checkpoint '{checkpoint}' (COMFYUI_CHECKPOINT), which every template needs, is not in ComfyUI's "
-            f"models/checkpoints (installed: {', '.join(sorted(checkpoints)) or 'none'})"
-        )
+    without_checkpoint: dict[str, str] = {}  # template -> the checkpoints ComfyUI offers
     for template in templates:
         missing_nodes = sorted(template.class_types - set(info))
-        missing_values = [m for m in _missing_choices(template, info) if m[0] not in missing_nodes]
+        missing_values = [m for m in _missing_choices(template, info, checkpoint) if m.node not in missing_nodes]
         checks.append(
             TemplateCheck(
                 template=template.name,
                 missing_nodes=missing_nodes,
-                missing_models=[*missing_checkpoint, *(str(value) for _, _, value, _ in missing_values)],
+                missing_models=[str(m.value) for m in missing_values],
+                renders=not missing_nodes and not missing_values,
             )
         )
         for node in missing_nodes:
@@ -85,38 +135,77 @@ async def check_comfyui(
                 f"template '{template.name}' needs node '{node}', which this ComfyUI does not have"
                 " (custom node missing?)"
             )
-        for node, name, value, choices in missing_values:
-            problems.append(
-                f"template '{template.name}' needs {node}.{name} = '{value}', which this ComfyUI does not offer"
-                f" (has: {', '.join(map(str, choices)) or 'none'}; model file missing?)"
-            )
+        for m in missing_values:
+            offered = ", ".join(sorted(map(str, m.choices))) or "none"
+            if m.field == "checkpoint":
+                without_checkpoint[template.name] = offered
+            else:
+                problems.append(
+                    f"template '{template.name}' needs {m.node}.{m.input} = '{m.value}', which this ComfyUI does"
+                    f" not offer (has: {offered}; model file missing?)"
+                )
+    if without_checkpoint:
+        problems.append(
+            f"checkpoint '{checkpoint}' (COMFYUI_CHECKPOINT), which {', '.join(without_checkpoint)} load, is not in"
+            f" ComfyUI's models/checkpoints (installed: {next(iter(without_checkpoint.values()))})"
+        )
     system = stats.get("system", {})
+    version = system.get("comfyui_version")
+    note = version_note(version)
     return GpuWorkerReport(
         worker_id=worker_id,
         comfyui_url=client.base_url,
         reachable=True,
         checked_at=now,
-        comfyui_version=system.get("comfyui_version"),
+        comfyui_version=version,
         devices=[d.get("name", "?") for d in stats.get("devices", [])],
         templates=checks,
         problems=sorted(set(problems)),
+        notes=[note] if note else [],
     )
 
 
+async def publish(store: ObjectStore, report: GpuWorkerReport) -> None:
+    await store.put(worker_report_key(report.worker_id), report.model_dump_json().encode(), "application/json")
+
+
+async def report_stopped(store: ObjectStore, client: ComfyClient, worker_id: str) -> None:
+    """The worker is going away: say so, so health stops counting it now (best effort, a few seconds)."""
+    report = GpuWorkerReport(
+        worker_id=worker_id, comfyui_url=client.base_url, reachable=False, checked_at=datetime.now(UTC), stopped=True
+    )
+    try:
+        await asyncio.wait_for(publish(store, report), 3)
+    except Exception as e:
+        log.warning("could not publish that this worker stopped: %r", e)
+
+
 async def report_forever(
-    client: ComfyClient, store: ObjectStore, worker_id: str, checkpoint: str, templates: list[Template]
+    client: ComfyClient,
+    events: ComfyEvents,
+    store: ObjectStore,
+    worker_id: str,
+    checkpoint: str,
+    templates: list[Template],
 ) -> None:
+    """Check and publish: every minute while all is well, every 10 s while something is wrong, and at once
+    when ComfyUI's WebSocket connects or drops (ComfyUI went away or came back)."""
     last_problems: list[str] | None = None
     while True:
+        events.changed.clear()
         report = await check_comfyui(client, worker_id, checkpoint, templates)
         if report.problems != last_problems:
             for problem in report.problems:
                 log.warning("%s", problem)
             if not report.problems:
                 log.info("ComfyUI at %s has every node and model the templates need", client.base_url)
+            for note in report.notes:
+                log.warning("%s", note)
             last_problems = report.problems
         try:
-            await store.put(worker_report_key(worker_id), report.model_dump_json().encode(), "application/json")
+            await publish(store, report)
         except Exception as e:  # storage down must not stop the worker; the next round tries again
             log.warning("could not publish the worker report: %r", e)
-        await asyncio.sleep(CHECK_EVERY_SECONDS)
+        every = CHECK_EVERY_SECONDS if not report.problems else RECHECK_SECONDS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(events.changed.wait(), every)

@@ -27,7 +27,7 @@ from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.process import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
-from worker_gpu.readiness import report_forever
+from worker_gpu.readiness import report_forever, report_stopped
 
 # queue_comfy_prompt holds a slot while ComfyUI's backlog is full (see activities/comfy.py), so a
 # busy worker stops taking jobs that another GPU worker could render.
@@ -58,7 +58,7 @@ async def gpu_workers(
     events = ComfyEvents(comfy)
     listener = asyncio.create_task(events.run(), name="comfyui-events")
     reporter = asyncio.create_task(
-        report_forever(comfy, store, worker_id, settings.comfyui_checkpoint, active_templates(settings)),
+        report_forever(comfy, events, store, worker_id, settings.comfyui_checkpoint, active_templates(settings)),
         name="comfyui-readiness",
     )
     activities = ComfyActivities(
@@ -93,6 +93,7 @@ async def gpu_workers(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await report_stopped(store, comfy, worker_id)
         await comfy.aclose()
 
 

@@ -1,30 +1,42 @@
-"""Health: is every part reachable, how many GPU workers poll, and what each one's ComfyUI lacks.
+"""Health: can this deployment render right now, and if not, why; the one endpoint without an API key.
 
-The one endpoint without an API key, for load balancers and operators.
+The HTTP status answers a load balancer's question, "can this API replica serve requests": 503 only when
+Temporal, the database or storage fails. The body's `status` answers an operator's, "will a job render":
+`ok` when at least one GPU worker polls and its ComfyUI can render every template in use, `degraded` when
+only some templates can be rendered, `unavailable` when none can (jobs are still accepted and wait for a
+GPU until their deadline), each with its reasons.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+from temporalio.client import Client
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep
 from api.schemas import ComponentHealth, GpuWorkerOut, Health
+from comfy_templates import active_templates
 from comfyloom.contracts import GpuWorkerReport
 from comfyloom.keys import WORKER_REPORTS_PREFIX
-from comfyloom.settings import GPU_TASK_QUEUE
+from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["health"])
 
 GPU_POLLER_WINDOW = timedelta(minutes=2)
 GPU_REPORT_WINDOW = timedelta(minutes=5)
+# Load balancers poll health every few seconds: the GPU side (pollers, worker reports) is read at most this
+# often per API replica. Workers refresh their reports every 10 s while something is wrong.
+GPU_VIEW_SECONDS = 2.0
+# The suffix a GPU worker's identity carries on the shared queue (worker_gpu/worker.py).
+SHARED_QUEUE_IDENTITY = "@shared"
 
 
 async def _check(probe: Awaitable[object]) -> ComponentHealth:
@@ -37,45 +49,126 @@ async def _check(probe: Awaitable[object]) -> ComponentHealth:
 
 @router.get("/health", response_model=Health)
 async def health(
-    response: Response, pool: PoolDep, temporal: TemporalDep, store: StoreDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> Health:
-    """Whether Temporal, the database and storage answer, how many GPU workers poll, and what each one's
-    ComfyUI lacks; 503 when a core part is down. No key needed."""
-    service = temporal.workflow_service
+    """Whether jobs can render now (`ok`, `degraded`, `unavailable`) and why; Temporal, the database and
+    storage; each GPU worker's ComfyUI and what it lacks. 503 only when a core part is down. No key needed."""
     temporal_ok, db_ok, storage_ok = await asyncio.gather(
-        _check(service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=3))),
+        _check(temporal.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=3))),
         _check(pool.fetchval("select 1")),
         _check(asyncio.wait_for(store.ping(), 5)),
     )
-    gpu_workers = 0
-    if temporal_ok.ok:
-        described = await service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=settings.temporal_namespace,
-                task_queue=TaskQueue(name=GPU_TASK_QUEUE),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            ),
-            timeout=timedelta(seconds=3),
-        )
-        now = datetime.now(UTC)
-        gpu_workers = sum(1 for p in described.pollers if now - p.last_access_time.ToDatetime(UTC) <= GPU_POLLER_WINDOW)
-    reports = await gpu_worker_reports(store) if storage_ok.ok else []
-    core = [temporal_ok, db_ok, storage_ok]
-    state = "ok" if all(c.ok for c in core) and gpu_workers else "degraded" if all(c.ok for c in core) else "down"
-    if state == "down":
+    reasons = [
+        f"{name} does not answer: {part.detail}"
+        for name, part in (("Temporal", temporal_ok), ("the database", db_ok), ("storage", storage_ok))
+        if not part.ok
+    ]
+    workers: list[GpuWorkerOut] = []
+    if temporal_ok.ok and storage_ok.ok:
+        workers = await _gpu_view(request, temporal, store, settings)
+    in_use = [t.name for t in active_templates(settings)]
+    renderable = {name for w in workers if w.polling for name in w.renders}
+    if reasons:
+        state = "unavailable"
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    else:
+        reasons = _gpu_reasons(workers, in_use, renderable)
+        complete = any(w.polling and set(in_use) <= set(w.renders) for w in workers)
+        state = "ok" if complete else "degraded" if renderable else "unavailable"
     return Health(
         status=state,
+        reasons=reasons,
+        templates_in_use=in_use,
         temporal=temporal_ok,
         database=db_ok,
         storage=storage_ok,
-        gpu_workers=gpu_workers,
-        gpu_worker_reports=reports,
+        gpu_workers=sum(1 for w in workers if w.polling),
+        gpu_worker_reports=workers,
     )
 
 
-async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerOut]:
-    """Reports GPU workers published lately; a worker that stopped reporting drops out after a while."""
+def _gpu_reasons(workers: list[GpuWorkerOut], in_use: list[str], renderable: set[str]) -> list[str]:
+    """Why jobs of some kinds cannot render now, in plain words; empty when every template in use can."""
+    if not any(w.polling for w in workers):
+        return ["no GPU worker polls Temporal: the GPU machine is off, asleep, or its worker is not running"]
+    if not (set(in_use) - renderable):
+        return []
+    reasons = [f"no GPU worker can render template '{name}'" for name in in_use if name not in renderable]
+    for worker in workers:
+        if worker.polling:
+            reasons += [f"{worker.worker_id}: {problem}" for problem in worker.problems]
+    return reasons
+
+
+async def _gpu_view(request: Request, temporal: Client, store: ObjectStore, settings: Settings) -> list[GpuWorkerOut]:
+    """Each GPU worker seen lately (polling, or with a fresh report), read at most every GPU_VIEW_SECONDS."""
+    cached: tuple[float, list[GpuWorkerOut]] | None = getattr(request.app.state, "gpu_view", None)
+    if cached is not None and time.monotonic() - cached[0] < GPU_VIEW_SECONDS:
+        return cached[1]
+    polls, reports = await asyncio.gather(_polls(temporal, settings), gpu_worker_reports(store))
+    by_id = {r.worker_id: r for r in reports}
+    # A worker that said it stopped is not polling, unless it polled again since (restarted).
+    polling = {
+        worker_id
+        for worker_id, last_poll in polls.items()
+        if worker_id not in by_id or not by_id[worker_id].stopped or last_poll > by_id[worker_id].checked_at
+    }
+    workers = [_worker_out(worker_id, by_id.get(worker_id), polling=True) for worker_id in sorted(polling)]
+    workers += [_worker_out(r.worker_id, r, polling=False) for r in reports if r.worker_id not in polling]
+    request.app.state.gpu_view = (time.monotonic(), workers)
+    return workers
+
+
+async def _polls(temporal: Client, settings: Settings) -> dict[str, datetime]:
+    """Each GPU worker polling the shared queue lately, and when it last polled."""
+    described = await temporal.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=settings.temporal_namespace,
+            task_queue=TaskQueue(name=GPU_TASK_QUEUE),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ),
+        timeout=timedelta(seconds=3),
+    )
+    now = datetime.now(UTC)
+    polls = {
+        p.identity.removesuffix(SHARED_QUEUE_IDENTITY): p.last_access_time.ToDatetime(UTC) for p in described.pollers
+    }
+    return {worker_id: last for worker_id, last in polls.items() if now - last <= GPU_POLLER_WINDOW}
+
+
+def _worker_out(worker_id: str, report: GpuWorkerReport | None, *, polling: bool) -> GpuWorkerOut:
+    if report is None:
+        return GpuWorkerOut(
+            worker_id=worker_id,
+            polling=polling,
+            reachable=False,
+            comfyui_version=None,
+            devices=[],
+            renders=[],
+            problems=["this GPU worker has published no report of its ComfyUI yet"],
+            notes=[],
+            checked_at=None,
+        )
+    return GpuWorkerOut(
+        worker_id=worker_id,
+        polling=polling,
+        reachable=report.reachable,
+        comfyui_version=report.comfyui_version,
+        devices=report.devices,
+        renders=[t.template for t in report.templates if t.renders and report.reachable],
+        problems=report.problems if polling else ["stopped" if report.stopped else "not polling Temporal"],
+        notes=report.notes,
+        checked_at=report.checked_at,
+    )
+
+
+async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerReport]:
+    """Reports GPU workers published lately, newest first; a worker that stopped reporting drops out."""
     cutoff = datetime.now(UTC) - GPU_REPORT_WINDOW
     reports = []
     for key in await store.list_keys(WORKER_REPORTS_PREFIX):
@@ -84,5 +177,5 @@ async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerOut]:
         except Exception:  # a report being rewritten or malformed is skipped, never fatal to health
             continue
         if report.checked_at >= cutoff:
-            reports.append(GpuWorkerOut.model_validate(report.model_dump()))
+            reports.append(report)
     return sorted(reports, key=lambda r: r.checked_at, reverse=True)

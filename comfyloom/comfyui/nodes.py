@@ -16,6 +16,11 @@ def _int(default: int, lo: int, hi: int, step: int = 1) -> list[Any]:
     return ["INT", {"default": default, "min": lo, "max": hi, "step": step}]
 
 
+def _combo(options: list[str]) -> list[Any]:
+    """A list input in `/object_info`'s newer form; the older one is `[options, {...}]`."""
+    return ["COMBO", {"options": options, "multiselect": False}]
+
+
 def _float(default: float, lo: float, hi: float, step: float = 0.01) -> list[Any]:
     return ["FLOAT", {"default": default, "min": lo, "max": hi, "step": step}]
 
@@ -105,7 +110,8 @@ def object_info(checkpoints: list[str], loras: list[str], *, custom_nodes: bool 
             "EasyUse/Image",
         ),
         "UltralyticsDetectorProvider": (
-            {"model_name": [BBOX_MODELS]},
+            # Described as current ComfyUI describes 212 of its inputs (e.g. UpscaleModelLoader.model_name).
+            {"model_name": _combo(BBOX_MODELS)},
             ["BBOX_DETECTOR", "SEGM_DETECTOR"],
             False,
             "ImpactPack",

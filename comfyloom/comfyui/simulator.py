@@ -169,6 +169,8 @@ def validate(graph: Any, info: dict[str, Any]) -> list[str]:
                     errors.append(_error("invalid_input_link", "Input links to a missing node", f"{name}: {value[0]}"))
                 continue
             kind = type_spec[0]
+            if kind == "COMBO":
+                kind = type_spec[1].get("options", [])
             if isinstance(kind, list) and value not in kind:
                 errors.append(
                     _error(

@@ -17,7 +17,7 @@ from comfyloom.comfyui.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import LocalParts, running_gpu_worker
-from worker_gpu.readiness import check_comfyui
+from worker_gpu.readiness import check_comfyui, version_note
 
 CHECKPOINT = "waiNSFWIllustrious_v130.safetensors"
 EVERY_TEMPLATE = [load_template(name) for name in template_names()]
@@ -47,7 +47,7 @@ async def test_a_missing_checkpoint_is_named_with_what_is_installed(local_parts:
     report = await check_comfyui(client, "w1", "ponyDiffusion.safetensors", EVERY_TEMPLATE)
     await client.aclose()
     [problem] = report.problems
-    assert "checkpoint 'ponyDiffusion.safetensors' (COMFYUI_CHECKPOINT), which every template needs" in problem
+    assert "checkpoint 'ponyDiffusion.safetensors' (COMFYUI_CHECKPOINT), which avatar, cover, " in problem
     assert "waiNSFWIllustrious_v130.safetensors" in problem
 
 
@@ -73,7 +73,19 @@ async def test_a_bare_comfyui_is_only_a_problem_for_the_templates_this_deploymen
     assert report.problems == []
 
 
+async def test_the_checkpoint_is_asked_for_only_by_templates_that_load_it(local_parts: LocalParts) -> None:
+    """A graph with its own fixed model (no checkpoint input in its manifest) does not need COMFYUI_CHECKPOINT."""
+    avatar = load_template("avatar")
+    inputs = {k: v for k, v in avatar.manifest.inputs.items() if k != "checkpoint"}
+    fixed = Template("fixed-model", avatar.manifest.model_copy(update={"inputs": inputs}), avatar.graph)
+    client = ComfyClient(local_parts.comfyui_url, "check")
+    report = await check_comfyui(client, "w1", "ponyDiffusion.safetensors", [fixed])
+    await client.aclose()
+    assert report.problems == [] and report.templates[0].renders
+
+
 async def test_a_model_file_a_template_names_but_comfyui_lacks_is_named(local_parts: LocalParts) -> None:
+    """The detector's model list comes in `/object_info`'s newer form, `["COMBO", {"options": [...]}]`."""
     cover = load_template("cover")
     graph = copy.deepcopy(cover.graph)
     detector = next(n for n in graph.values() if n["class_type"] == "UltralyticsDetectorProvider")
@@ -102,3 +114,10 @@ async def test_health_shows_what_a_gpu_worker_is_missing(
             await asyncio.sleep(0.1)
     assert reports[0]["workerId"] == "test-gpu"
     assert "not-installed.safetensors" in reports[0]["problems"][0]
+
+
+def test_an_untested_or_unsupported_comfyui_version_is_named_in_plain_words() -> None:
+    assert version_note("0.3.64") is None and version_note("0.3.44") is None
+    assert "untested" in str(version_note("0.3.70"))
+    assert "unsupported" in str(version_note("0.3.10"))
+    assert "no version we can read" in str(version_note(None))
