@@ -2,6 +2,10 @@
 
 Parts already given by the environment (DATABASE_URL, TEMPORAL_ADDRESS, S3_ENDPOINT_URL, COMFYUI_URL)
 are used as they are; the others are started locally. Local parts keep nothing between runs.
+
+The processes a user may want to kill to see what happens (the workers, the API, the ComfyUI simulator)
+are started again when they exit, after a pause that grows if they keep dying; the stack stops only when
+a part holding state (Temporal, storage) dies.
 """
 
 from __future__ import annotations
@@ -21,6 +25,25 @@ from comfyloom.localstack import HOST, Service
 
 DEMO_USER = "demo-user"
 DEMO_CREDITS = 1000
+
+
+# A restarted process waits this long first, doubled each time it dies within RESTART_STABLE seconds of
+# starting, up to RESTART_MAX.
+RESTART_FIRST = 3.0
+RESTART_STABLE = 30.0
+RESTART_MAX = 60.0
+
+
+@dataclass
+class Respawn:
+    """How to start a process again, and when it next may be."""
+
+    log_name: str
+    args: list[str]
+    started: float
+    delay: float = RESTART_FIRST
+    due: float | None = None
+    restarts: int = 0
 
 
 @dataclass
@@ -47,6 +70,13 @@ class DevStack:
         self.urls: list[tuple[str, str]] = []
         self.demo_key = ""
         self.operator_key = ""
+        self.logs = data_dir / "logs"
+        self.respawns: dict[str, Respawn] = {}
+
+    def _spawn(self, name: str, log_name: str, args: list[str]) -> Service:
+        proc, log = localstack.spawn(log_name, args, log_dir=self.logs, env=self.env)
+        self.respawns[name] = Respawn(log_name, args, started=time.monotonic())
+        return self._add(Service(name, "", proc, log=log))
 
     def _add(self, service: Service) -> Service:
         self.services.append(service)
@@ -55,7 +85,7 @@ class DevStack:
     def start(self) -> None:
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
-        logs = self.data_dir / "logs"
+        logs = self.logs
         logs.mkdir(parents=True)
         env = os.environ
 
@@ -84,12 +114,13 @@ class DevStack:
         s3 = env.get("S3_ENDPOINT_URL") or self._add(localstack.start_moto(port=self.ports.s3, log_dir=logs)).url
         self.urls.append(("Object storage", s3))
 
-        comfyui = (
-            env.get("COMFYUI_URL")
-            or self._add(
+        comfyui = env.get("COMFYUI_URL")
+        if not comfyui:
+            comfyui = self._add(
                 localstack.start_simulator(port=self.ports.comfyui, render_seconds=self.render_seconds, log_dir=logs)
             ).url
-        )
+            args = localstack.simulator_args(port=self.ports.comfyui, render_seconds=self.render_seconds)
+            self.respawns["comfyui"] = Respawn("comfyui-simulator", args, started=time.monotonic())
         self.urls.append(("ComfyUI", comfyui if "COMFYUI_URL" in env else f"{comfyui} (simulator)"))
 
         api_url = f"http://{HOST}:{self.ports.api}"
@@ -106,8 +137,7 @@ class DevStack:
             ("worker-gpu", [py, "-m", "worker_gpu"]),
             ("api", [py, "-m", "comfyloom", "api", "--host", HOST, "--port", str(self.ports.api)]),
         ]:
-            proc, log = localstack.spawn(name, args, log_dir=logs, env=self.env)
-            self._add(Service(name, "", proc, log=log))
+            self._spawn(name, name, args)
         api = self.services[-1]
         localstack.wait_until(localstack.http_ok(f"{api_url}/api/v1/image-generation/health"), "API", 60, api.proc)
         self.urls[:0] = [("API", api_url), ("API docs", f"{api_url}/docs")]
@@ -142,8 +172,35 @@ class DevStack:
                 print(f"could not stop {service.name}: {e!r}", file=sys.stderr)
         self.services.clear()
 
-    def dead(self) -> list[str]:
-        return [s.name for s in self.services if s.proc is not None and s.proc.poll() is not None]
+    def supervise(self) -> list[str]:
+        """Start again what exited and may be restarted; the names of parts that died and may not."""
+        fatal = []
+        now = time.monotonic()
+        for service in self.services:
+            if service.proc is None or service.proc.poll() is None:
+                continue
+            respawn = self.respawns.get(service.name)
+            if respawn is None:
+                fatal.append(service.name)
+            elif respawn.due is None:
+                again_soon = respawn.restarts and now - respawn.started < RESTART_STABLE  # it keeps dying
+                respawn.delay = min(respawn.delay * 2, RESTART_MAX) if again_soon else RESTART_FIRST
+                respawn.due = now + respawn.delay
+                print(
+                    f"{service.name} exited (code {service.proc.returncode}); starting it again in"
+                    f" {respawn.delay:.0f} s (log: {self.logs / respawn.log_name}.log)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif now >= respawn.due:
+                if service.log is not None:
+                    service.log.close()
+                service.proc, service.log = localstack.spawn(
+                    respawn.log_name, respawn.args, log_dir=self.logs, env=self.env
+                )
+                respawn.started, respawn.due, respawn.restarts = now, None, respawn.restarts + 1
+                print(f"{service.name} started again (pid {service.proc.pid})", file=sys.stderr, flush=True)
+        return fatal
 
 
 def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, exit_after_demo: bool) -> int:
@@ -166,8 +223,8 @@ def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, e
                 return code
         print("Press Ctrl-C to stop.", flush=True)
         while True:  # Ctrl-C or SIGTERM ends this loop by raising KeyboardInterrupt
-            time.sleep(1.0)
-            if dead := stack.dead():
+            time.sleep(0.5)
+            if dead := stack.supervise():
                 print(f"stopping: {', '.join(dead)} exited (see {data_dir / 'logs'})", file=sys.stderr)
                 return 1
     except KeyboardInterrupt:

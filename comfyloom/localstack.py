@@ -141,8 +141,8 @@ def start_moto(*, port: int, log_dir: Path | None) -> Service:
     return Service("s3", url, proc, log=log)
 
 
-def start_simulator(*, port: int, render_seconds: float, log_dir: Path | None) -> Service:
-    args = [
+def simulator_args(*, port: int, render_seconds: float) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "comfyloom.comfyui.simulator",
@@ -151,7 +151,10 @@ def start_simulator(*, port: int, render_seconds: float, log_dir: Path | None) -
         "--render-seconds",
         str(render_seconds),
     ]
-    proc, log = spawn("comfyui-simulator", args, log_dir=log_dir)
+
+
+def start_simulator(*, port: int, render_seconds: float, log_dir: Path | None) -> Service:
+    proc, log = spawn("comfyui-simulator", simulator_args(port=port, render_seconds=render_seconds), log_dir=log_dir)
     url = f"http://{HOST}:{port}"
     wait_until(http_ok(f"{url}/system_stats"), "ComfyUI simulator", proc=proc)
     return Service("comfyui", url, proc, log=log)

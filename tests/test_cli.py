@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from comfyloom import localstack
@@ -26,7 +32,7 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         args += [f"--{name}-port", str(port)]
     env_free = {
         k: v
-        for k, v in __import__("os").environ.items()
+        for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "COMFYUI_URL")
     }
     result = subprocess.run(args, capture_output=True, text=True, timeout=180, env=env_free)
@@ -47,3 +53,57 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         except OSError:
             continue
         raise AssertionError(f"port {port} still open after the stack stopped")
+
+
+def _children(parent: int) -> dict[int, str]:
+    """The command lines of `parent`'s child processes, by pid (from /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_dev_stack_starts_a_killed_gpu_worker_again_and_keeps_running(tmp_path: Path) -> None:
+    ports = {name: localstack.free_port() for name in ("api", "temporal", "temporal-ui", "s3", "comfyui")}
+    args = [sys.executable, "-m", "comfyloom.cli", "dev", "--render-seconds", "0.3", "--data-dir", str(tmp_path)]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    env_free = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "COMFYUI_URL")
+    }
+    stack = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_free)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stack.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def until(words: str, within: float = 120) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                if words in lines.get(timeout=1):
+                    return
+        raise AssertionError(f"never printed {words!r}")
+
+    try:
+        until("Press Ctrl-C")
+        [gpu_worker] = [pid for pid, cmd in _children(stack.pid).items() if "-m worker_gpu" in cmd]
+        os.kill(gpu_worker, signal.SIGKILL)
+        until("worker-gpu exited (code -9); starting it again in 3 s")
+        until("worker-gpu started again")
+        assert stack.poll() is None, "the stack keeps running"
+        [again] = [pid for pid, cmd in _children(stack.pid).items() if "-m worker_gpu" in cmd]
+        assert again != gpu_worker
+    finally:
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(60) == 0
