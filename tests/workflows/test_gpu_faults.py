@@ -164,8 +164,11 @@ async def test_cancelling_a_job_stops_the_render_in_comfyui(
         assert rendering["stage"] == "rendering" and rendering["progress"]["total"] == 28
         cancelling = await api.delete(f"/api/v1/image-generation/jobs/{accepted['jobId']}")
         assert cancelling.status_code == 202, cancelling.text
-        status = await wait_for(api, accepted["jobId"], done, within=30)
+        seen: list[str] = []
+        status = await wait_for(api, accepted["jobId"], lambda s: bool(seen.append(s["stage"])) or done(s), within=30)
     assert status["status"] == "cancelled" and status["stage"] == "cancelled"
+    # While the worker takes the prompt out of ComfyUI, the job says so (never "waiting for a GPU").
+    assert "cancelling" in seen and "waiting_for_gpu" not in seen, seen
     assert rig.sim.running is None and rig.sim.renders == 0
     [entry] = rig.sim.history.values()
     assert [event for event, _ in entry["status"]["messages"]][-1] == "execution_interrupted"
