@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import hpack
 
 from comfyloom.localstack import HOST, free_port
 
@@ -38,15 +41,73 @@ def make_pki(folder: Path) -> Pki:
     )
 
 
-class Proxy:
-    """Pipes a port of its own to a target, plaintext or behind `context`'s TLS: a network that can be cut."""
+class GrpcGate:
+    """Reads a client's HTTP/2 stream (frames, HPACK) for the gRPC method each request calls, and says which
+    may pass: as the nginx door allows GPU workers only the calls they make (`location ~ <pattern>`)."""
 
-    def __init__(self, target: str, context: ssl.SSLContext | None = None) -> None:
+    PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def __init__(self, allowed: re.Pattern[str]) -> None:
+        self.allowed = allowed
+        self.decoder = hpack.Decoder()
+        self.buffer = b""
+        self.block = b""
+        self.preface = False
+        self.paths: list[str] = []
+        self.refused: list[str] = []
+
+    def feed(self, data: bytes) -> bytes | None:
+        """The whole frames of `data` (and what came before) to pass on, or None: a refused call."""
+        self.buffer += data
+        passed = b""
+        if not self.preface:
+            if len(self.buffer) < len(self.PREFACE):
+                return passed
+            self.preface, passed, self.buffer = True, self.buffer[:24], self.buffer[24:]
+        while len(self.buffer) >= 9:
+            length = int.from_bytes(self.buffer[:3], "big")
+            if len(self.buffer) < 9 + length:
+                break
+            kind, flags, payload = self.buffer[3], self.buffer[4], self.buffer[9 : 9 + length]
+            frame, self.buffer = self.buffer[: 9 + length], self.buffer[9 + length :]
+            if kind in (0x1, 0x9):  # HEADERS, CONTINUATION
+                if kind == 0x1:
+                    padding = payload[0] if flags & 0x8 else 0
+                    payload = payload[(1 if flags & 0x8 else 0) + (5 if flags & 0x20 else 0) : len(payload) - padding]
+                self.block += payload
+                if flags & 0x4:  # END_HEADERS: the request's headers are whole
+                    headers = {str(name): str(value) for name, value in self.decoder.decode(self.block)}
+                    self.block = b""
+                    path = headers.get(":path", "")
+                    self.paths.append(path)
+                    if not self.allowed.fullmatch(path):
+                        self.refused.append(path)
+                        return None
+            passed += frame
+        return passed
+
+
+def door_allowlist() -> re.Pattern[str]:
+    """The gRPC methods deploy/nginx/temporal-mtls.conf lets a GPU worker's certificate call."""
+    conf = (Path(__file__).parents[1] / "deploy" / "nginx" / "temporal-mtls.conf").read_text()
+    [pattern] = re.findall(r"location ~ (\^\S+\$) \{", conf)
+    return re.compile(pattern)
+
+
+class Proxy:
+    """Pipes a port of its own to a target, plaintext or behind `context`'s TLS: a network that can be cut.
+    With `allowed`, each connection's gRPC calls pass through a GrpcGate; a refused call drops the connection."""
+
+    def __init__(
+        self, target: str, context: ssl.SSLContext | None = None, allowed: re.Pattern[str] | None = None
+    ) -> None:
         self.target_host, port = target.rsplit(":", 1)
         self.target_port = int(port)
         self.port = free_port()
         self.address = f"{HOST}:{self.port}"
         self.context = context
+        self.allowed = allowed
+        self.gates: list[GrpcGate] = []
         self.up = True
         self.connections: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
@@ -79,24 +140,32 @@ class Proxy:
             writer.transport.abort()
             return
         self.connections |= {writer, upstream_writer}
+        gate = GrpcGate(self.allowed) if self.allowed else None
+        if gate:
+            self.gates.append(gate)
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, gate: GrpcGate | None) -> None:
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await source.read(65536):
-                    sink.write(data)
+                    passed = gate.feed(data) if gate else data
+                    if passed is None:
+                        writer.transport.abort()
+                        break
+                    sink.write(passed)
                     await sink.drain()
             sink.transport.abort()
 
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        await asyncio.gather(pipe(reader, upstream_writer, gate), pipe(upstream_reader, writer, None))
         self.connections -= {writer, upstream_writer}
 
 
 class TlsProxy(Proxy):
-    """Accepts mTLS (HTTP/2 by ALPN, as gRPC needs) on a port of its own and pipes to a plaintext target."""
+    """Accepts mTLS (HTTP/2 by ALPN, as gRPC needs) on a port of its own and pipes to a plaintext target;
+    with `door`, only the calls the nginx door allows a GPU worker."""
 
-    def __init__(self, target: str, pki: Pki) -> None:
+    def __init__(self, target: str, pki: Pki, *, door: bool = False) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca))
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_cert_chain(pki.server_cert, pki.server_key)
         context.set_alpn_protocols(["h2"])
-        super().__init__(target, context)
+        super().__init__(target, context, door_allowlist() if door else None)

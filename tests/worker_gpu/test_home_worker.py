@@ -4,17 +4,18 @@ a Temporal restart mid-render without rendering twice, and stops gracefully."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RetryConfig, RPCError
 
 from comfyloom import localstack, temporal
 from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
-from comfyloom.settings import Settings
+from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
 from tests.conftest import running_gpu_worker, serve_api
@@ -35,7 +36,7 @@ async def sim(settings: Settings) -> AsyncIterator[tuple[Simulator, Settings]]:
 @pytest.fixture
 async def tls(client: Client, tmp_path: Path) -> AsyncIterator[tuple[TlsProxy, Pki]]:
     pki = make_pki(tmp_path)
-    proxy = TlsProxy(client.service_client.config.target_host, pki)
+    proxy = TlsProxy(client.service_client.config.target_host, pki, door=True)
     await proxy.start()
     yield proxy, pki
     await proxy.stop()
@@ -66,9 +67,44 @@ async def test_gpu_worker_renders_over_mutual_tls_and_is_refused_without_a_certi
     assert status["status"] == "ready", status
     assert simulator.renders == 1
 
+    proxy = tls[0]
+    print("calls through the door:", sorted({p for gate in proxy.gates for p in gate.paths}))
+    assert [p for gate in proxy.gates for p in gate.refused] == [], "the door lets through all a GPU worker does"
+
     anonymous = home.model_copy(update={"temporal_tls_cert": None, "temporal_tls_key": None})
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(temporal.connect(anonymous), 30)
+
+
+async def test_a_stolen_gpu_certificate_cannot_start_stop_or_read_workflows(
+    api: httpx.AsyncClient, client: Client, settings: Settings, tls: tuple[TlsProxy, Pki]
+) -> None:
+    """The door (deploy/nginx/temporal-mtls.conf) lets a GPU certificate make a GPU worker's calls only."""
+    proxy, pki = tls
+    accepted = await start_avatar(api, "door-user")  # someone's job, in flight
+
+    async def stolen() -> Client:  # a fresh connection per try: the door drops the one that asks too much
+        return await Client.connect(
+            proxy.address,
+            namespace=settings.temporal_namespace,
+            tls=temporal.tls_config(over_tls(settings, proxy, pki)),
+            retry_config=RetryConfig(max_retries=0),
+        )
+
+    workflow_id = accepted["workflowId"]
+    tries: dict[str, Callable[[Client], Awaitable[object]]] = {
+        "StartWorkflowExecution": lambda c: c.start_workflow("AvatarWorkflow", id="stolen", task_queue=CPU_TASK_QUEUE),
+        "TerminateWorkflowExecution": lambda c: c.get_workflow_handle(workflow_id).terminate("stolen"),
+        "GetWorkflowExecutionHistory": lambda c: c.get_workflow_handle(workflow_id).fetch_history(),
+    }
+    for method, call in tries.items():
+        with pytest.raises(RPCError):
+            await asyncio.wait_for(call(await stolen()), 10)
+        refused = [path for gate in proxy.gates for path in gate.refused]
+        assert refused[-1] == f"/temporal.api.workflowservice.v1.WorkflowService/{method}", refused
+    handle = client.get_workflow_handle(accepted["workflowId"])
+    assert (await handle.describe()).status != WorkflowExecutionStatus.TERMINATED
+    await handle.cancel()
 
 
 @pytest.mark.usefixtures("cpu_worker")

@@ -165,7 +165,12 @@ async def test_cancelling_a_job_stops_the_render_in_comfyui(
         cancelling = await api.delete(f"/api/v1/image-generation/jobs/{accepted['jobId']}")
         assert cancelling.status_code == 202, cancelling.text
         seen: list[str] = []
-        status = await wait_for(api, accepted["jobId"], lambda s: bool(seen.append(s["stage"])) or done(s), within=30)
+
+        def ended(status: dict[str, Any]) -> bool:
+            seen.append(status["stage"])
+            return done(status)
+
+        status = await wait_for(api, accepted["jobId"], ended, within=30)
     assert status["status"] == "cancelled" and status["stage"] == "cancelled"
     # While the worker takes the prompt out of ComfyUI, the job says so (never "waiting for a GPU").
     assert "cancelling" in seen and "waiting_for_gpu" not in seen, seen
