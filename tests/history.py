@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
+import temporalio
 from temporalio.client import Client, WorkflowHistory
 
 # Local activities are recorded as markers of this name; a `workflow.patched()` marker is another.
@@ -25,3 +28,21 @@ def steps(client: Client, history: WorkflowHistory) -> list[tuple[str, str]]:
             data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
             found.append((json.loads(data)["activity_type"], summary))
     return found
+
+
+async def record(client: Client, workflow_id: str, name: str) -> None:
+    """With COMFYLOOM_RECORD_HISTORIES=<folder>, keep the run's history for tests/workflows/test_replay.py:
+    `{"workflowId", "events"}`, compact, with no path of this machine in its stack traces."""
+    folder = os.environ.get("COMFYLOOM_RECORD_HISTORIES")
+    if not folder:
+        return
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    text = history.to_json()
+    for root in (str(Path(temporalio.__file__).parents[1]) + "/", str(Path(__file__).parents[1]) + "/"):
+        text = text.replace(root, "")
+    _write(Path(folder) / f"{name}.json", {"workflowId": workflow_id, **json.loads(text)})
+
+
+def _write(path: Path, recorded: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recorded, separators=(",", ":")) + "\n")

@@ -24,6 +24,7 @@ from comfyloom.comfyui.simulator import Fault
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import serve_api
+from tests.history import record
 from tests.tls_proxy import Proxy
 from tests.workflows.conftest import Rig
 from tests.workflows.test_avatar import done, start_avatar, wait_for
@@ -61,6 +62,7 @@ async def test_an_outage_mid_render_is_waited_out_and_the_render_goes_on(
     assert rig.sim.renders == 1
     assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 1
     await assert_no_leftovers(store, pool, accepted, ready=True)
+    await record(client, accepted["workflowId"], "avatar_outage_waited_out")
 
 
 async def test_a_restart_outage_longer_than_an_attempt_renders_again_exactly_once(
@@ -91,6 +93,7 @@ async def test_a_restart_outage_longer_than_an_attempt_renders_again_exactly_onc
     assert rig.sim.renders == 1
     assert await activity_attempts(client, accepted["workflowId"], "queue_comfy_prompt") == 2
     await assert_no_leftovers(store, pool, accepted, ready=True)
+    await record(client, accepted["workflowId"], "avatar_restart_outage_rendered_again")
 
 
 @pytest.fixture
@@ -120,6 +123,7 @@ async def test_an_outage_past_the_deadline_fails_the_job_saying_so_and_gives_cre
     assert "http" not in status["error"]
     assert rig.sim.renders == 0
     await assert_no_leftovers(store, pool, accepted, ready=False)
+    await record(client, accepted["workflowId"], "avatar_outage_past_deadline")
 
 
 async def test_a_comfyui_that_ignores_client_prompt_ids_renders_each_job_once(
@@ -140,6 +144,7 @@ async def test_a_comfyui_that_ignores_client_prompt_ids_renders_each_job_once(
     for job in (accepted, second):
         assert await activity_attempts(client, job["workflowId"], "queue_comfy_prompt") == 1
         await assert_no_leftovers(store, pool, job, ready=True)
+    await record(client, accepted["workflowId"], "avatar_legacy_comfyui_reattached")
 
 
 async def test_a_storage_outage_after_the_render_keeps_the_image_and_uploads_it_later(
@@ -168,3 +173,4 @@ async def test_a_storage_outage_after_the_render_keeps_the_image_and_uploads_it_
     assert status["status"] == "ready", status
     assert rig.sim.renders == 1
     await assert_no_leftovers(store, pool, accepted, ready=True)
+    await record(client, accepted["workflowId"], "avatar_storage_outage_uploaded_later")
