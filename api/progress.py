@@ -25,7 +25,7 @@ WAITING = {
     "gpu_slot": "the GPU machine is busy with other jobs",
     "comfyui": "the GPU machine does not answer (asleep, restarting or offline); the render goes on when it is back",
     "storage": "the rendered image waits to be uploaded: storage does not answer",
-    "gpu_worker": "no GPU worker has taken the job yet (the GPU machine may be off)",
+    "gpu_worker": "waiting for a GPU worker to take the job (all are busy, or the GPU machine is off)",
 }
 
 
