@@ -15,26 +15,28 @@ from pathlib import Path
 from comfyloom import localstack
 
 
-def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+def dev_stack(data_dir: Path, *flags: str) -> tuple[list[str], dict[str, int], dict[str, str]]:
+    """`comfyloom dev` on free ports, every part started locally: its command line, ports and environment."""
     ports = {name: localstack.free_port() for name in ("api", "temporal", "temporal-ui", "s3", "comfyui")}
     args = [
         sys.executable,
         "-m",
         "comfyloom.cli",
         "dev",
-        "--exit-after-demo",
+        *flags,
         "--render-seconds",
         "0.3",
         "--data-dir",
-        str(tmp_path / "stack"),
+        str(data_dir),
     ]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
-    env_free = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "COMFYUI_URL")
-    }
+    given = ("DATABASE_URL", "TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "COMFYUI_URL")
+    return args, ports, {k: v for k, v in os.environ.items() if k not in given}
+
+
+def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    args, ports, env_free = dev_stack(tmp_path / "stack", "--exit-after-demo")
     result = subprocess.run(args, capture_output=True, text=True, timeout=180, env=env_free)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -69,15 +71,7 @@ def _children(parent: int) -> dict[int, str]:
 
 
 def test_dev_stack_starts_a_killed_gpu_worker_again_and_keeps_running(tmp_path: Path) -> None:
-    ports = {name: localstack.free_port() for name in ("api", "temporal", "temporal-ui", "s3", "comfyui")}
-    args = [sys.executable, "-m", "comfyloom.cli", "dev", "--render-seconds", "0.3", "--data-dir", str(tmp_path)]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    env_free = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "COMFYUI_URL")
-    }
+    args, _, env_free = dev_stack(tmp_path)
     stack = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_free)
     lines: queue.Queue[str] = queue.Queue()
 

@@ -91,28 +91,9 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     renders = 0
     for attempt in itertools.count(1):
         queued: QueuedPrompt | None = None
-        attempt_request = request.model_copy(
-            update={"step": f"{request.step}-{attempt}", "reattach_prompt_ids": list(reattach)}
-        )
-        what = f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}"
         try:
-            queued = await run(
-                ComfyActivities.queue_comfy_prompt,
-                attempt_request,
-                schedule_to_close=_left(deadline, gpu_deadline),
-                summary=what,
-            )
-            return await run(
-                ComfyActivities.await_comfy_result,
-                AwaitRequest(
-                    prompt_id=queued.prompt_id,
-                    template=request.template,
-                    staging_prefix=staging_prefix(request.workflow_id),
-                ),
-                task_queue=queued.worker_task_queue,
-                schedule_to_close=_left(deadline, gpu_deadline),
-                summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",
-            )
+            queued = await _queue(request, attempt, reattach, schedule_to_close=_left(deadline, gpu_deadline))
+            return await _await(request, queued, schedule_to_close=_left(deadline, gpu_deadline))
         except ActivityError as e:
             cause = e.cause
             if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
@@ -128,6 +109,31 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
                 raise
             workflow.logger.warning("render attempt %d failed (%s); trying again", attempt, failure_reason(e))
     raise AssertionError("unreachable")
+
+
+async def _queue(
+    request: RenderRequest, attempt: int, reattach: list[str], *, schedule_to_close: timedelta
+) -> QueuedPrompt:
+    """One render attempt's prompt, queued on (or found again in) some GPU worker's ComfyUI."""
+    return await run(
+        ComfyActivities.queue_comfy_prompt,
+        request.model_copy(update={"step": f"{request.step}-{attempt}", "reattach_prompt_ids": list(reattach)}),
+        schedule_to_close=schedule_to_close,
+        summary=f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}",
+    )
+
+
+async def _await(request: RenderRequest, queued: QueuedPrompt, *, schedule_to_close: timedelta) -> RenderResult:
+    """The queued prompt's images, staged, awaited on the worker whose ComfyUI holds it."""
+    return await run(
+        ComfyActivities.await_comfy_result,
+        AwaitRequest(
+            prompt_id=queued.prompt_id, template=request.template, staging_prefix=staging_prefix(request.workflow_id)
+        ),
+        task_queue=queued.worker_task_queue,
+        schedule_to_close=schedule_to_close,
+        summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",
+    )
 
 
 def _left(deadline: datetime, gpu_deadline: timedelta) -> timedelta:
@@ -173,28 +179,11 @@ def _duration(span: timedelta) -> str:
 async def _render_v1(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
     """The render loop of histories recorded before RENDER_UNTIL_DEADLINE: three attempts in all."""
     reattach: list[str] = []
-    base_step = request.step
     for attempt in range(1, MAX_RENDER_ATTEMPTS + 1):
-        attempt_request = request.model_copy(
-            update={"step": f"{base_step}-{attempt}", "reattach_prompt_ids": list(reattach)}
-        )
-        what = f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}"
-        queued = await run(
-            ComfyActivities.queue_comfy_prompt, attempt_request, schedule_to_close=gpu_deadline, summary=what
-        )
+        queued = await _queue(request, attempt, reattach, schedule_to_close=gpu_deadline)
         try:
-            return await run(
-                ComfyActivities.await_comfy_result,
-                AwaitRequest(
-                    prompt_id=queued.prompt_id,
-                    template=request.template,
-                    staging_prefix=staging_prefix(request.workflow_id),
-                ),
-                task_queue=queued.worker_task_queue,
-                # The awaits' retries are unlimited now; the deadline bounds them here too.
-                schedule_to_close=gpu_deadline,
-                summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",
-            )
+            # The awaits' retries are unlimited now; the deadline bounds them here too.
+            return await _await(request, queued, schedule_to_close=gpu_deadline)
         except ActivityError as e:
             cause = e.cause
             if isinstance(cause, TimeoutError):
