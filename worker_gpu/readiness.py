@@ -114,7 +114,7 @@ async def check_comfyui(
             comfyui_url=client.base_url,
             reachable=False,
             checked_at=now,
-            problems=[f"ComfyUI at {client.base_url} does not answer: {e}"],
+            problems=[f"ComfyUI at {client.base_url} does not answer: {e.__cause__ or e!r}"],
             templates=[TemplateCheck(template=t.name, renders=False) for t in templates],
         )
     checks, problems = [], []
