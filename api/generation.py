@@ -11,21 +11,20 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel
 from temporalio.client import Client
-from temporalio.common import TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.admission import Ticket, admission, fingerprint
 from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast
 from api.schemas import CamelRequest, CoverOptions, JobAccepted, LoraIn
 from comfy_templates import template_for
-from comfyloom import search
+from comfyloom import starts
 from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
 from comfyloom.db import characters, credits, jobs, refusals, stories
+from comfyloom.db.pool import Connection
 from comfyloom.prompts.screening import screen
-from comfyloom.settings import CPU_TASK_QUEUE, Settings
+from comfyloom.settings import Settings
 from workflows.avatar import AvatarWorkflow
 from workflows.cover import CoverWorkflow
 from workflows.scene import SceneWorkflow
@@ -43,11 +42,11 @@ STARTS_A_JOB: dict[str, Any] = {
     "responses": responses(402, 404, 429, 503),
 }
 
-WORKFLOWS: dict[ImageKind, Any] = {
-    ImageKind.avatar: AvatarWorkflow.run,
-    ImageKind.sticker: StickerWorkflow.run,
-    ImageKind.cover: CoverWorkflow.run,
-    ImageKind.scene: SceneWorkflow.run,
+WORKFLOWS: dict[ImageKind, type] = {
+    ImageKind.avatar: AvatarWorkflow,
+    ImageKind.sticker: StickerWorkflow,
+    ImageKind.cover: CoverWorkflow,
+    ImageKind.scene: SceneWorkflow,
 }
 
 
@@ -97,53 +96,33 @@ async def refuse_if_unsafe(
         raise content_refused(refusal, field_names=field_names)
 
 
-async def start_workflow(
-    run: Any,
-    arg: BaseModel,
+async def launch(
+    start: starts.PendingStart,
     *,
-    job_id: UUID,
-    workflow_id: str,
     rows: list[UUID],
     holds: list[str],
     pool: asyncpg.Pool,
     temporal: Client,
     settings: Settings,
-    summary: str,
-    attributes: TypedSearchAttributes,
     story_id: UUID | None = None,
-    **options: Any,
 ) -> JobAccepted:
-    """Start a job's workflow; if Temporal refuses, the job's rows are failed, its credits released, and the
-    client gets a 503. A namespace without comfyloom's search attributes gets the run without them."""
-
-    async def start(with_attributes: TypedSearchAttributes) -> None:
-        await temporal.start_workflow(
-            run,
-            arg,
-            id=workflow_id,
-            task_queue=CPU_TASK_QUEUE,
-            static_summary=summary,
-            search_attributes=with_attributes,
-            **options,
-        )
-
+    """Start an admitted job's workflow (its note was written with the job); if Temporal refuses, the job's
+    rows are failed, its credits released, and the client gets a 503."""
     try:
-        try:
-            await start(attributes)
-        except RPCError as e:
-            if e.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in e.message.lower():
-                raise
-            log.error("%s; starting %s without search attributes: run `comfyloom temporal-setup`", e, workflow_id)
-            await start(TypedSearchAttributes.empty)
+        await starts.launch(pool, temporal, start)
     except Exception as e:
         async with pool.acquire() as conn, conn.transaction():
             for row in rows:
                 await jobs.mark_failed(conn, row, f"could not start the workflow: {e}")
             for hold in holds:
                 await credits.release(conn, hold, "the workflow could not be started")
+            await starts.forget(conn, start.workflow_id)
         raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
     return JobAccepted(
-        job_id=job_id, workflow_id=workflow_id, status_url=status_url(job_id, settings), story_id=story_id
+        job_id=start.job_id,
+        workflow_id=start.workflow_id,
+        status_url=status_url(start.job_id, settings),
+        story_id=story_id,
     )
 
 
@@ -151,8 +130,14 @@ def status_url(job_id: UUID, settings: Settings) -> str:
     return f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}"
 
 
-def replayed(job: jobs.JobRow, settings: Settings) -> JobAccepted:
-    """The answer to a repeated request: the job the first one started."""
+async def replayed(job: jobs.JobRow, pool: asyncpg.Pool, temporal: Client, settings: Settings) -> JobAccepted:
+    """The answer to a repeated request: the job the first one started. If a crash stopped the first request
+    between admitting the job and starting its workflow, the workflow is started now."""
+    if (note := await starts.pending_for(pool, job.workflow_id)) is not None:
+        try:
+            await starts.launch(pool, temporal, note)
+        except RPCError as e:  # Temporal away: the CPU worker's sweep starts it later
+            log.warning("could not start the stranded job %s yet: %s", job.workflow_id, e)
     return JobAccepted(
         job_id=job.id,
         workflow_id=job.workflow_id,
@@ -184,38 +169,53 @@ async def start_generation(
     )
     workflow_id = f"{request.kind.value}-{request.job_id}"
     ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
-    async with admission(pool, ticket, settings) as admitted:
-        if admitted.replay is not None:
-            return replayed(admitted.replay, settings)
-        await jobs.create_job(
-            admitted.conn,
-            job_id=request.job_id,
-            user_id=request.user_id,
-            kind=request.kind.value,
-            character_id=request.character_id,
-            workflow_id=workflow_id,
-            request=body.model_dump(mode="json", by_alias=True),
-            story_id=request.story_id,
-            idempotency_key=ticket.idempotency_key,
-            request_hash=ticket.request_hash,
-        )
-        await credits.hold(
-            admitted.conn, user_id=request.user_id, workflow_id=workflow_id, job_id=request.job_id, amount=request.price
-        )
-    return await start_workflow(
+    note = starts.pending(
         WORKFLOWS[request.kind],
         request,
-        job_id=request.job_id,
         workflow_id=workflow_id,
+        job_id=request.job_id,
+        summary=summary,
+        user_id=request.user_id,
+        kind=request.kind.value,
+        character_ids=request.character_ids,
+    )
+    async with admission(pool, ticket, settings) as admitted:
+        replay = admitted.replay
+        if replay is None:
+            await admit_generation(admitted.conn, request, body, ticket, note)
+    if replay is not None:
+        return await replayed(replay, pool, temporal, settings)
+    return await launch(
+        note,
         rows=[request.job_id],
         holds=[workflow_id],
         pool=pool,
         temporal=temporal,
         settings=settings,
-        summary=summary,
-        attributes=search.for_job(request.user_id, request.kind.value, request.character_ids),
         story_id=request.story_id if request.kind is ImageKind.cover else None,
     )
+
+
+async def admit_generation(
+    conn: Connection, request: GenerationRequest, body: CamelRequest, ticket: Ticket, note: starts.PendingStart
+) -> None:
+    """The job's row, its credit hold and the note that starts its workflow: one transaction."""
+    await jobs.create_job(
+        conn,
+        job_id=request.job_id,
+        user_id=request.user_id,
+        kind=request.kind.value,
+        character_id=request.character_id,
+        workflow_id=note.workflow_id,
+        request=body.model_dump(mode="json", by_alias=True),
+        story_id=request.story_id,
+        idempotency_key=ticket.idempotency_key,
+        request_hash=ticket.request_hash,
+    )
+    await credits.hold(
+        conn, user_id=request.user_id, workflow_id=note.workflow_id, job_id=request.job_id, amount=request.price
+    )
+    await starts.record(conn, note)
 
 
 async def start_cover(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from comfyloom import db, metrics, temporal
+from comfyloom import db, metrics, starts, temporal
 from comfyloom.process import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
@@ -30,10 +30,13 @@ async def serve(stop: asyncio.Event) -> None:
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
     backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime), name="gpu-backlog")
+    # Jobs an API admitted but crashed before starting: started here after a grace (comfyloom/starts.py).
+    sweep = asyncio.create_task(starts.sweep_forever(pool, client), name="stranded-jobs")
     try:
         await run_workers([worker], stop)
     finally:
         backlog.cancel()
+        sweep.cancel()
         await pool.close()
 
 

@@ -7,7 +7,6 @@ import asyncpg
 from fastapi import APIRouter
 from pydantic.alias_generators import to_camel
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 
 from api.admission import IdempotencyKey, Ticket, admission, fingerprint, insufficient
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
@@ -17,12 +16,12 @@ from api.generation import (
     STORED_STORY_FIELDS,
     as_loras,
     cast_field_names,
+    launch,
     new_request,
     refuse_if_unsafe,
     replayed,
     start_cover,
     start_generation,
-    start_workflow,
 )
 from api.owned import own_cast, own_character, own_job, own_story
 from api.schemas import (
@@ -34,7 +33,7 @@ from api.schemas import (
     StickerSetCreate,
 )
 from comfy_templates import template_for
-from comfyloom import search
+from comfyloom import starts
 from comfyloom.contracts import (
     Emotion,
     ImageKind,
@@ -151,7 +150,7 @@ async def generate_cover(
             window_seconds=settings.idempotency_window_seconds,
         )
         if repeat is not None:
-            return replayed(repeat, settings)
+            return await replayed(repeat, pool, temporal, settings)
         account = await credits.balance(pool, user_id)
         if account.balance < settings.credit_prices.cover:
             raise insufficient(account.balance, settings.credit_prices.cover)
@@ -258,37 +257,6 @@ async def _start_set(
     # A retry is never a replay: the set being finished (checked by the caller) is what guards it.
     request_hash = fingerprint(STICKER_SET, body) if body is not None else None
     ticket = Ticket(user_id, sum(shares), request_hash, idempotency_key)
-    async with admission(pool, ticket, settings) as admitted:
-        if admitted.replay is not None:
-            return replayed(admitted.replay, settings)
-        conn = admitted.conn
-        if body is not None:
-            await jobs.create_job(
-                conn,
-                job_id=set_id,
-                user_id=user_id,
-                kind=STICKER_SET,
-                character_id=character.id,
-                workflow_id=workflow_id,
-                request=body.model_dump(mode="json", by_alias=True),
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-            )
-        else:
-            await jobs.reopen(conn, set_id)
-        for child, child_id in zip(children, child_ids, strict=True):
-            await jobs.create_job(
-                conn,
-                job_id=child.job_id,
-                user_id=user_id,
-                kind=ImageKind.sticker.value,
-                character_id=character.id,
-                workflow_id=child_id,
-                request={"emotion": child.emotion.value},
-                set_id=set_id,
-                emotion=child.emotion.value,
-            )
-            await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
     width, height = template.manifest.size
     request = StickerSetRequest(
         set_job_id=set_id,
@@ -303,19 +271,58 @@ async def _start_set(
         loras=loras,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
     )
-    return await start_workflow(
-        StickerSetWorkflow.run,
+    note = starts.pending(
+        StickerSetWorkflow,
         request,
-        job_id=set_id,
         workflow_id=workflow_id,
+        job_id=set_id,
+        summary=f"Stickers of {character.name}: {', '.join(e.value for e in emotions)}",
+        user_id=user_id,
+        kind=STICKER_SET,
+        character_ids=[character.id],
+        new_run=body is None,  # a retry is a new run of the set, under the same id
+    )
+    async with admission(pool, ticket, settings) as admitted:
+        replay = admitted.replay
+        if replay is None:
+            conn = admitted.conn
+            if body is not None:
+                await jobs.create_job(
+                    conn,
+                    job_id=set_id,
+                    user_id=user_id,
+                    kind=STICKER_SET,
+                    character_id=character.id,
+                    workflow_id=workflow_id,
+                    request=body.model_dump(mode="json", by_alias=True),
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                )
+            else:
+                await jobs.reopen(conn, set_id)
+            for child, child_id in zip(children, child_ids, strict=True):
+                await jobs.create_job(
+                    conn,
+                    job_id=child.job_id,
+                    user_id=user_id,
+                    kind=ImageKind.sticker.value,
+                    character_id=character.id,
+                    workflow_id=child_id,
+                    request={"emotion": child.emotion.value},
+                    set_id=set_id,
+                    emotion=child.emotion.value,
+                )
+                await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
+            await starts.record(conn, note)
+    if replay is not None:
+        return await replayed(replay, pool, temporal, settings)
+    return await launch(
+        note,
         rows=[set_id, *(c.job_id for c in children)],
         holds=child_ids,
         pool=pool,
         temporal=temporal,
         settings=settings,
-        summary=f"Stickers of {character.name}: {', '.join(e.value for e in emotions)}",
-        attributes=search.for_job(user_id, STICKER_SET, [character.id]),
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 
 
