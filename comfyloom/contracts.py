@@ -313,6 +313,11 @@ class PublishItem(BaseModel):
 
 class PublishRequest(BaseModel):
     items: list[PublishItem]
+    # Runs recorded before KEEP_STAGING_UNTIL_RECORDED clear staging here; newer ones after the job's record.
+    staging_prefix: str | None = None
+
+
+class ClearStaging(BaseModel):
     staging_prefix: str
 
 

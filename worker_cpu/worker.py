@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
@@ -17,7 +18,14 @@ from comfyloom.storage import ObjectStore
 from workflows import ALL_WORKFLOWS
 
 
-def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings) -> Worker:
+def build_cpu_worker(
+    client: Client,
+    pool: asyncpg.Pool,
+    store: ObjectStore,
+    settings: Settings,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+) -> Worker:
     jobs = JobActivities(pool, store)
     prompts = PromptActivities(pool, settings)
     images = ImageActivities(store, quality=settings.webp_quality, method=settings.webp_method)
@@ -27,6 +35,7 @@ def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
         task_queue=CPU_TASK_QUEUE,
         workflows=ALL_WORKFLOWS,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+        interceptors=interceptors,
         activities=[
             jobs.open_job,
             jobs.finish_job,
@@ -36,5 +45,6 @@ def build_cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
             prompts.build_prompt,
             images.convert_webp,
             publish.publish_image,
+            publish.clear_staging,
         ],
     )

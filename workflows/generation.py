@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.prompt import PromptActivities
     from activities.publish import PublishActivities
     from comfyloom.contracts import (
+        ClearStaging,
         ConvertRequest,
         FailJob,
         FinishJob,
@@ -33,6 +34,11 @@ with workflow.unsafe.imports_passed_through():
     from comfyloom.keys import avatar_key, cover_key, scene_key, staging_prefix, sticker_key
     from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run
     from workflows.progress import ReportsProgress
+
+
+# Marks runs whose post-render steps can run again after a CPU worker dies mid-way (keys fixed from the run's
+# start, staging cleared after the record); runs recorded before it replay as they were.
+KEEP_STAGING_UNTIL_RECORDED = "keep-staging-until-recorded"
 
 
 def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
@@ -84,8 +90,13 @@ class GenerationWorkflow(ReportsProgress):
                 gpu_deadline=timedelta(seconds=request.gpu_wait_deadline_seconds),
             )
             self._stage(Stage.converting)
-            now = workflow.now()
+            # Since KEEP_STAGING_UNTIL_RECORDED, keys come from the run's start, not the clock: a CPU worker killed
+            # after publishing runs convert, publish and record again, and they must write the same objects.
+            keep_staging = workflow.patched(KEEP_STAGING_UNTIL_RECORDED)
+            now = workflow.info().start_time if keep_staging else workflow.now()
             image_key, messenger_key = public_keys(request, int(now.timestamp() * 1000))
+            if keep_staging:
+                published = [image_key, *([messenger_key] if messenger_key else [])]
             converted = await run(
                 ImageActivities.convert_webp,
                 ConvertRequest(
@@ -114,9 +125,13 @@ class GenerationWorkflow(ReportsProgress):
             published = [item.public_key for item in items]
             images = await run(
                 PublishActivities.publish_image,
-                PublishRequest(items=items, staging_prefix=staging),
+                PublishRequest(items=items, staging_prefix=None if keep_staging else staging),
                 summary=", ".join(published),
             )
+            if keep_staging:
+                # An activity of its own: the workflow task that ran convert and publish is recorded before
+                # their input goes, so a crash from here on never runs them again.
+                await run(PublishActivities.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
             self._stage(Stage.saving)
             result = await run(
                 JobActivities.finish_job,

@@ -74,6 +74,9 @@ POLICIES: dict[str, ActivityPolicy] = {
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
     "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10), local=True),
     "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10), local=True),
+    # After publishing, as an ordinary activity: the workflow task that ran convert and publish is recorded
+    # first, so no re-run of them ever needs the staged render it deletes.
+    "clear_staging": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(0), schedule_to_close=600 * S),
     "finish_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10)),
     "cancel_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.

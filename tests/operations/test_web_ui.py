@@ -54,7 +54,8 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     assert summaries[3].startswith("await_comfy_result: prompt ")
     assert summaries[4] == "convert_webp: 768x768, opaque background"
     assert summaries[5].startswith("publish_image: characters/ops-user/")
-    assert summaries[6] == "finish_job"
+    assert summaries[6] == f"clear_staging: staging/{workflow_id}/"
+    assert summaries[7] == "finish_job"
     statuses = [
         e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["JobStatus"].data
         for e in history.events

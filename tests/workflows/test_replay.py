@@ -8,14 +8,19 @@ still replay; record new paths under the new commit.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
+from comfyloom.contracts import GenerationRequest, GenerationResult
 from workflows import ALL_WORKFLOWS
+from workflows.generation import GenerationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
@@ -30,3 +35,23 @@ async def test_a_recorded_history_replays_on_the_current_code(path: Path) -> Non
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     where = f"{path.parent.name}/{path.name}"
     assert result.replay_failure is None, f"{kind} in {where} no longer replays: {result.replay_failure}"
+
+
+@workflow.defn(name="AvatarWorkflow", sandboxed=False)
+class AvatarWorkflowChangedWithoutAPatch(GenerationWorkflow):
+    """AvatarWorkflow with a step added in front, and no `workflow.patched()` around it."""
+
+    @workflow.run
+    async def run(self, request: GenerationRequest) -> GenerationResult:
+        await workflow.sleep(timedelta(seconds=1))
+        return await self.generate(request)
+
+
+async def test_a_change_to_a_workflows_commands_without_a_patch_fails_the_replay() -> None:
+    path = next(p for p in HISTORIES if p.stem == "avatar_ready")
+    recorded = json.loads(path.read_text())
+    replayer = Replayer(workflows=[AvatarWorkflowChangedWithoutAPatch], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(
+        WorkflowHistory.from_json(recorded["workflowId"], recorded), raise_on_replay_failure=False
+    )
+    assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
