@@ -16,7 +16,7 @@ from comfyloom.storage import ObjectStore
 from tests.auth import as_user
 from tests.conftest import LocalParts, running_gpu_worker
 from tests.gemini_endpoint import FakeGemini, error
-from tests.history import steps
+from tests.history import record, steps
 from tests.workflows.test_avatar import create_character, done, wait_for
 from tests.workflows.test_sticker_set import renders
 from worker_cpu.worker import build_cpu_worker
@@ -59,6 +59,7 @@ async def test_cancelled_while_queued_before_any_worker(
     # Nothing reached a task queue but the compensation; open_job, a local activity, may have been tried
     # in the very workflow task that saw the cancellation.
     assert [name for name, _ in steps(client, history) if name != "open_job"] == ["fail_job"]
+    await record(client, accepted["workflowId"], "avatar_cancelled_before_any_worker")
 
 
 async def test_cancelled_while_building_the_prompt(
@@ -95,11 +96,12 @@ async def test_cancelled_while_waiting_for_a_gpu(
     async with running_gpu_worker(client, store, settings):
         assert (await wait_for(api, accepted["jobId"], done))["status"] == "cancelled"
     assert await renders(local_parts.comfyui_url) == before
+    await record(client, accepted["workflowId"], "avatar_cancelled_waiting_for_gpu")
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
 async def test_cancelling_a_set_cancels_its_stickers_and_refunds_each(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, local_parts: LocalParts
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, local_parts: LocalParts
 ) -> None:
     character = await create_character(api)
     async with httpx.AsyncClient() as http:
@@ -118,6 +120,7 @@ async def test_cancelling_a_set_cancels_its_stickers_and_refunds_each(
     )
     assert len(holds) == 8
     assert all((h["status"], h["job"]) in {("charged", "ready"), ("released", "cancelled")} for h in holds), holds
+    await record(client, accepted["workflowId"], "sticker_set_cancelled")
     async with httpx.AsyncClient() as http:  # leave no slow fault for later tests
         await http.delete(f"{local_parts.comfyui_url}/sim/faults")
 

@@ -18,6 +18,7 @@ from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
+from tests.history import record
 from tests.workflows.test_avatar import create_character, done, wait_for
 
 USER = as_user("user-1")
@@ -46,6 +47,7 @@ async def test_a_cover_of_a_described_story_is_saved_with_a_new_story(
     status = await wait_for(api, accepted["jobId"], done)
     assert status["status"] == "ready", status
     assert status["storyId"] == story_id
+    await record(client, accepted["workflowId"], "cover_ready")
     key = status["resultUrl"].removeprefix(settings.public_url(""))
     assert re.fullmatch(rf"stories/{story_id}/cover/cover_\d{{13}}\.webp", key), key
     async with httpx.AsyncClient() as http:

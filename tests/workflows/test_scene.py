@@ -10,10 +10,12 @@ import asyncpg
 import httpx
 import pytest
 from PIL import Image
+from temporalio.client import Client
 
 from api.errors import ApiError
 from api.routes.image_generation import scene_size
 from comfyloom.settings import Settings
+from tests.history import record
 from tests.workflows.test_avatar import create_character, done, wait_for
 from tests.workflows.test_cover import post
 
@@ -22,7 +24,7 @@ SCENE = "/api/v1/image-generation/scene"
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
 async def test_scenes_render_at_the_asked_size_and_are_found_by_chat(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     character = await create_character(api)
     story = (await post(api, "/api/v1/stories", {"title": "Café"})).json()
@@ -44,6 +46,7 @@ async def test_scenes_render_at_the_asked_size_and_are_found_by_chat(
 
     statuses = [await wait_for(api, job["jobId"], done) for job in jobs]
     assert [s["status"] for s in statuses] == ["ready", "ready"], statuses
+    await record(client, jobs[0]["workflowId"], "scene_ready")
     sizes = []
     for job, status in zip(jobs, statuses, strict=True):
         key = status["resultUrl"].removeprefix(settings.public_url(""))

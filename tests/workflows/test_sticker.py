@@ -17,6 +17,7 @@ from comfyloom.db import credits, jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user
+from tests.history import record
 from tests.workflows.test_avatar import create_character, done, wait_for
 from workflows.sticker import StickerWorkflow
 
@@ -41,7 +42,7 @@ def assert_cut_out(img: Image.Image, size: tuple[int, int]) -> None:
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
 async def test_a_sticker_is_keyed_out_and_has_a_messenger_version(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, store: ObjectStore
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore
 ) -> None:
     character = await create_character(api)
     response = await api.post(
@@ -66,6 +67,7 @@ async def test_a_sticker_is_keyed_out_and_has_a_messenger_version(
     assert image is not None and "(happy:1.2)" in image["positive_prompt"]
     assert "background:1.3)" in image["positive_prompt"] and "(blue background" not in image["positive_prompt"]
     assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    await record(client, accepted["workflowId"], "sticker_ready")
 
 
 async def start_sticker(
@@ -130,6 +132,7 @@ async def test_a_render_without_the_promised_transparency_fails_and_publishes_no
     assert await store.list_keys(f"staging/{workflow_id}/") == []
     assert await store.list_keys(f"characters/user-1/{character['id']}/stickers/") == []
     assert await pool.fetchval("select count(*) from character_stickers where job_id = $1", uuid.UUID(job_id)) == 0
+    await record(client, workflow_id, "sticker_unusable_render_failed")
 
 
 async def test_an_unknown_emotion_is_a_422_naming_the_choices(api: httpx.AsyncClient) -> None:

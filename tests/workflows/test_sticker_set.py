@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from tests.auth import as_user
 from tests.conftest import LocalParts
+from tests.history import record
 from tests.workflows.test_avatar import create_character, done, wait_for
 
 USER = as_user("user-1")
@@ -64,6 +65,10 @@ async def test_a_failed_sticker_is_retried_without_redoing_the_good_ones(
     assert after[failed["emotion"]]["jobId"] != failed["jobId"]
     assert all(after[e]["jobId"] == good[e]["jobId"] for e in good), "good stickers are never redone"
     assert await renders(comfy) - before == 8
+    await record(client, accepted["workflowId"], "sticker_set_failed_then_retried")
+    await record(
+        client, f"{accepted['workflowId']}-{failed['emotion']}-{failed['jobId'][:8]}", "sticker_of_a_set_failed"
+    )
 
     again = await api.post(f"/api/v1/image-generation/stickers/bulk/{accepted['jobId']}/retry", headers=USER)
     assert again.status_code == 409 and again.json()["error"]["type"] == "nothing_to_retry"
