@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sysconfig
 from pathlib import Path
 
 import temporalio
@@ -38,7 +39,8 @@ async def record(client: Client, workflow_id: str, name: str) -> None:
         return
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     text = history.to_json()
-    for root in (str(Path(temporalio.__file__).parents[1]) + "/", str(Path(__file__).parents[1]) + "/"):
+    roots = (Path(temporalio.__file__).parents[1], Path(sysconfig.get_paths()["stdlib"]), Path(__file__).parents[1])
+    for root in (f"{r}/" for r in roots):
         text = text.replace(root, "")
     _write(Path(folder) / f"{name}.json", {"workflowId": workflow_id, **json.loads(text)})
 
