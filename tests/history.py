@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowHistory
 
 # Local activities are recorded as markers of this name; a `workflow.patched()` marker is another.
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
+PATCH_MARKER = "core_patch"
 
 
 def steps(client: Client, history: WorkflowHistory) -> list[tuple[str, str]]:
@@ -48,3 +49,12 @@ async def record(client: Client, workflow_id: str, name: str) -> None:
 def _write(path: Path, recorded: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(recorded, separators=(",", ":")) + "\n")
+
+
+def patches(history: WorkflowHistory) -> list[str]:
+    """The `workflow.patched()` ids a run recorded, in order: which code paths it took."""
+    return [
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == PATCH_MARKER
+    ]

@@ -55,3 +55,9 @@ async def test_a_change_to_a_workflows_commands_without_a_patch_fails_the_replay
         WorkflowHistory.from_json(recorded["workflowId"], recorded), raise_on_replay_failure=False
     )
     assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
+
+
+def test_recorded_histories_name_no_path_of_a_machine() -> None:
+    for path in HISTORIES:
+        text = path.read_text()
+        assert not any(root in text for root in ("/root/", "/home/", "/tmp/", "/work/", "site-packages")), path
