@@ -18,6 +18,7 @@ from PIL import Image
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.steps import OUT_OF_MEMORY, PROMPT_LOST
 from comfy_templates import RenderParams, load_template
 from comfyloom.comfyui.client import (
     ComfyClient,
@@ -60,8 +61,6 @@ T = TypeVar("T")
 # Error types the workflow reacts to (see workflows/policies.py).
 REJECTED = "ComfyRejected"
 EXECUTION_FAILED = "ComfyExecutionFailed"
-OUT_OF_MEMORY = "ComfyOutOfMemory"
-PROMPT_LOST = "ComfyPromptLost"
 INTERRUPTED = "ComfyInterrupted"
 NO_OUTPUT = "ComfyNoOutput"
 WORKER_SHUTDOWN = "GpuWorkerShutdown"  # retryable: the activity is handed back

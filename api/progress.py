@@ -12,11 +12,11 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from activities.steps import GPU_STEPS
 from comfyloom.contracts import Progress, RenderProgress, Stage
 from comfyloom.db.jobs import JobRow, JobStatus
 
 QUERY_TIMEOUT = timedelta(seconds=2)
-GPU_ACTIVITIES = {"queue_comfy_prompt", "await_comfy_result"}
 FINAL_STAGE = {JobStatus.ready: Stage.done, JobStatus.failed: Stage.failed, JobStatus.cancelled: Stage.cancelled}
 
 
@@ -63,7 +63,7 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
         return live
     description = await handle.describe()
     for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name in GPU_ACTIVITIES:
+        if pending.activity_type.name in GPU_STEPS:
             await _gpu_step(client, pending, live)
             break
     return live

@@ -12,11 +12,11 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import FailureError
 
+from activities import steps
+from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run
+from workflows.progress import ReportsProgress
+
 with workflow.unsafe.imports_passed_through():
-    from activities.images import ImageActivities
-    from activities.jobs import JobActivities
-    from activities.prompt import PromptActivities
-    from activities.publish import PublishActivities
     from comfyloom.contracts import (
         ClearStaging,
         ConvertRequest,
@@ -32,8 +32,6 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from comfyloom.keys import avatar_key, cover_key, scene_key, staging_prefix, sticker_key
-    from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run
-    from workflows.progress import ReportsProgress
 
 
 # Marks runs whose post-render steps can run again after a CPU worker dies mid-way (keys fixed from the run's
@@ -68,11 +66,11 @@ class GenerationWorkflow(ReportsProgress):
         published: list[str] = []
         try:
             await run(
-                JobActivities.open_job,
+                steps.open_job,
                 OpenJob(job_id=request.job_id, user_id=request.user_id, price=request.price),
             )
             self._stage(Stage.building_prompt)
-            prompt = await run(PromptActivities.build_prompt, request.prompt_request(), summary=request.kind.value)
+            prompt = await run(steps.build_prompt, request.prompt_request(), summary=request.kind.value)
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
             self._stage(Stage.rendering)
             rendered = await render(
@@ -98,7 +96,7 @@ class GenerationWorkflow(ReportsProgress):
             if keep_staging:
                 published = [image_key, *([messenger_key] if messenger_key else [])]
             converted = await run(
-                ImageActivities.convert_webp,
+                steps.convert_webp,
                 ConvertRequest(
                     source_key=rendered.images[0].key,
                     target_key=f"{staging}{request.kind.value}.webp",
@@ -124,17 +122,17 @@ class GenerationWorkflow(ReportsProgress):
                 items.append(PublishItem(staged_key=converted.messenger_key, public_key=messenger_key))
             published = [item.public_key for item in items]
             images = await run(
-                PublishActivities.publish_image,
+                steps.publish_image,
                 PublishRequest(items=items, staging_prefix=None if keep_staging else staging),
                 summary=", ".join(published),
             )
             if keep_staging:
                 # An activity of its own: the workflow task that ran convert and publish is recorded before
                 # their input goes, so a crash from here on never runs them again.
-                await run(PublishActivities.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
+                await run(steps.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
             self._stage(Stage.saving)
             result = await run(
-                JobActivities.finish_job,
+                steps.finish_job,
                 FinishJob(
                     request=request,
                     image=images[0],
@@ -152,7 +150,7 @@ class GenerationWorkflow(ReportsProgress):
             self._stage(Stage.cancelled if cancelled else Stage.failed, error=reason)
             record_outcome(request.kind.value, "cancelled" if cancelled else "failed", failure_type(e))
             await run(
-                JobActivities.fail_job,
+                steps.fail_job,
                 FailJob(
                     job_id=request.job_id,
                     staging_prefix=staging,

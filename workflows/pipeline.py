@@ -7,7 +7,7 @@ import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -19,8 +19,10 @@ from temporalio.exceptions import (
     TimeoutType,
 )
 
+from activities import steps
+from activities.steps import OUT_OF_MEMORY, PROMPT_LOST
+
 with workflow.unsafe.imports_passed_through():
-    from activities.comfy import OUT_OF_MEMORY, PROMPT_LOST, ComfyActivities
     from comfyloom.contracts import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
     from comfyloom.keys import staging_prefix
     from workflows.policies import EXPLAINED, GPU_DEADLINE_EXCEEDED, MAX_RENDER_ATTEMPTS, POLICIES
@@ -30,21 +32,21 @@ A = TypeVar("A")
 
 
 async def run(
-    method: Callable[[Any, A], Awaitable[T]],
+    step: Callable[[A], Awaitable[T]],
     arg: A,
     *,
     task_queue: str | None = None,
     schedule_to_close: timedelta | None = None,
     summary: str | None = None,
 ) -> T:
-    """Execute an activity method with its policy from the table. The summary is what the Temporal Web UI
-    shows for the step: the activity's name and, where given, what it works on."""
-    name = method.__name__
+    """Execute an activity (its stub in activities/steps.py) with its policy from the table. The summary is
+    what the Temporal Web UI shows for the step: the activity's name and, where given, what it works on."""
+    name = step.__name__
     policy = POLICIES[name]
     shown = f"{name}: {summary}" if summary else name
     if policy.local:
-        return await workflow.execute_local_activity_method(
-            method,
+        return await workflow.execute_local_activity(
+            step,
             arg,
             start_to_close_timeout=policy.start_to_close,
             schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
@@ -52,8 +54,8 @@ async def run(
             cancellation_type=policy.cancellation,
             summary=shown,
         )
-    return await workflow.execute_activity_method(
-        method,
+    return await workflow.execute_activity(
+        step,
         arg,
         task_queue=task_queue or policy.task_queue,
         start_to_close_timeout=policy.start_to_close,
@@ -116,7 +118,7 @@ async def _queue(
 ) -> QueuedPrompt:
     """One render attempt's prompt, queued on (or found again in) some GPU worker's ComfyUI."""
     return await run(
-        ComfyActivities.queue_comfy_prompt,
+        steps.queue_comfy_prompt,
         request.model_copy(update={"step": f"{request.step}-{attempt}", "reattach_prompt_ids": list(reattach)}),
         schedule_to_close=schedule_to_close,
         summary=f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}",
@@ -126,7 +128,7 @@ async def _queue(
 async def _await(request: RenderRequest, queued: QueuedPrompt, *, schedule_to_close: timedelta) -> RenderResult:
     """The queued prompt's images, staged, awaited on the worker whose ComfyUI holds it."""
     return await run(
-        ComfyActivities.await_comfy_result,
+        steps.await_comfy_result,
         AwaitRequest(
             prompt_id=queued.prompt_id, template=request.template, staging_prefix=staging_prefix(request.workflow_id)
         ),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from workflows.generation import GenerationWorkflow
+
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts import GenerationRequest, GenerationResult
-    from workflows.generation import GenerationWorkflow
 
 
 @workflow.defn

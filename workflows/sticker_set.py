@@ -13,8 +13,12 @@ from temporalio import workflow
 from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ChildWorkflowError
 
+from activities import steps
+from workflows.pipeline import failure_reason, run
+from workflows.progress import ReportsProgress, searchable
+from workflows.sticker import StickerWorkflow
+
 with workflow.unsafe.imports_passed_through():
-    from activities.jobs import JobActivities
     from comfyloom import search
     from comfyloom.contracts import (
         Emotion,
@@ -28,9 +32,6 @@ with workflow.unsafe.imports_passed_through():
         StickerSetRequest,
         StickerSetSummary,
     )
-    from workflows.pipeline import failure_reason, run
-    from workflows.progress import ReportsProgress, searchable
-    from workflows.sticker import StickerWorkflow
 
 
 def set_workflow_id(set_job_id: UUID) -> str:
@@ -83,7 +84,7 @@ class StickerSetWorkflow(ReportsProgress):
 
     @workflow.run
     async def run(self, request: StickerSetRequest) -> StickerSetSummary:
-        await run(JobActivities.open_job, OpenJob(job_id=request.set_job_id, user_id=request.user_id))
+        await run(steps.open_job, OpenJob(job_id=request.set_job_id, user_id=request.user_id))
         self._stage(Stage.rendering)
         try:
             # Cancelling the set cancels every child and waits until each has closed itself (and released
@@ -93,10 +94,10 @@ class StickerSetWorkflow(ReportsProgress):
             )
         except asyncio.CancelledError:
             self._stage(Stage.cancelled, error="cancelled")
-            await run(JobActivities.cancel_set, JobRef(job_id=request.set_job_id))
+            await run(steps.cancel_set, JobRef(job_id=request.set_job_id))
             raise
         summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
-        await run(JobActivities.finish_set, summary)
+        await run(steps.finish_set, summary)
         error = summary.error()
         self._stage(Stage.failed if error else Stage.done, error=error)
         return summary

@@ -1,0 +1,92 @@
+"""What a workflow knows of the activities: each one's name and signature, as a stub, and the error types
+it reacts to. Workflows and the API import this, never the implementations (which load PIL, google-genai,
+boto3 and the ComfyUI client); the workers register the implementations under the same names.
+`tests/activities/test_steps.py` keeps each stub's signature equal to its implementation's.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from comfyloom.contracts import (
+    AwaitRequest,
+    ClearStaging,
+    ConvertedImage,
+    ConvertRequest,
+    FailJob,
+    FinishJob,
+    GenerationResult,
+    JobRef,
+    OpenJob,
+    PromptRequest,
+    PromptSpec,
+    PublishedImage,
+    PublishRequest,
+    QueuedPrompt,
+    RenderRequest,
+    RenderResult,
+    StickerSetSummary,
+)
+
+# Error types the workflow reacts to: a render that may be tried again (see workflows/pipeline.py).
+OUT_OF_MEMORY = "ComfyOutOfMemory"
+PROMPT_LOST = "ComfyPromptLost"
+
+
+@activity.defn(name="open_job")
+async def open_job(job: OpenJob) -> None:
+    raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.open_job")
+
+
+@activity.defn(name="build_prompt")
+async def build_prompt(request: PromptRequest) -> PromptSpec:
+    raise NotImplementedError("a stub: the worker runs activities.prompt.PromptActivities.build_prompt")
+
+
+@activity.defn(name="queue_comfy_prompt")
+async def queue_comfy_prompt(request: RenderRequest) -> QueuedPrompt:
+    raise NotImplementedError("a stub: the worker runs activities.comfy.ComfyActivities.queue_comfy_prompt")
+
+
+@activity.defn(name="await_comfy_result")
+async def await_comfy_result(request: AwaitRequest) -> RenderResult:
+    raise NotImplementedError("a stub: the worker runs activities.comfy.ComfyActivities.await_comfy_result")
+
+
+@activity.defn(name="convert_webp")
+async def convert_webp(request: ConvertRequest) -> ConvertedImage:
+    raise NotImplementedError("a stub: the worker runs activities.images.ImageActivities.convert_webp")
+
+
+@activity.defn(name="publish_image")
+async def publish_image(request: PublishRequest) -> list[PublishedImage]:
+    raise NotImplementedError("a stub: the worker runs activities.publish.PublishActivities.publish_image")
+
+
+@activity.defn(name="clear_staging")
+async def clear_staging(request: ClearStaging) -> None:
+    raise NotImplementedError("a stub: the worker runs activities.publish.PublishActivities.clear_staging")
+
+
+@activity.defn(name="finish_job")
+async def finish_job(finish: FinishJob) -> GenerationResult:
+    raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.finish_job")
+
+
+@activity.defn(name="finish_set")
+async def finish_set(summary: StickerSetSummary) -> None:
+    raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.finish_set")
+
+
+@activity.defn(name="cancel_set")
+async def cancel_set(ref: JobRef) -> None:
+    raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.cancel_set")
+
+
+@activity.defn(name="fail_job")
+async def fail_job(fail: FailJob) -> None:
+    raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.fail_job")
+
+
+# The GPU worker's steps, by name (the API reads their state from Temporal).
+GPU_STEPS = {queue_comfy_prompt.__name__, await_comfy_result.__name__}
