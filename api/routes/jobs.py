@@ -21,6 +21,7 @@ from api.generation import status_url
 from api.owned import own_job
 from api.schemas import JobListOut, JobStatusOut, JobSummaryOut
 from api.status import status_of, watch
+from comfyloom import starts
 from comfyloom.db import credits, jobs
 from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
@@ -110,10 +111,12 @@ async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id:
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, "temporal_unavailable", "the job could not be cancelled; try again") from e
-        # No workflow behind a live row (it never started): close the row and give the credits back here.
+        # No workflow behind a live row (an API died before starting it): close the row, give the credits back
+        # here, and drop the note that would have the sweep start it.
         async with pool.acquire() as conn, conn.transaction():
             await jobs.mark_failed(conn, job.id, "cancelled", cancelled=True)
             await credits.release(conn, job.workflow_id, "cancelled")
+            await starts.forget(conn, job.workflow_id)
     return await status_of(pool, temporal, job)
 
 

@@ -84,3 +84,19 @@ async def test_the_sweep_starts_a_job_a_crash_left_unstarted_and_only_once(
     assert await starts.sweep(pool, client, grace=timedelta(0)) == []
     runs = [w async for w in client.list_workflows(f"WorkflowId = '{stranded['workflowId']}'")]
     assert len(runs) == 1
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_a_job_cancelled_before_its_workflow_started_is_never_started(
+    crashing_api: httpx.AsyncClient, api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool
+) -> None:
+    stranded = await stranded_avatar(crashing_api, client, pool, "stranded-cancelled")
+    cancelled = await api.delete(f"/api/v1/image-generation/jobs/{stranded['jobId']}")
+    assert cancelled.status_code == 202, cancelled.text
+    assert stranded["workflowId"] not in await starts.sweep(pool, client, grace=timedelta(0))
+    status = (await api.get(f"/api/v1/image-generation/status/{stranded['jobId']}")).json()
+    assert status["status"] == "cancelled"
+    hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", stranded["workflowId"])
+    assert hold == "released"
+    with pytest.raises(RPCError):
+        await client.get_workflow_handle(stranded["workflowId"]).describe()
