@@ -16,9 +16,7 @@ from typing import TypeVar
 
 from PIL import Image
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.steps import OUT_OF_MEMORY, PROMPT_LOST
 from comfy_templates import RenderParams, load_template
 from comfyloom.comfyui.client import (
     ComfyClient,
@@ -42,6 +40,7 @@ from comfyloom.contracts import (
     StagedImage,
     WaitingFor,
 )
+from comfyloom.errors import ErrorType, failure
 from comfyloom.storage import ObjectStore
 
 _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
@@ -57,13 +56,6 @@ STAGING_RETRY_CAP = 10.0
 
 log = logging.getLogger("comfyloom.worker_gpu")
 T = TypeVar("T")
-
-# Error types the workflow reacts to (see workflows/policies.py).
-REJECTED = "ComfyRejected"
-EXECUTION_FAILED = "ComfyExecutionFailed"
-INTERRUPTED = "ComfyInterrupted"
-NO_OUTPUT = "ComfyNoOutput"
-WORKER_SHUTDOWN = "GpuWorkerShutdown"  # retryable: the activity is handed back
 
 
 def _job_is_over() -> bool:
@@ -135,7 +127,7 @@ class ComfyActivities:
                 since = since or datetime.now(UTC)
                 activity.heartbeat(RenderProgress(waiting_for="comfyui", waiting_since=since))
                 if activity.is_worker_shutdown():
-                    raise ApplicationError("the GPU worker is shutting down", type=WORKER_SHUTDOWN) from None
+                    raise failure(ErrorType.gpu_worker_shutdown, "the GPU worker is shutting down") from None
                 await asyncio.sleep(self._poll_seconds)
 
     @activity.defn(name="queue_comfy_prompt")
@@ -168,14 +160,14 @@ class ComfyActivities:
             waiting_since: datetime | None = None
             while await self._client.backlog() >= COMFY_BACKLOG:
                 if activity.is_worker_shutdown():  # hand the job back to the queue, for another GPU worker
-                    raise ApplicationError("the GPU worker is shutting down", type=WORKER_SHUTDOWN)
+                    raise failure(ErrorType.gpu_worker_shutdown, "the GPU worker is shutting down")
                 waiting_since = waiting_since or datetime.now(UTC)
                 activity.heartbeat(RenderProgress(waiting_for="gpu_slot", waiting_since=waiting_since))
                 await asyncio.sleep(BACKLOG_POLL_SECONDS)
             try:
                 comfy_id = await self._client.queue_prompt(graph, prompt_id)
             except ComfyRejected as e:
-                raise ApplicationError(f"ComfyUI rejected the graph: {e}", type=REJECTED, non_retryable=True) from e
+                raise failure(ErrorType.comfy_rejected, f"ComfyUI rejected the graph: {e}") from e
         activity.logger.info("queued prompt %s (%s)", comfy_id, request.template)
         return self._queued(comfy_id)
 
@@ -210,9 +202,7 @@ class ComfyActivities:
             template = load_template(request.template)
             images = output_images(entry, template.manifest.outputs)
             if not images:
-                raise ApplicationError(
-                    f"prompt {prompt_id} finished without saving an image", type=NO_OUTPUT, non_retryable=True
-                )
+                raise failure(ErrorType.comfy_no_output, f"prompt {prompt_id} finished without saving an image")
             staged = [
                 await self._stage(image, f"{request.staging_prefix}{prompt_id}/{image.node_id}_{index}.png", prompt_id)
                 for index, image in enumerate(images)
@@ -221,8 +211,8 @@ class ComfyActivities:
             if activity.is_worker_shutdown():
                 # Handed back with the render left running: a retry on this worker's queue finds its
                 # successor (same worker id), or after schedule-to-start another GPU worker re-attaches.
-                raise ApplicationError(
-                    f"the GPU worker shut down while prompt {prompt_id} was in ComfyUI", type=WORKER_SHUTDOWN
+                raise failure(
+                    ErrorType.gpu_worker_shutdown, f"the GPU worker shut down while prompt {prompt_id} was in ComfyUI"
                 ) from None
             if _job_is_over():
                 await self._stop(prompt_id)
@@ -230,12 +220,12 @@ class ComfyActivities:
         except ComfyExecutionFailed as e:
             if e.out_of_memory:
                 await self._client.free(unload_models=True, free_memory=True)
-                raise ApplicationError(str(e), type=OUT_OF_MEMORY, non_retryable=True) from e
-            raise ApplicationError(str(e), type=EXECUTION_FAILED, non_retryable=True) from e
+                raise failure(ErrorType.comfy_out_of_memory, str(e)) from e
+            raise failure(ErrorType.comfy_execution_failed, str(e)) from e
         except ComfyInterrupted as e:
-            raise ApplicationError(str(e), type=INTERRUPTED, non_retryable=True) from e
+            raise failure(ErrorType.comfy_interrupted, str(e)) from e
         except ComfyPromptLost as e:
-            raise ApplicationError(str(e), type=PROMPT_LOST, non_retryable=True) from e
+            raise failure(ErrorType.comfy_prompt_lost, str(e)) from e
         ran = entry.get("prompt")
         graph = ran[2] if isinstance(ran, list) and len(ran) > 2 and isinstance(ran[2], dict) else {}
         return RenderResult(

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from comfyloom.contracts import ConvertedImage, ConvertRequest
+from comfyloom.errors import ErrorType, failure
 from comfyloom.imaging.checks import InvalidImage
 from comfyloom.imaging.process import process
 from comfyloom.storage import ObjectStore
-
-INVALID_IMAGE = "InvalidImage"
 
 
 class ImageActivities:
@@ -36,7 +34,7 @@ class ImageActivities:
                 method=self._method,
             )
         except InvalidImage as e:
-            raise ApplicationError(f"the render is unusable: {e}", type=INVALID_IMAGE, non_retryable=True) from e
+            raise failure(ErrorType.invalid_image, f"the render is unusable: {e}") from e
         await self._store.put(request.target_key, out.webp, "image/webp")
         if request.messenger_key and out.messenger is not None:
             await self._store.put(request.messenger_key, out.messenger, "image/webp")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from comfyloom.contracts import FailJob, FinishJob, GenerationResult, JobRef, OpenJob, StickerSetSummary
 from comfyloom.db import credits, images, jobs
+from comfyloom.errors import ErrorType, failure
 from comfyloom.storage import ObjectStore
-
-INSUFFICIENT_CREDITS = "InsufficientCredits"
 
 
 def _workflow_id() -> str:
@@ -39,7 +37,7 @@ class JobActivities:
                         amount=job.price,
                     )
                 except credits.InsufficientCredits as e:
-                    raise ApplicationError(str(e), type=INSUFFICIENT_CREDITS, non_retryable=True) from e
+                    raise failure(ErrorType.insufficient_credits, str(e)) from e
             await jobs.mark_running(conn, job.job_id)
 
     @activity.defn(name="finish_job")
@@ -50,10 +48,9 @@ class JobActivities:
             try:
                 await images.record(conn, finish)
             except asyncpg.ForeignKeyViolationError as e:
-                raise ApplicationError(
+                raise failure(
+                    ErrorType.character_not_found,
                     "the character or story this image is for was deleted while it was generated",
-                    type="CharacterNotFound",
-                    non_retryable=True,
                 ) from e
             await jobs.mark_ready(conn, request.job_id, image.url)
             await credits.charge(conn, _workflow_id())

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, PromptTags
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.db.characters import CharacterRow
+from comfyloom.errors import ErrorType, failure
 from comfyloom.imaging import chroma
 from comfyloom.prompts import builders, safety
 from comfyloom.prompts.builders import Cast
@@ -34,8 +35,6 @@ from comfyloom.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CONTENT_REFUSED = "ContentRefused"
-GEMINI_BUSY = "GeminiBusy"
 NO_KEY_WARNING = (
     "untranslated prompt: GEMINI_API_KEY is not set; tags come from the visual features as written, "
     "the free-text description is not used"
@@ -76,11 +75,11 @@ def build(
             return builders.avatar_prompt(members[0], request.loras)
         case ImageKind.sticker:
             if request.emotion is None:
-                raise ApplicationError("a sticker needs an emotion", type="InvalidRequest", non_retryable=True)
+                raise failure(ErrorType.invalid_request, "a sticker needs an emotion")
             return builders.sticker_prompt(members[0], request.emotion, request.loras, key_colour=key)
         case ImageKind.cover:
             if request.story is None:
-                raise ApplicationError("a cover needs a story", type="InvalidRequest", non_retryable=True)
+                raise failure(ErrorType.invalid_request, "a cover needs a story")
             return builders.cover_prompt(request.story, tags.scene, members, request.loras)
         case ImageKind.scene:
             return builders.scene_prompt(tags.scene, members, request.loras)
@@ -116,7 +115,7 @@ class PromptActivities:
             self._pool, refusal, user_id=request.user_id, kind=request.kind.value, stage="prompt", job_id=request.job_id
         )
         activity.logger.warning("job %s refused: %s", request.job_id, refusal.reason)
-        return ApplicationError(f"refused: {refusal.reason}", type=CONTENT_REFUSED, non_retryable=True)
+        return failure(ErrorType.content_refused, f"refused: {refusal.reason}")
 
     async def _translate(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
         """Gemini's tags, or the untranslated ones with a warning saying why."""
@@ -139,7 +138,7 @@ class PromptActivities:
         except TranslationBusy as e:
             if not _last_attempt():
                 delay = timedelta(seconds=e.retry_after) if e.retry_after else None
-                raise ApplicationError(str(e), type=GEMINI_BUSY, next_retry_delay=delay) from e
+                raise failure(ErrorType.gemini_busy, str(e), next_retry_delay=delay) from e
             warning = f"untranslated prompt: Gemini stayed unavailable after {activity.info().attempt} attempts ({e})"
         except TranslationFailed as e:
             warning = f"untranslated prompt: {e}"
@@ -152,9 +151,7 @@ class PromptActivities:
         for character_id in request.character_ids:
             row = await characters.get_character(self._pool, character_id)
             if row is None:
-                raise ApplicationError(
-                    f"character {character_id} no longer exists", type="CharacterNotFound", non_retryable=True
-                )
+                raise failure(ErrorType.character_not_found, f"character {character_id} no longer exists")
             cast.append(row)
         blocklist = self._settings.content_blocklist
         if refusal := screen(request, cast, blocklist=blocklist):

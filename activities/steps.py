@@ -1,6 +1,6 @@
-"""What a workflow knows of the activities: each one's name and signature, as a stub, and the error types
-it reacts to. Workflows and the API import this, never the implementations (which load PIL, google-genai,
-boto3 and the ComfyUI client); the workers register the implementations under the same names.
+"""What a workflow knows of the activities: each one's name and signature, as a stub. Workflows and the
+API import this, never the implementations (which load PIL, google-genai, boto3 and the ComfyUI client);
+the workers register the implementations under the same names.
 `tests/activities/test_steps.py` keeps each stub's signature equal to its implementation's.
 """
 
@@ -27,10 +27,6 @@ from comfyloom.contracts import (
     RenderResult,
     StickerSetSummary,
 )
-
-# Error types the workflow reacts to: a render that may be tried again (see workflows/pipeline.py).
-OUT_OF_MEMORY = "ComfyOutOfMemory"
-PROMPT_LOST = "ComfyPromptLost"
 
 
 @activity.defn(name="open_job")

@@ -20,12 +20,12 @@ from temporalio.exceptions import (
 )
 
 from activities import steps
-from activities.steps import OUT_OF_MEMORY, PROMPT_LOST
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
+    from comfyloom.errors import ErrorType, failure
     from comfyloom.keys import staging_prefix
-    from workflows.policies import EXPLAINED, GPU_DEADLINE_EXCEEDED, MAX_RENDER_ATTEMPTS, POLICIES
+    from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -68,6 +68,9 @@ async def run(
     )
 
 
+# Failures after which the render is worth another attempt (at most MAX_RENDER_ATTEMPTS in all).
+RENDER_AGAIN = (ErrorType.comfy_out_of_memory, ErrorType.comfy_prompt_lost)
+
 # Marks histories recorded by the render loop below; older ones replay through `_render_v1`.
 RENDER_UNTIL_DEADLINE = "render-until-gpu-deadline"
 
@@ -104,7 +107,7 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
                 reattach.append(queued.prompt_id)
                 workflow.logger.warning("GPU worker of prompt %s lost; re-attaching elsewhere", queued.prompt_id)
                 continue
-            if not (isinstance(cause, ApplicationError) and cause.type in (OUT_OF_MEMORY, PROMPT_LOST)):
+            if not (isinstance(cause, ApplicationError) and cause.type in RENDER_AGAIN):
                 raise
             renders += 1
             if renders == MAX_RENDER_ATTEMPTS:
@@ -142,10 +145,9 @@ def _left(deadline: datetime, gpu_deadline: timedelta) -> timedelta:
     """What is left of the job's GPU deadline for the next activity (Temporal needs a positive timeout)."""
     left = deadline - workflow.now()
     if left <= timedelta(0):
-        raise ApplicationError(
+        raise failure(
+            ErrorType.gpu_deadline_exceeded,
             f"no GPU machine rendered the image within the job's deadline ({_duration(gpu_deadline)})",
-            type=GPU_DEADLINE_EXCEEDED,
-            non_retryable=True,
         )
     return left
 
@@ -166,7 +168,7 @@ def _deadline_passed(timeout: TimeoutError, gpu_deadline: timedelta) -> Applicat
             "gpu_slot": f"the GPU machine was busy with other jobs for {how_long}",
             "storage": f"the rendered image could not be uploaded to storage for {how_long}",
         }[waited.waiting_for] + f"; the image was not ready {within}"
-    return ApplicationError(message, type=GPU_DEADLINE_EXCEEDED, non_retryable=True)
+    return failure(ErrorType.gpu_deadline_exceeded, message)
 
 
 def _duration(span: timedelta) -> str:
@@ -190,7 +192,7 @@ async def _render_v1(request: RenderRequest, *, gpu_deadline: timedelta) -> Rend
             cause = e.cause
             if isinstance(cause, TimeoutError):
                 reattach.append(queued.prompt_id)
-            elif not (isinstance(cause, ApplicationError) and cause.type in (OUT_OF_MEMORY, PROMPT_LOST)):
+            elif not (isinstance(cause, ApplicationError) and cause.type in RENDER_AGAIN):
                 raise
             if attempt == MAX_RENDER_ATTEMPTS:
                 raise
@@ -213,7 +215,7 @@ def _root_failure(error: BaseException) -> BaseException:
 def failure_reason(error: BaseException) -> str:
     """The failure an activity raised, in words a user can act on.
 
-    Only errors we raise on purpose (EXPLAINED) show their message; anything else (a storage client's
+    Only errors we raise on purpose (comfyloom.errors.ErrorType) show their message; anything else (a storage client's
     exception naming an internal endpoint, a bug) is named by its step and type, the detail left to logs.
     """
     cause = _root_failure(error)
@@ -221,7 +223,7 @@ def failure_reason(error: BaseException) -> str:
         if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):
             return "no GPU worker was available before the deadline"
         return f"timed out ({cause.type.name.lower() if cause.type else 'unknown'})"
-    if isinstance(cause, ApplicationError) and cause.type not in EXPLAINED:
+    if isinstance(cause, ApplicationError) and cause.type not in set(ErrorType):
         step = next((e.activity_type for e in _chain(error) if isinstance(e, ActivityError)), None)
         where = f"the {step} step" if step else "a step"
         return f"{where} failed with an internal error ({cause.type or 'unknown'}); the operator's logs say more"

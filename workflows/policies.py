@@ -13,31 +13,8 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from comfyloom.errors import NON_RETRYABLE
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
-
-# Types raised by activities that no retry can fix.
-NON_RETRYABLE = ["CharacterNotFound", "ComfyRejected", "ContentRefused", "InsufficientCredits"]
-
-# The render ran out of the job's GPU deadline (raised by the workflow, saying what it waited for).
-GPU_DEADLINE_EXCEEDED = "GpuDeadlineExceeded"
-
-# Types whose message is written for the user who asked for the image. Any other failure (an exception a
-# library raised, naming an internal endpoint or key) is shown only by its step and type.
-EXPLAINED = frozenset(
-    {
-        *NON_RETRYABLE,
-        GPU_DEADLINE_EXCEEDED,
-        "InvalidRequest",
-        "InvalidImage",
-        "GeminiBusy",
-        "ComfyExecutionFailed",
-        "ComfyOutOfMemory",
-        "ComfyPromptLost",
-        "ComfyInterrupted",
-        "ComfyNoOutput",
-        "GpuWorkerShutdown",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -60,7 +37,7 @@ def _retry(attempts: int, *, first: float = 1.0, cap: float = 30.0) -> RetryPoli
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=cap),
         maximum_attempts=attempts,
-        non_retryable_error_types=NON_RETRYABLE,
+        non_retryable_error_types=sorted(NON_RETRYABLE),
     )
 
 

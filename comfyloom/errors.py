@@ -1,0 +1,42 @@
+"""Every failure a step raises on purpose: its type, whether trying again can help, in one table.
+
+Activities raise them with `failure()`, which sets retryability from the table; `workflows/policies.py`
+gives Temporal the same list; and only these types' messages reach users (anything else, an exception a
+library raised, is shown by its step and type, the detail left to the logs: `workflows/pipeline.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from temporalio.exceptions import ApplicationError
+
+
+class ErrorType(StrEnum):
+    character_not_found = "CharacterNotFound"  # deleted while its image was made
+    invalid_request = "InvalidRequest"
+    content_refused = "ContentRefused"  # the prompt, at prompt time
+    insufficient_credits = "InsufficientCredits"
+    gemini_busy = "GeminiBusy"  # 429/503 from Gemini: tried again after the delay it asks for
+    comfy_rejected = "ComfyRejected"  # a 400 from /prompt, naming each node and why
+    comfy_execution_failed = "ComfyExecutionFailed"
+    comfy_out_of_memory = "ComfyOutOfMemory"  # the workflow renders again, after /free
+    comfy_prompt_lost = "ComfyPromptLost"  # ComfyUI restarted: the workflow renders again
+    comfy_interrupted = "ComfyInterrupted"
+    comfy_no_output = "ComfyNoOutput"
+    gpu_worker_shutdown = "GpuWorkerShutdown"  # handed back to the queue, for this worker's successor or another
+    gpu_deadline_exceeded = "GpuDeadlineExceeded"  # raised by the workflow, saying what it waited for
+    invalid_image = "InvalidImage"  # the render is unusable (size, transparency)
+
+
+RETRYABLE = frozenset({ErrorType.gemini_busy, ErrorType.gpu_worker_shutdown})
+# What no retry of the same step can fix (a render that can be tried again is the workflow's choice).
+NON_RETRYABLE = frozenset(ErrorType) - RETRYABLE
+
+
+def failure(type: ErrorType, message: str, *, next_retry_delay: timedelta | None = None) -> ApplicationError:
+    """The error to raise for `type`, retryable or not as the table says."""
+    return ApplicationError(
+        message, type=type.value, non_retryable=type in NON_RETRYABLE, next_retry_delay=next_retry_delay
+    )
