@@ -28,6 +28,17 @@ from worker_cpu.worker import build_cpu_worker
 from worker_gpu.worker import gpu_workers
 
 RENDER_SECONDS = 0.3
+# Fixtures that start real servers: a test using any of them (or marked itself) is in the `servers` tier.
+SERVER_FIXTURES = {"local_parts", "temporal_env"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`pytest -m "not servers"`: the tests that start nothing, in seconds; the full suite is the default."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
 # A namespace of its own for health tests: only the GPU workers they start poll there.
 HEALTH_NAMESPACE = "health-tests"
 

@@ -12,7 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from comfyloom import localstack
+
+pytestmark = pytest.mark.servers  # the whole dev stack, as real processes
 
 
 def dev_stack(data_dir: Path, *flags: str) -> tuple[list[str], dict[str, int], dict[str, str]]:

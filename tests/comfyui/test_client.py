@@ -107,6 +107,7 @@ async def test_a_prompt_renamed_by_a_legacy_comfyui_is_followed_and_found_again(
         await runner.cleanup()
 
 
+@pytest.mark.servers  # waits out a real outage of its own simulator
 async def test_a_wait_outlasts_an_outage_and_says_since_when() -> None:
     port = localstack.free_port()
     runner = await serve(SimConfig(render_seconds=3.0), "127.0.0.1", port)

@@ -198,6 +198,7 @@ async def test_a_legacy_comfyui_runs_a_prompt_under_its_own_id_and_keeps_extra_d
     assert entry[theirs]["prompt"][1] == theirs and entry[theirs]["prompt"][3] == {"k": ours}
 
 
+@pytest.mark.servers  # waits out a real outage of its own simulator
 async def test_an_outage_refuses_connections_then_comes_back_with_or_without_its_history(slow_comfy: str) -> None:
     async with httpx.AsyncClient(base_url=slow_comfy) as http:
         kept = (await http.post("/prompt", json={"prompt": avatar_graph(7)})).json()["prompt_id"]
