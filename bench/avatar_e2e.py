@@ -19,9 +19,9 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from comfyloom import localstack
-from comfyloom.demo import DEMO_CHARACTER
-from comfyloom.devstack import DevPorts, DevStack
+from comfyloom.dev import localstack
+from comfyloom.dev.demo import DEMO_CHARACTER
+from comfyloom.dev.stack import DevPorts, DevStack
 
 
 async def measure(api: str, key: str, temporal: str, jobs: int) -> list[tuple[float, int]]:

@@ -38,10 +38,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.comfy import prompt_id_for
 from comfy_templates import RenderParams, load_template
-from comfyloom import localstack
 from comfyloom.contracts import StickerSetSummary
-from comfyloom.demo import DEMO_CHARACTER
-from comfyloom.devstack import DevPorts, DevStack
+from comfyloom.dev import localstack
+from comfyloom.dev.demo import DEMO_CHARACTER
+from comfyloom.dev.stack import DevPorts, DevStack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from workflows.sticker_set import child_workflow_id

@@ -1,5 +1,5 @@
 """`python -m comfyloom`: the `comfyloom` command, for when the venv's scripts are not on PATH."""
 
-from comfyloom.cli import main
+from comfyloom.dev.cli import main
 
 main()

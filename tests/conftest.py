@@ -18,7 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from comfyloom import db, localstack, temporal
+from comfyloom import db, temporal
+from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user, store_keys_hook

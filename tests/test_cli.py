@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from comfyloom import localstack
+from comfyloom.dev import localstack
 
 pytestmark = pytest.mark.servers  # the whole dev stack, as real processes
 
@@ -25,7 +25,7 @@ def dev_stack(data_dir: Path, *flags: str) -> tuple[list[str], dict[str, int], d
     args = [
         sys.executable,
         "-m",
-        "comfyloom.cli",
+        "comfyloom.dev.cli",
         "dev",
         *flags,
         "--render-seconds",

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from comfyloom import localstack
+from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 
 ROOT = Path(__file__).parents[1]

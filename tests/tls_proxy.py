@@ -14,7 +14,7 @@ from pathlib import Path
 
 import hpack
 
-from comfyloom.localstack import HOST, free_port
+from comfyloom.dev.localstack import HOST, free_port
 
 
 @dataclass

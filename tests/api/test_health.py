@@ -15,8 +15,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from comfyloom import localstack
-from comfyloom.comfyui.simulator import SimConfig, serve
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import HEALTH_NAMESPACE, running_gpu_worker, serve_api

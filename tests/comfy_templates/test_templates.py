@@ -9,9 +9,9 @@ from PIL import Image
 
 from comfy_templates import RenderParams, Template, UnknownTemplate, load_template, template_for, template_names
 from comfyloom.comfyui.client import ComfyClient, output_images
-from comfyloom.comfyui.nodes import object_info
-from comfyloom.comfyui.simulator import validate
 from comfyloom.contracts import ImageKind, Lora
+from comfyloom.dev.simulator import validate
+from comfyloom.dev.simulator_nodes import object_info
 from comfyloom.imaging import chroma
 from comfyloom.imaging.checks import check_image
 from comfyloom.settings import Settings

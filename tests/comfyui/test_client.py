@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from comfyloom import localstack
 from comfyloom.comfyui.client import (
     ComfyClient,
     ComfyEvents,
@@ -22,7 +21,8 @@ from comfyloom.comfyui.client import (
     step_of,
     wait_for_prompt,
 )
-from comfyloom.comfyui.simulator import SIMULATOR, SimConfig, serve
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SIMULATOR, SimConfig, serve
 from tests.comfyui.test_simulator import avatar_graph
 from tests.conftest import LocalParts
 

@@ -15,8 +15,8 @@ import websockets
 from PIL import Image
 
 from comfy_templates import RenderParams, load_template
-from comfyloom import localstack
-from comfyloom.comfyui.simulator import SimConfig, serve
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SimConfig, serve
 from tests.conftest import LocalParts
 
 

@@ -12,7 +12,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from comfyloom import localstack, metrics
+from comfyloom import metrics
+from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from comfyloom import localstack
+from comfyloom.dev import localstack
 from comfyloom.prompts.features import CharacterTags
 from comfyloom.prompts.translate import (
     CharacterSource,

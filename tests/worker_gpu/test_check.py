@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfyloom import localstack
+from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from worker_gpu.__main__ import check_setup
 

@@ -13,8 +13,9 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RetryConfig, RPCError
 
-from comfyloom import localstack, temporal
-from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
+from comfyloom import temporal
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user

@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import Client
 
 from comfy_templates import Template, active_templates, load_template, template_names
-from comfyloom import localstack
 from comfyloom.comfyui.client import ComfyClient
-from comfyloom.comfyui.simulator import SimConfig, serve
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import LocalParts, running_gpu_worker

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from temporalio.client import Client
 
-from comfyloom import localstack
+from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.auth import as_user

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from comfyloom import localstack
-from comfyloom.comfyui.simulator import SIMULATOR, SimConfig, Simulator, serve
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SIMULATOR, SimConfig, Simulator, serve
 from comfyloom.settings import Settings
 
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from comfyloom import localstack
-from comfyloom.comfyui.simulator import SIMULATOR, Fault, SimConfig, serve
+from comfyloom.dev import localstack
+from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import running_gpu_worker

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from comfyloom.comfyui.simulator import Fault
+from comfyloom.dev.simulator import Fault
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.conftest import serve_api

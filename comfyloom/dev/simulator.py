@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 from PIL import Image, ImageDraw, PngImagePlugin
 from pydantic import BaseModel, Field
 
-from comfyloom.comfyui.nodes import object_info
+from comfyloom.dev.simulator_nodes import object_info
 
 log = logging.getLogger("comfyloom.simulator")
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from comfyloom.devstack import DevPorts
+from comfyloom.dev.stack import DevPorts
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--port", type=int, default=8188)
     sim.add_argument("--render-seconds", type=float, default=1.0)
 
-    from comfyloom import admin
+    from comfyloom.dev import admin
 
     admin.add_commands(sub)
 
@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ("keys", "credits"):
         sys.exit(admin.run(args))
     elif args.command == "dev":
-        from comfyloom import devstack
+        from comfyloom.dev import stack
 
         ports = DevPorts(args.api_port, args.temporal_port, args.temporal_ui_port, args.s3_port, args.comfyui_port)
         sys.exit(
-            devstack.run(
+            stack.run(
                 ports,
                 data_dir=args.data_dir.resolve(),
                 render_seconds=args.render_seconds,
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     elif args.command == "demo":
-        from comfyloom.demo import run_demo
+        from comfyloom.dev.demo import run_demo
 
         if not args.key:
             parser.error("demo needs an API key: --key or COMFYLOOM_API_KEY (comfyloom keys create --user ID)")
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging("temporal-setup", get_settings().log_format)
         asyncio.run(setup_namespace(get_settings()))
     elif args.command == "simulator":
-        from comfyloom.comfyui.simulator import main as sim_main
+        from comfyloom.dev.simulator import main as sim_main
 
         sim_main(["--port", str(args.port), "--render-seconds", str(args.render_seconds)])
 

@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from comfyloom import db, localstack
+from comfyloom import db
 from comfyloom.db import api_keys, credits
-from comfyloom.localstack import HOST, Service
+from comfyloom.dev import localstack
+from comfyloom.dev.localstack import HOST, Service
 
 DEMO_USER = "demo-user"
 DEMO_CREDITS = 1000
@@ -204,7 +205,7 @@ class DevStack:
 
 
 def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, exit_after_demo: bool) -> int:
-    from comfyloom.demo import run_demo
+    from comfyloom.dev.demo import run_demo
 
     stack = DevStack(ports, data_dir=data_dir, render_seconds=render_seconds)
 

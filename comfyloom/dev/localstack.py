@@ -145,7 +145,7 @@ def simulator_args(*, port: int, render_seconds: float) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "comfyloom.comfyui.simulator",
+        "comfyloom.dev.simulator",
         "--port",
         str(port),
         "--render-seconds",
