@@ -4,31 +4,24 @@ which of them poll."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from comfyloom import db, temporal
 from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user, store_keys_hook
-from tests.gemini_endpoint import API_KEY as GEMINI_KEY
-from tests.gemini_endpoint import FakeGemini
+from tests.helpers.gemini_endpoint import API_KEY as GEMINI_KEY
+from tests.helpers.gemini_endpoint import FakeGemini
+from tests.helpers.parts import HEALTH_NAMESPACE, RENDER_SECONDS, LocalParts, running_gpu_worker, serve_api
 from worker_cpu.worker import build_cpu_worker
-from worker_gpu.worker import gpu_workers
 
-RENDER_SECONDS = 0.3
 # Fixtures that start real servers: a test using any of them (or marked itself) is in the `servers` tier.
 SERVER_FIXTURES = {"local_parts", "temporal_env"}
 
@@ -38,17 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
-
-
-# A namespace of its own for health tests: only the GPU workers they start poll there.
-HEALTH_NAMESPACE = "health-tests"
-
-
-@dataclass
-class LocalParts:
-    database_url: str
-    s3_url: str
-    comfyui_url: str
 
 
 @pytest.fixture(scope="session")
@@ -126,43 +108,10 @@ async def cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
         yield
 
 
-@contextlib.asynccontextmanager
-async def running_gpu_worker(
-    client: Client, store: ObjectStore, settings: Settings, worker_id: str = "test-gpu"
-) -> AsyncIterator[None]:
-    async with gpu_workers(client, store, settings, worker_id=worker_id) as workers:
-        async with contextlib.AsyncExitStack() as stack:
-            for worker in workers:
-                await stack.enter_async_context(worker)
-            yield
-
-
 @pytest.fixture
 async def gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> AsyncIterator[None]:
     async with running_gpu_worker(client, store, settings):
         yield
-
-
-@contextlib.asynccontextmanager
-async def serve_api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    """The API under uvicorn; requests act as user-1 unless they send another test user's key."""
-    port = localstack.free_port()
-    app_settings = settings.model_copy(update={"api_public_url": f"http://127.0.0.1:{port}"})
-    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        timeout=30,
-        headers=as_user("user-1"),
-        event_hooks={"request": [store_keys_hook(pool)]},
-    ) as http:
-        yield http
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture(scope="session")

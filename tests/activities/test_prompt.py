@@ -16,24 +16,9 @@ from activities.prompt import NO_KEY_WARNING, PromptActivities
 from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StoryBrief
 from comfyloom.db import characters, jobs
 from comfyloom.settings import Settings
-from tests.gemini_endpoint import FakeGemini, answer, blocked, error, text
-from tests.prompts.test_builders import SEED_PROMPT
+from tests.helpers.gemini_endpoint import FakeGemini, answer, blocked, error, text
+from tests.helpers.prompts import REM_ANSWER, REM_DESCRIPTION, SEED_PROMPT
 from workflows.policies import POLICIES
-
-# The design document's example character, described as a user would, in Portuguese.
-REM_DESCRIPTION = (
-    "Rem Dragneel é uma oni de 154cm, magra, com cabelo azul e olhos azuis. Tem heterocromia, "
-    "a franja cobre um dos olhos e só o esquerdo fica visível. Tem um chifre na testa. É gentil e leal."
-)
-REM_ANSWER = {
-    "gender": "female",
-    "apparent_age": "adult",
-    "hair": ["blue hair"],
-    "eyes": ["blue eyes", "heterochromia", "left eye visible", "bang covering eye"],
-    "body": ["slender", "154cm"],
-    "species": ["oni"],
-    "species_traits": ["horn"],
-}
 
 
 async def new_job(

@@ -17,9 +17,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from comfyloom.settings import Settings
-from tests.auth import as_user
-from tests.conftest import serve_api
-from tests.workflows.test_avatar import CHARACTER
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import CHARACTER
+from tests.helpers.parts import serve_api
 
 AVATAR = "/api/v1/image-generation/avatar"
 

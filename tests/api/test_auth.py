@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from comfyloom.db import api_keys, jobs
-from tests.auth import as_user
+from tests.helpers.auth import as_user
 
 OPEN = {"/api/v1/image-generation/health"}
 

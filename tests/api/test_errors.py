@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.auth import as_user
-from tests.workflows.test_avatar import CHARACTER, create_character
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import CHARACTER, create_character
 
 URL_CHARACTERS = "/api/v1/characters"
 URL_AVATAR = "/api/v1/image-generation/avatar"

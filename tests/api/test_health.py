@@ -19,7 +19,7 @@ from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.conftest import HEALTH_NAMESPACE, running_gpu_worker, serve_api
+from tests.helpers.parts import HEALTH_NAMESPACE, running_gpu_worker, serve_api
 
 HEALTH = "/api/v1/image-generation/health"
 

@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 
 from comfyloom.db import jobs
-from tests.auth import as_user
+from tests.helpers.auth import as_user
 
 JOBS = "/api/v1/image-generation/jobs"
 

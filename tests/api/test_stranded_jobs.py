@@ -16,8 +16,8 @@ from temporalio.service import RPCError
 import api.generation
 from comfyloom import starts
 from comfyloom.settings import Settings
-from tests.conftest import serve_api
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.helpers.jobs import create_character, done, wait_for
+from tests.helpers.parts import serve_api
 
 
 class Crash(BaseException):

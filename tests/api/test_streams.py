@@ -12,8 +12,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.auth import as_user
-from tests.workflows.test_avatar import create_character
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import create_character
 
 EVERY_STAGE = ["queued", "building_prompt", "rendering", "converting", "uploading", "saving", "done"]
 

@@ -15,7 +15,7 @@ from comfyloom.dev.simulator_nodes import object_info
 from comfyloom.imaging import chroma
 from comfyloom.imaging.checks import check_image
 from comfyloom.settings import Settings
-from tests.conftest import LocalParts
+from tests.helpers.parts import LocalParts
 
 PARAMS = RenderParams(
     positive="1girl, blue hair",

@@ -23,8 +23,8 @@ from comfyloom.comfyui.client import (
 )
 from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SIMULATOR, SimConfig, serve
-from tests.comfyui.test_simulator import avatar_graph
-from tests.conftest import LocalParts
+from tests.helpers.graphs import avatar_graph
+from tests.helpers.parts import LocalParts
 
 
 @contextlib.asynccontextmanager

@@ -14,24 +14,10 @@ import pytest
 import websockets
 from PIL import Image
 
-from comfy_templates import RenderParams, load_template
 from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SimConfig, serve
-from tests.conftest import LocalParts
-
-
-def avatar_graph(seed: int = 1, checkpoint: str = "waiNSFWIllustrious_v130.safetensors") -> dict[str, Any]:
-    return load_template("avatar").render(
-        RenderParams(
-            positive="1girl, blue hair",
-            negative="lowres",
-            seed=seed,
-            width=768,
-            height=768,
-            checkpoint=checkpoint,
-            filename_prefix="tests/sim",
-        )
-    )
+from tests.helpers.graphs import avatar_graph
+from tests.helpers.parts import LocalParts
 
 
 @pytest.fixture

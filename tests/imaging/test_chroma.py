@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from comfyloom.imaging import chroma
-
-HAIR = (40, 80, 200)
-SKIN = (240, 200, 170)
-
-
-def figure_on(background: tuple[int, int, int], size: tuple[int, int] = (192, 288)) -> Image.Image:
-    """A 'character' (skin face, blue hair) on a solid background, drawn large then reduced for soft edges."""
-    w, h = size
-    big = Image.new("RGB", (w * 4, h * 4), background)
-    draw = ImageDraw.Draw(big)
-    draw.ellipse([w, h, w * 3, h * 3], fill=HAIR)
-    draw.ellipse([w * 1.4, h * 1.5, w * 2.6, h * 2.7], fill=SKIN)
-    return big.resize(size, Image.Resampling.LANCZOS)
+from tests.helpers.images import HAIR, figure_on
 
 
 def test_the_key_avoids_the_characters_own_colours() -> None:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from comfyloom.imaging import chroma, stickers, webp
 from comfyloom.imaging.checks import InvalidImage, check_image
-from tests.imaging.test_chroma import figure_on
+from tests.helpers.images import figure_on
 
 
 def test_a_render_becomes_a_512_square_sticker_under_100_kb() -> None:

@@ -16,8 +16,8 @@ from comfyloom import metrics
 from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.workflows.test_avatar import done, start_avatar, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import done, start_avatar, wait_for
 from worker_cpu.worker import build_cpu_worker
 
 

@@ -13,9 +13,9 @@ from temporalio.client import Client
 
 from comfyloom import temporal
 from comfyloom.settings import Settings
-from tests.auth import as_user
-from tests.history import steps
-from tests.workflows.test_avatar import CHARACTER, done, start_avatar, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.history import steps
+from tests.helpers.jobs import CHARACTER, done, start_avatar, wait_for
 
 
 async def listed(client: Client, query: str, expected: str, within: float = 15) -> list[str]:

@@ -8,15 +8,8 @@ from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, StoryBrief, Vis
 from comfyloom.prompts import builders
 from comfyloom.prompts.builders import Cast
 from comfyloom.prompts.features import CharacterTags, SceneTags
+from tests.helpers.prompts import SEED_PROMPT
 
-# The prompt the design document shows for its example character, on one line.
-SEED_PROMPT = (
-    "(score_9, score_8_up, score_7_up), masterpiece, best quality, ultra-detailed, "
-    "cinematic lighting, (ANIME), (close-up portrait:1.2), (detailed face:1.1), "
-    "looking at viewer, headshot, solo, 1girl, (Rem Dragneel:1.2), blue hair, "
-    "blue eyes, heterochromia, left eye visible, bang covering eye, slender, "
-    "154cm, oni, horn"
-)
 REM = Cast(
     "Rem Dragneel",
     CharacterTags(

@@ -18,7 +18,7 @@ from comfyloom.prompts.translate import (
     TranslationRefused,
     Translator,
 )
-from tests.gemini_endpoint import API_KEY, FakeGemini, answer, blocked, error, text
+from tests.helpers.gemini_endpoint import API_KEY, FakeGemini, answer, blocked, error, text
 
 MODEL = "gemini-2.5-flash-lite"
 

@@ -18,10 +18,10 @@ from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.conftest import running_gpu_worker, serve_api
-from tests.tls_proxy import Pki, TlsProxy, make_pki
-from tests.workflows.test_avatar import done, start_avatar, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.parts import running_gpu_worker, serve_api
+from tests.helpers.tls_proxy import Pki, TlsProxy, make_pki
 from worker_cpu.worker import build_cpu_worker
 from worker_gpu.worker import run_gpu_worker
 

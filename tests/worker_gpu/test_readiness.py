@@ -16,7 +16,7 @@ from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.conftest import LocalParts, running_gpu_worker
+from tests.helpers.parts import LocalParts, running_gpu_worker
 from worker_gpu.readiness import check_comfyui, version_note
 
 CHECKPOINT = "waiNSFWIllustrious_v130.safetensors"

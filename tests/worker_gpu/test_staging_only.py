@@ -17,9 +17,9 @@ from temporalio.client import Client
 from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.conftest import running_gpu_worker
-from tests.workflows.test_avatar import done, start_avatar, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.parts import running_gpu_worker
 from worker_cpu.worker import build_cpu_worker
 
 POLICY = Path(__file__).parents[2] / "deploy" / "minio" / "gpu-staging-policy.json"

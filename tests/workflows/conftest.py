@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SIMULATOR, SimConfig, Simulator, serve
+from comfyloom.dev.simulator import SimConfig
 from comfyloom.settings import Settings
-
-
-@dataclass
-class Rig:
-    sim: Simulator
-    settings: Settings
-
-
-@contextlib.asynccontextmanager
-async def simulated(settings: Settings, config: SimConfig) -> AsyncIterator[Rig]:
-    port = localstack.free_port()
-    runner = await serve(config, "127.0.0.1", port)
-    # A worker that stops here stops at once, as if killed: what it leaves behind is under test.
-    rig_settings = settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}", "shutdown_grace_seconds": 0})
-    try:
-        yield Rig(runner.app[SIMULATOR], rig_settings)
-    finally:
-        await runner.cleanup()
+from tests.helpers.gpu import Rig, simulated
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from temporalio.client import Client
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.conftest import running_gpu_worker
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import create_character, done, wait_for
+from tests.helpers.parts import running_gpu_worker
 
 
 async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(

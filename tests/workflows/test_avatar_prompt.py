@@ -18,11 +18,11 @@ from comfyloom.contracts import Lora
 from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.activities.test_prompt import REM_ANSWER, REM_DESCRIPTION
-from tests.auth import as_user
-from tests.gemini_endpoint import FakeGemini, answer, error
-from tests.history import steps
-from tests.workflows.test_avatar import done, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.gemini_endpoint import FakeGemini, answer, error
+from tests.helpers.history import steps
+from tests.helpers.jobs import done, wait_for
+from tests.helpers.prompts import REM_ANSWER, REM_DESCRIPTION
 from worker_cpu.worker import build_cpu_worker
 
 USER = as_user("user-1")

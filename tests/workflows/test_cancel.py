@@ -13,12 +13,11 @@ from temporalio.client import Client
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.conftest import LocalParts, running_gpu_worker
-from tests.gemini_endpoint import FakeGemini, error
-from tests.history import record, steps
-from tests.workflows.test_avatar import create_character, done, wait_for
-from tests.workflows.test_sticker_set import renders
+from tests.helpers.auth import as_user
+from tests.helpers.gemini_endpoint import FakeGemini, error
+from tests.helpers.history import record, steps
+from tests.helpers.jobs import create_character, done, renders, wait_for
+from tests.helpers.parts import LocalParts, running_gpu_worker
 from worker_cpu.worker import build_cpu_worker
 
 AVATAR = "/api/v1/image-generation/avatar"

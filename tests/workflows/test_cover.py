@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from typing import Any
 
 import asyncpg
 import httpx
@@ -17,9 +16,9 @@ from temporalio.client import Client
 from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.history import record
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.history import record
+from tests.helpers.jobs import create_character, done, post, wait_for
 
 USER = as_user("user-1")
 STORY = {
@@ -27,10 +26,6 @@ STORY = {
     "genre": "fantasia",
     "synopsis": "Duas irmãs oni atravessam uma floresta encantada em busca da lua perdida.",
 }
-
-
-async def post(api: httpx.AsyncClient, path: str, body: dict[str, Any], user: str = "user-1") -> httpx.Response:
-    return await api.post(path, json=body, headers=as_user(user))
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")

@@ -8,7 +8,6 @@ until that task is recorded, a record that is already there left as it is)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -19,23 +18,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.crashing_cpu_worker import KILLED
-from tests.history import record
-from tests.workflows.test_avatar import done, start_avatar, wait_for
-from tests.workflows.test_gpu_faults import assert_no_leftovers
+from tests.helpers.auth import as_user
+from tests.helpers.crashing_cpu_worker import KILLED
+from tests.helpers.gpu import assert_no_leftovers
+from tests.helpers.history import record
+from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.parts import worker_env
 from worker_cpu.worker import build_cpu_worker
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    assert settings.database_url and settings.s3_endpoint_url
-    given = {
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
-        "COMFYUI_URL": settings.comfyui_url,
-    }
-    return {**{k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}, **given}
 
 
 @pytest.mark.parametrize("killed_after", ["convert_webp", "publish_image", "finish_job"])
@@ -54,7 +43,7 @@ async def test_a_cpu_worker_killed_after_a_post_render_step_still_ends_the_job_r
         doomed = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.crashing_cpu_worker",
+            "tests.helpers.crashing_cpu_worker",
             killed_after,
             env=worker_env(settings),
             stdout=out,

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from comfyloom.db import credits
-from tests.auth import as_user
-from tests.conftest import LocalParts
-from tests.workflows.test_avatar import CHARACTER, done, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.jobs import CHARACTER, done, wait_for
+from tests.helpers.parts import LocalParts
 
 AVATAR = "/api/v1/image-generation/avatar"
 

@@ -4,8 +4,6 @@ state, renders exactly once (or never, when it cannot succeed), and leaves no st
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -17,15 +15,9 @@ from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.conftest import running_gpu_worker
-from tests.workflows.conftest import Rig
-from tests.workflows.test_avatar import done, start_avatar, wait_for
-
-
-@contextlib.asynccontextmanager
-async def gpu(client: Client, store: ObjectStore, rig: Rig, worker_id: str = "test-gpu") -> AsyncIterator[None]:
-    async with running_gpu_worker(client, store, rig.settings, worker_id):
-        yield
+from tests.helpers.gpu import Rig, activity_attempts, assert_no_leftovers, gpu
+from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.parts import running_gpu_worker
 
 
 async def avatar_despite(
@@ -37,30 +29,6 @@ async def avatar_despite(
         accepted = await start_avatar(api)
         status = await wait_for(api, accepted["jobId"], done)
     return accepted, status
-
-
-async def assert_no_leftovers(store: ObjectStore, pool: asyncpg.Pool, accepted: dict[str, Any], *, ready: bool) -> None:
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
-    images = await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"])
-    assert images == (1 if ready else 0)
-    # Credits: charged with the image, or given back; never both, never neither.
-    hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", accepted["workflowId"])
-    assert hold == ("charged" if ready else "released")
-
-
-async def activity_attempts(client: Client, workflow_id: str, name: str) -> int:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    scheduled = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    }
-    return sum(
-        1
-        for e in history.events
-        if e.HasField("activity_task_started_event_attributes")
-        and scheduled[e.activity_task_started_event_attributes.scheduled_event_id] == name
-    )
 
 
 @pytest.mark.parametrize(

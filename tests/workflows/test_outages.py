@@ -23,12 +23,11 @@ from temporalio.client import Client
 from comfyloom.dev.simulator import Fault
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.conftest import serve_api
-from tests.history import record
-from tests.tls_proxy import Proxy
-from tests.workflows.conftest import Rig
-from tests.workflows.test_avatar import done, start_avatar, wait_for
-from tests.workflows.test_gpu_faults import activity_attempts, assert_no_leftovers, gpu
+from tests.helpers.gpu import Rig, activity_attempts, assert_no_leftovers, gpu
+from tests.helpers.history import record
+from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.parts import serve_api
+from tests.helpers.tls_proxy import Proxy
 from workflows.policies import POLICIES
 
 

@@ -23,12 +23,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.history import patches, record
-from tests.workflows.conftest import Rig
-from tests.workflows.test_avatar import done, start_avatar, wait_for
-from tests.workflows.test_cpu_worker_killed import worker_env
-from tests.workflows.test_gpu_faults import assert_no_leftovers, gpu
+from tests.helpers.auth import as_user
+from tests.helpers.gpu import Rig, assert_no_leftovers, gpu
+from tests.helpers.history import patches, record
+from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.parts import worker_env
 from worker_cpu.worker import build_cpu_worker
 from workflows.generation import KEEP_STAGING_UNTIL_RECORDED
 

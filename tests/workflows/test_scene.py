@@ -15,9 +15,8 @@ from temporalio.client import Client
 from api.errors import ApiError
 from api.routes.image_generation import scene_size
 from comfyloom.settings import Settings
-from tests.history import record
-from tests.workflows.test_avatar import create_character, done, wait_for
-from tests.workflows.test_cover import post
+from tests.helpers.history import record
+from tests.helpers.jobs import create_character, done, post, wait_for
 
 SCENE = "/api/v1/image-generation/scene"
 

@@ -16,9 +16,9 @@ from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
 from comfyloom.db import credits, jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
-from tests.auth import as_user
-from tests.history import record
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.history import record
+from tests.helpers.jobs import create_character, done, wait_for
 from workflows.sticker import StickerWorkflow
 
 USER = as_user("user-1")

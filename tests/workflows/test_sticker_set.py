@@ -9,19 +9,13 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.auth import as_user
-from tests.conftest import LocalParts
-from tests.history import record
-from tests.workflows.test_avatar import create_character, done, wait_for
+from tests.helpers.auth import as_user
+from tests.helpers.history import record
+from tests.helpers.jobs import create_character, done, renders, wait_for
+from tests.helpers.parts import LocalParts
 
 USER = as_user("user-1")
 EIGHT = ["happy", "sad", "angry", "surprised", "shy", "laughing", "crying", "thinking"]
-
-
-async def renders(comfy: str) -> int:
-    async with httpx.AsyncClient() as http:
-        count: int = (await http.get(f"{comfy}/sim/stats")).json()["renders"]
-    return count
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")

@@ -29,7 +29,7 @@ class Pki:
 def make_pki(folder: Path) -> Pki:
     """The certificates an operator makes with deploy/make-certs.sh, made by that very script."""
     script = folder / "make-certs.sh"
-    shutil.copy(Path(__file__).parents[1] / "deploy" / "make-certs.sh", script)
+    shutil.copy(Path(__file__).parents[2] / "deploy" / "make-certs.sh", script)
     subprocess.run(["sh", str(script), "localhost", "gpu-test"], check=True, capture_output=True)
     certs = folder / "certs"
     return Pki(
@@ -89,7 +89,7 @@ class GrpcGate:
 
 def door_allowlist() -> re.Pattern[str]:
     """The gRPC methods deploy/nginx/temporal-mtls.conf lets a GPU worker's certificate call."""
-    conf = (Path(__file__).parents[1] / "deploy" / "nginx" / "temporal-mtls.conf").read_text()
+    conf = (Path(__file__).parents[2] / "deploy" / "nginx" / "temporal-mtls.conf").read_text()
     [pattern] = re.findall(r"location ~ (\^\S+\$) \{", conf)
     return re.compile(pattern)
 

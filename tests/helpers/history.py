@@ -40,7 +40,7 @@ async def record(client: Client, workflow_id: str, name: str) -> None:
         return
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     text = history.to_json()
-    roots = (Path(temporalio.__file__).parents[1], Path(sysconfig.get_paths()["stdlib"]), Path(__file__).parents[1])
+    roots = (Path(temporalio.__file__).parents[1], Path(sysconfig.get_paths()["stdlib"]), Path(__file__).parents[2])
     for root in (f"{r}/" for r in roots):
         text = text.replace(root, "")
     _write(Path(folder) / f"{name}.json", {"workflowId": workflow_id, **json.loads(text)})
