@@ -32,7 +32,7 @@ class CreditPrices(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    temporal_address: str = "127.0.0.1:7233"
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal's frontend (host:port).")
     temporal_namespace: str = "default"
     temporal_api_key: str | None = Field(default=None, description="Temporal Cloud API key (implies TLS).")
     temporal_tls: bool = Field(default=False, description="TLS with the system's trust store, no client certificate.")
@@ -54,15 +54,17 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line.")
 
-    # Unset means "start an embedded Postgres" in the dev stack; workers and the API need it set.
-    database_url: str | None = None
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL; unset, the dev stack starts an embedded one (workers and the API need it).",
+    )
 
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint: R2 in production, moto_server locally."
     )
     s3_region: str = "auto"
     s3_access_key_id: str = "comfyloom"
-    s3_secret_access_key: str = "comfyloom"
+    s3_secret_access_key: str = Field(default="comfyloom", description="Never logged.")
     s3_session_token: str | None = Field(
         default=None, description="With temporary credentials, e.g. R2's scoped to staging/ for the GPU machine."
     )
@@ -71,8 +73,12 @@ class Settings(BaseSettings):
         default=None, description="Base of public image URLs; defaults to endpoint/bucket."
     )
 
-    comfyui_url: str = "http://127.0.0.1:8188"
-    comfyui_checkpoint: str = "waiNSFWIllustrious_v130.safetensors"
+    comfyui_url: str = Field(
+        default="http://127.0.0.1:8188", description="ComfyUI, as the GPU worker beside it reaches it."
+    )
+    comfyui_checkpoint: str = Field(
+        default="waiNSFWIllustrious_v130.safetensors", description="The checkpoint templates that load one use."
+    )
     comfyui_poll_seconds: float = Field(
         default=2.0, gt=0, description="History polling interval when the WebSocket is quiet."
     )
@@ -80,10 +86,14 @@ class Settings(BaseSettings):
     gemini_api_key: str | None = Field(
         default=None, description="Without it, prompts are built untranslated and each job records a warning."
     )
-    gemini_model: str = "gemini-2.5-flash-lite"
+    gemini_model: str = Field(
+        default="gemini-2.5-flash-lite", description="Part of the cache key: another model asks again."
+    )
     gemini_base_url: str | None = Field(default=None, description="Another Gemini endpoint, e.g. a proxy.")
-    gemini_api_version: str = "v1beta"
-    gemini_timeout_seconds: float = Field(default=20.0, gt=0)
+    gemini_api_version: str = Field(default="v1beta", description="`v1` works too.")
+    gemini_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Per call; retries belong to build_prompt's policy."
+    )
     content_blocklist: list[str] = Field(
         default=[], description="Phrases refused outright, on top of the built-in list (JSON list in the env)."
     )
@@ -110,7 +120,10 @@ class Settings(BaseSettings):
         description="Largest scene (width x height) this GPU may render; sizes come from the scene template.",
     )
 
-    credit_prices: CreditPrices = CreditPrices()
+    credit_prices: CreditPrices = Field(
+        default=CreditPrices(),
+        description="JSON with any of avatar, sticker, sticker_set (a set of eight), cover, scene.",
+    )
     rate_limit_per_minute: int = Field(
         default=30, ge=0, description="New jobs a user may start per minute, across API replicas; 0: no limit."
     )
@@ -124,7 +137,7 @@ class Settings(BaseSettings):
     gpu_wait_deadline_seconds: int = Field(
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
     )
-    api_public_url: str = "http://127.0.0.1:8000"
+    api_public_url: str = Field(default="http://127.0.0.1:8000", description="Base of the statusUrl a job's 202 gives.")
 
     @model_validator(mode="after")
     def _client_certificate_pairs(self) -> Settings:
