@@ -16,12 +16,12 @@ from temporalio.service import RPCError
 
 from api.admission import Ticket, admission, fingerprint
 from api.errors import ApiError, content_refused, responses
-from api.owned import own_cast
-from api.schemas import CamelRequest, CoverOptions, JobAccepted, LoraIn
+from api.owned import own_cast, own_story
+from api.schemas import AvatarCreate, CamelRequest, JobAccepted, LoraIn, SceneCreate, StickerCreate
 from comfy_templates import template_for
 from comfyloom import starts
 from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
-from comfyloom.db import characters, credits, jobs, refusals, stories
+from comfyloom.db import characters, credits, jobs, refusals
 from comfyloom.db.pool import Connection
 from comfyloom.prompts.screening import screen
 from comfyloom.settings import Settings
@@ -218,38 +218,86 @@ async def admit_generation(
     await starts.record(conn, note)
 
 
-async def start_cover(
-    story: stories.StoryRow,
-    options: CoverOptions,
+async def start_for_character(
+    kind: ImageKind,
+    character: characters.CharacterRow,
+    body: AvatarCreate | StickerCreate,
     *,
+    summary: str,
     user_id: str,
+    idempotency_key: str | None,
     pool: asyncpg.Pool,
     temporal: Client,
     settings: Settings,
-    story_fields: dict[str, str],
-    idempotency_key: str | None,
+    **fields: Any,
 ) -> JobAccepted:
-    """A cover of a stored story, showing its characters; `story_fields` names where refused words came from
-    (`title`, … when the request described the story; `storyId` when it named a stored one)."""
-    cast = await own_cast(pool, story.character_ids, user_id)
+    """An image of one character (an avatar, a sticker): the same request, screening and start for each."""
     request = new_request(
-        ImageKind.cover,
-        user_id,
-        settings,
-        character_ids=[c.id for c in cast],
-        story=story.brief,
-        story_id=story.id,
-        seed=options.seed,
-        loras=as_loras(options.loras),
+        kind, user_id, settings, character_ids=[character.id], seed=body.seed, loras=as_loras(body.loras), **fields
     )
     return await start_generation(
         request,
-        cast=cast,
-        body=options,
+        cast=[character],
+        body=body,
         pool=pool,
         temporal=temporal,
         settings=settings,
-        summary=f"Cover of {story.title}",
-        field_names={**story_fields, **cast_field_names(cast)},
+        summary=summary,
+        field_names=cast_field_names([character], single=True),
+        idempotency_key=idempotency_key,
+    )
+
+
+def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
+    """One of the scene template's sizes, within this GPU's pixel budget (SCENE_MAX_PIXELS)."""
+    budget = settings.scene_max_pixels
+    usable = [s for s in template_for(ImageKind.scene, settings).manifest.allowed_sizes if s[0] * s[1] <= budget]
+    choices = ", ".join(f"{w}x{h}" for w, h in usable) or "none"
+    width, height = size
+    if size not in usable:
+        why = (
+            f"is {width * height:,} pixels, over this server's budget of {budget:,}"
+            if width * height > budget
+            else "is not a size the scene template renders"
+        )
+        raise ApiError(422, "invalid_size", f"{width}x{height} {why}; use one of: {choices}", field="size")
+    return size
+
+
+async def start_scene(
+    body: SceneCreate,
+    *,
+    user_id: str,
+    idempotency_key: str | None,
+    pool: asyncpg.Pool,
+    temporal: Client,
+    settings: Settings,
+) -> JobAccepted:
+    """A chat scene at an allowed size, with the caller's characters (and story) it names."""
+    size = scene_size(body.dimensions, settings)
+    cast = await own_cast(pool, body.character_ids, user_id)
+    story = await own_story(pool, body.story_id, user_id) if body.story_id else None
+    request = new_request(
+        ImageKind.scene,
+        user_id,
+        settings,
+        size=size,
+        character_ids=[c.id for c in cast],
+        scene_context=body.context,
+        story_id=story.id if story else None,
+        chat_id=body.chat_id,
+        seed=body.seed,
+        loras=as_loras(body.loras),
+    )
+    names = ", ".join(c.name for c in cast) or "no characters"
+    return await start_generation(
+        request,
+        cast=cast,
+        body=body,
+        pool=pool,
+        temporal=temporal,
+        settings=settings,
+        summary=f"Scene {body.size} with {names}",
+        field_names={"sceneContext": "context", **cast_field_names(cast)},
         idempotency_key=idempotency_key,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.admission import IdempotencyKey
+from api.covers import start_cover
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
 from api.errors import content_refused, responses
-from api.generation import STARTS_A_JOB, STORED_STORY_FIELDS, start_cover
+from api.generation import STARTS_A_JOB, STORED_STORY_FIELDS
 from api.owned import own_cast, own_story
 from api.schemas import CoverOptions, ImageOut, JobAccepted, StoryCreate, StoryOut
 from comfyloom.db import images, refusals, stories

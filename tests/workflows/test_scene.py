@@ -13,7 +13,7 @@ from PIL import Image
 from temporalio.client import Client
 
 from api.errors import ApiError
-from api.routes.image_generation import scene_size
+from api.generation import scene_size
 from comfyloom.settings import Settings
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, post, wait_for
