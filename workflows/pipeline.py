@@ -68,6 +68,8 @@ async def run(
     )
 
 
+# The failure types we raise on purpose: their messages are written for users.
+OUR_ERRORS = frozenset(ErrorType)
 # Failures after which the render is worth another attempt (at most MAX_RENDER_ATTEMPTS in all).
 RENDER_AGAIN = (ErrorType.comfy_out_of_memory, ErrorType.comfy_prompt_lost)
 
@@ -200,16 +202,22 @@ async def _render_v1(request: RenderRequest, *, gpu_deadline: timedelta) -> Rend
     raise AssertionError("unreachable")
 
 
-def _root_failure(error: BaseException) -> BaseException:
-    """The failure an activity raised, under Temporal's wrappers (activity and child workflow errors)."""
-    cause = error
+def _chain(error: BaseException) -> list[BaseException]:
+    """`error` and the causes under Temporal's wrappers (activity and child workflow errors), outermost first,
+    down to the failure an activity raised."""
+    chain = [error]
     while (
-        isinstance(cause, FailureError)
-        and not isinstance(cause, ApplicationError | TimeoutError)
-        and cause.cause is not None
+        isinstance(chain[-1], FailureError)
+        and not isinstance(chain[-1], ApplicationError | TimeoutError)
+        and chain[-1].cause is not None
     ):
-        cause = cause.cause
-    return cause
+        chain.append(chain[-1].cause)
+    return chain
+
+
+def _root_failure(error: BaseException) -> BaseException:
+    """The failure an activity raised, under Temporal's wrappers."""
+    return _chain(error)[-1]
 
 
 def failure_reason(error: BaseException) -> str:
@@ -223,19 +231,12 @@ def failure_reason(error: BaseException) -> str:
         if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):
             return "no GPU worker was available before the deadline"
         return f"timed out ({cause.type.name.lower() if cause.type else 'unknown'})"
-    if isinstance(cause, ApplicationError) and cause.type not in set(ErrorType):
+    if isinstance(cause, ApplicationError) and cause.type not in OUR_ERRORS:
         step = next((e.activity_type for e in _chain(error) if isinstance(e, ActivityError)), None)
         where = f"the {step} step" if step else "a step"
         return f"{where} failed with an internal error ({cause.type or 'unknown'}); the operator's logs say more"
     message = cause.message if isinstance(cause, FailureError) else str(cause)
     return message or type(cause).__name__
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = [error]
-    while isinstance(chain[-1], FailureError) and chain[-1].cause is not None and len(chain) < 10:
-        chain.append(chain[-1].cause)
-    return chain
 
 
 def failure_type(error: BaseException) -> str:

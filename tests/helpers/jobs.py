@@ -59,3 +59,8 @@ async def renders(comfy: str) -> int:
     async with httpx.AsyncClient() as http:
         count: int = (await http.get(f"{comfy}/sim/stats")).json()["renders"]
     return count
+
+
+def rendering(status: dict[str, Any]) -> bool:
+    """The job is rendering, and ComfyUI has reported a sampler step."""
+    return status["stage"] == "rendering" and bool((status.get("progress") or {}).get("step"))

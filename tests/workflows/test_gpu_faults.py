@@ -16,7 +16,7 @@ from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.gpu import Rig, activity_attempts, assert_no_leftovers, gpu
-from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.jobs import done, rendering, start_avatar, wait_for
 from tests.helpers.parts import running_gpu_worker
 
 
@@ -128,8 +128,8 @@ async def test_cancelling_a_job_stops_the_render_in_comfyui(
     rig.sim.faults.append(Fault(kind="slow", seconds=20.0))
     async with gpu(client, store, rig):
         accepted = await start_avatar(api)
-        rendering = await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
-        assert rendering["stage"] == "rendering" and rendering["progress"]["total"] == 28
+        started = await wait_for(api, accepted["jobId"], rendering)
+        assert started["stage"] == "rendering" and started["progress"]["total"] == 28
         cancelling = await api.delete(f"/api/v1/image-generation/jobs/{accepted['jobId']}")
         assert cancelling.status_code == 202, cancelling.text
         seen: list[str] = []
@@ -154,7 +154,7 @@ async def test_a_restarted_gpu_worker_reattaches_instead_of_rendering_again(
     rig.sim.faults.append(Fault(kind="slow", seconds=4.0))
     async with gpu(client, store, rig):
         accepted = await start_avatar(api)
-        await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
+        await wait_for(api, accepted["jobId"], rendering)
     assert rig.sim.running is not None, "the render must go on while no worker runs"
     await asyncio.sleep(0.5)
     async with gpu(client, store, rig):
@@ -172,7 +172,7 @@ async def test_work_moves_to_another_gpu_worker_when_one_never_comes_back(
     rig.sim.faults.append(Fault(kind="slow", seconds=3.0))
     async with gpu(client, store, rig, worker_id="gpu-a"):
         accepted = await start_avatar(api)
-        await wait_for(api, accepted["jobId"], lambda s: (s.get("progress") or {}).get("step", 0) > 0)
+        await wait_for(api, accepted["jobId"], rendering)
     async with gpu(client, store, rig, worker_id="gpu-b"):
         status = await wait_for(api, accepted["jobId"], done, within=90)
     assert status["status"] == "ready", status

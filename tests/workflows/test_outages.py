@@ -25,14 +25,10 @@ from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.gpu import Rig, activity_attempts, assert_no_leftovers, gpu
 from tests.helpers.history import record
-from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.jobs import done, rendering, start_avatar, wait_for
 from tests.helpers.parts import serve_api
 from tests.helpers.tls_proxy import Proxy
 from workflows.policies import POLICIES
-
-
-def rendering(status: dict[str, Any]) -> bool:
-    return status["stage"] == "rendering" and bool((status.get("progress") or {}).get("step"))
 
 
 def waiting_for_the_gpu_machine(status: dict[str, Any]) -> bool:
