@@ -8,6 +8,7 @@ from temporalio import activity
 from comfyloom.contracts import FailJob, FinishJob, GenerationResult, JobRef, OpenJob, StickerSetSummary
 from comfyloom.db import credits, images, jobs
 from comfyloom.errors import ErrorType, failure
+from comfyloom.kinds import KINDS
 from comfyloom.storage import ObjectStore
 
 
@@ -46,7 +47,8 @@ class JobActivities:
         request, image, converted = finish.request, finish.image, finish.converted
         async with self._pool.acquire() as conn, conn.transaction():
             try:
-                await images.record(conn, finish)
+                spec = KINDS[request.kind]
+                await images.record(conn, finish, spec.owner, spec.record(finish))
             except asyncpg.ForeignKeyViolationError as e:
                 raise failure(
                     ErrorType.character_not_found,

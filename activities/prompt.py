@@ -14,14 +14,15 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import ImageKind, PromptRequest, PromptSpec, PromptTags
+from comfyloom.contracts import PromptRequest, PromptSpec, PromptTags
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.db.characters import CharacterRow
 from comfyloom.errors import ErrorType, failure
+from comfyloom.features import CHARACTER_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.imaging import chroma
+from comfyloom.kinds import KINDS, PromptInputs
 from comfyloom.prompts import builders, safety
 from comfyloom.prompts.builders import Cast
-from comfyloom.prompts.features import CHARACTER_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.prompts.screening import screen
 from comfyloom.prompts.translate import (
     CharacterSource,
@@ -52,12 +53,10 @@ def source_text(request: PromptRequest, cast: list[CharacterRow]) -> str:
 
 
 def scene_source(request: PromptRequest, cast: list[CharacterRow]) -> SceneSource | None:
-    names = [row.name for row in cast]
-    if request.kind is ImageKind.cover and request.story:
-        return SceneSource(purpose="cover", text=request.story.text, character_names=names)
-    if request.kind is ImageKind.scene and request.scene_context:
-        return SceneSource(purpose="scene", text=request.scene_context, character_names=names)
-    return None
+    text = KINDS[request.kind].scene_text(request)
+    if not text:
+        return None
+    return SceneSource(purpose=request.kind.value, text=text, character_names=[row.name for row in cast])
 
 
 def key_colour(tags: PromptTags) -> str:
@@ -70,19 +69,7 @@ def build(
     request: PromptRequest, cast: list[CharacterRow], tags: PromptTags, key: str | None = None
 ) -> builders.Prompt:
     members = [Cast(row.name, member, row.features.style) for row, member in zip(cast, tags.characters, strict=True)]
-    match request.kind:
-        case ImageKind.avatar:
-            return builders.avatar_prompt(members[0], request.loras)
-        case ImageKind.sticker:
-            if request.emotion is None:
-                raise failure(ErrorType.invalid_request, "a sticker needs an emotion")
-            return builders.sticker_prompt(members[0], request.emotion, request.loras, key_colour=key)
-        case ImageKind.cover:
-            if request.story is None:
-                raise failure(ErrorType.invalid_request, "a cover needs a story")
-            return builders.cover_prompt(request.story, tags.scene, members, request.loras)
-        case ImageKind.scene:
-            return builders.scene_prompt(tags.scene, members, request.loras)
+    return KINDS[request.kind].prompt(PromptInputs(request, members, tags.scene, key))
 
 
 def _last_attempt() -> bool:

@@ -23,12 +23,9 @@ from comfyloom import starts
 from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
 from comfyloom.db import characters, credits, jobs, refusals
 from comfyloom.db.pool import Connection
+from comfyloom.kinds import KINDS
 from comfyloom.prompts.screening import screen
 from comfyloom.settings import Settings
-from workflows.avatar import AvatarWorkflow
-from workflows.cover import CoverWorkflow
-from workflows.scene import SceneWorkflow
-from workflows.sticker import StickerWorkflow
 
 log = logging.getLogger("comfyloom.api")
 
@@ -40,13 +37,6 @@ STARTS_A_JOB: dict[str, Any] = {
     "status_code": 202,
     "response_model": JobAccepted,
     "responses": responses(402, 404, 429, 503),
-}
-
-WORKFLOWS: dict[ImageKind, type] = {
-    ImageKind.avatar: AvatarWorkflow,
-    ImageKind.sticker: StickerWorkflow,
-    ImageKind.cover: CoverWorkflow,
-    ImageKind.scene: SceneWorkflow,
 }
 
 
@@ -69,7 +59,7 @@ def new_request(
         height=height,
         background=template.manifest.background,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
-        price=getattr(settings.credit_prices, kind.value),
+        price=KINDS[kind].price(settings.credit_prices),
         **fields,
     )
 
@@ -142,7 +132,7 @@ async def replayed(job: jobs.JobRow, pool: asyncpg.Pool, temporal: Client, setti
         job_id=job.id,
         workflow_id=job.workflow_id,
         status_url=status_url(job.id, settings),
-        story_id=job.story_id if job.kind == ImageKind.cover.value else None,
+        story_id=job.story_id if KINDS[ImageKind(job.kind)].owner == "story" else None,
         replayed=True,
     )
 
@@ -170,7 +160,7 @@ async def start_generation(
     workflow_id = f"{request.kind.value}-{request.job_id}"
     ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
     note = starts.pending(
-        WORKFLOWS[request.kind],
+        KINDS[request.kind].workflow,
         request,
         workflow_id=workflow_id,
         job_id=request.job_id,
@@ -192,7 +182,7 @@ async def start_generation(
         pool=pool,
         temporal=temporal,
         settings=settings,
-        story_id=request.story_id if request.kind is ImageKind.cover else None,
+        story_id=request.story_id if KINDS[request.kind].owner == "story" else None,
     )
 
 

@@ -11,8 +11,9 @@ from pydantic.alias_generators import to_camel
 
 from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Stage, StoryBrief, VisualFeatures
 from comfyloom.db.jobs import JobStatus
+from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.prompts.builders import parse_emotion
-from comfyloom.prompts.features import CharacterTags, SceneTags
+from comfyloom.settings import CreditPrices
 
 
 class CamelModel(BaseModel):
@@ -324,12 +325,8 @@ class ApiKeyCreated(CamelModel):
     key: str = Field(description="The secret, shown only now: send it as `Authorization: Bearer <key>`.")
 
 
-class CreditPricesOut(CamelModel):
-    avatar: int
-    sticker: int
-    sticker_set: int = Field(description="A set of eight; n emotions cost ceil(stickerSet * n / 8).")
-    cover: int
-    scene: int
+class CreditPricesOut(CamelModel, CreditPrices):
+    """This deployment's prices, one per kind (and per set of eight stickers), as `CREDIT_PRICES` sets them."""
 
 
 class LedgerEntryOut(CamelModel):

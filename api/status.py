@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 from temporalio.client import Client
 
-from api.progress import live_stage
+from api.live_stage import live_stage
 from api.schemas import JobStatusOut, RenderProgressOut, StickerStatusOut
 from comfyloom.contracts import Emotion, Stage
 from comfyloom.db import jobs

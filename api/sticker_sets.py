@@ -131,7 +131,7 @@ async def start_set(
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
     )
     note = starts.pending(
-        StickerSetWorkflow,
+        StickerSetWorkflow.__name__,
         request,
         workflow_id=workflow_id,
         job_id=set_id,

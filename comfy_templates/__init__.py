@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import ImageKind, Lora
+from comfyloom.contracts import Background, ImageKind, Lora
+from comfyloom.kinds import KINDS
 from comfyloom.settings import Settings
 
 NodeInput = tuple[str, str]
@@ -29,7 +30,7 @@ class Manifest(BaseModel):
     # Other sizes a request may ask for (scenes); the checkpoint's training buckets, all near one megapixel.
     sizes: list[tuple[int, int]] = []
     # What the final output's background is: kept, a solid key colour to cut out, or already transparent.
-    background: Literal["opaque", "chroma", "transparent"] = "opaque"
+    background: Background = "opaque"
     inputs: dict[str, NodeInput]
     outputs: list[str]
     # Where the checkpoint's MODEL and CLIP come out: a LoRA chain is inserted right after.
@@ -146,15 +147,8 @@ def load_template(name: str) -> Template:
 
 
 def template_for(kind: ImageKind, settings: Settings) -> Template:
-    """The template that renders `kind` here: stickers by STICKER_BACKGROUND_REMOVAL, covers by COVER_FACE_DETAIL."""
-    match kind:
-        case ImageKind.sticker:
-            name = "sticker_rmbg" if settings.sticker_background_removal == "rmbg" else "sticker"
-        case ImageKind.cover:
-            name = "cover" if settings.cover_face_detail else "cover_plain"
-        case _:
-            name = kind.value
-    return load_template(name)
+    """The template that renders `kind` here, as its spec chooses (stickers by STICKER_BACKGROUND_REMOVAL...)."""
+    return load_template(KINDS[kind].template(settings))
 
 
 def active_templates(settings: Settings) -> list[Template]:

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from comfyloom.prompts.features import CharacterTags, SceneTags
+from comfyloom.features import CharacterTags, SceneTags
 
 
 class ImageKind(StrEnum):

@@ -18,8 +18,7 @@ class CreditPrices(BaseModel):
 
     avatar: int = Field(default=5, ge=0)
     sticker: int = Field(default=3, ge=0)
-    # The price of the default set of eight; a set of n emotions costs ceil(sticker_set * n / 8).
-    sticker_set: int = Field(default=20, ge=0)
+    sticker_set: int = Field(default=20, ge=0, description="A set of eight; n emotions cost ceil(stickerSet * n / 8).")
     cover: int = Field(default=8, ge=0)
     scene: int = Field(default=5, ge=0)
 

@@ -48,7 +48,7 @@ class PendingStart(BaseModel):
 
 
 def pending(
-    workflow: type,
+    workflow_type: str,
     arg: BaseModel,
     *,
     workflow_id: str,
@@ -59,11 +59,11 @@ def pending(
     character_ids: Iterable[object] = (),
     new_run: bool = False,
 ) -> PendingStart:
-    """The note for starting `workflow` (a class decorated with `workflow.defn`, named by its class)."""
+    """The note for starting a workflow of `workflow_type` (a `workflow.defn` class's name) with `arg`."""
     return PendingStart(
         workflow_id=workflow_id,
         job_id=job_id,
-        workflow_type=workflow.__name__,
+        workflow_type=workflow_type,
         arg=arg.model_dump(mode="json"),
         summary=summary,
         user_id=user_id,

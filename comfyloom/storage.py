@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from comfyloom.keys import PUBLIC_PREFIXES
+from comfyloom.object_keys import PUBLIC_PREFIXES
 from comfyloom.settings import Settings
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
 """Imports go one way: api and the workers → workflows → activities → comfy_templates → the comfyloom library.
-`comfyloom.dev` (the CLI, the dev stack, the simulator) sits beside the library, above the workers."""
+`comfyloom.dev` (the CLI, the dev stack, the simulator) sits beside the library, above the workers. Inside the
+library, the kind table sits over prompts and the database, which sit over the contracts and settings."""
 
 from __future__ import annotations
 
@@ -18,31 +19,71 @@ LAYERS = {
     "comfy_templates": 2,
     "comfyloom": 1,
 }
+# The same rule inside the library; the most specific name wins (prompts.translate is not prompts).
+LIBRARY = {
+    "comfyloom.kinds": 4,
+    "comfyloom.starts": 3,
+    "comfyloom.prompts.translate": 3,
+    "comfyloom.prompts.screening": 3,
+    "comfyloom.db": 2,
+    "comfyloom.prompts": 2,
+    "comfyloom.imaging": 2,
+    "comfyloom.comfyui": 2,
+    "comfyloom.contracts": 1,
+    "comfyloom.storage": 1,
+    "comfyloom.temporal": 1,
+    "comfyloom.metrics": 1,
+    "comfyloom.lifecycle": 1,
+    "comfyloom.features": 0,
+    "comfyloom.settings": 0,
+    "comfyloom.errors": 0,
+    "comfyloom.object_keys": 0,
+    "comfyloom.search": 0,
+    "comfyloom.logs": 0,
+}
 
 
-def layer_of(module: str) -> str | None:
-    return next((name for name in LAYERS if module == name or module.startswith(f"{name}.")), None)
+def layer_of(module: str, layers: dict[str, int]) -> str | None:
+    names = sorted(layers, key=len, reverse=True)
+    return next((name for name in names if module == name or module.startswith(f"{name}.")), None)
 
 
-def upward_imports() -> list[str]:
+def imports_of(path: Path) -> list[str]:
     found = []
-    for path in sorted(ROOT.glob("*/**/*.py")):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        here = layer_of(module)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from comfyloom import kinds` imports comfyloom.kinds
+            found += [f"{node.module}.{a.name}" for a in node.names] if node.module == "comfyloom" else [node.module]
+    return found
+
+
+def upward_imports(layers: dict[str, int], files: list[Path]) -> list[str]:
+    found = []
+    for path in files:
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        here = layer_of(module, layers)
         if here is None or module == "comfyloom.__main__":  # the command's entry point, as `python -m comfyloom`
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module]
-            for target in targets:
-                there = layer_of(target)
-                if there is None or there == here:
-                    continue
-                if LAYERS[there] > LAYERS[here] or LAYERS[there] == LAYERS[here]:
-                    found.append(f"{module} imports {target}")
+        for target in imports_of(path):
+            there = layer_of(target, layers)
+            if there is not None and there != here and layers[there] >= layers[here]:
+                found.append(f"{module} imports {target}")
     return found
 
 
 def test_no_layer_imports_one_above_it_or_beside_it() -> None:
-    assert upward_imports() == []
+    assert upward_imports(LAYERS, sorted(ROOT.glob("*/**/*.py"))) == []
+
+
+def test_inside_the_library_too() -> None:
+    library = [p for p in sorted((ROOT / "comfyloom").rglob("*.py")) if "dev" not in p.parts]
+    assert upward_imports(LIBRARY, library) == []
+
+
+def test_every_library_module_has_a_level() -> None:
+    library = [p for p in sorted((ROOT / "comfyloom").rglob("*.py")) if "dev" not in p.parts]
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in library}
+    unplaced = {m for m in modules - {"comfyloom", "comfyloom.__main__"} if layer_of(m, LIBRARY) is None}
+    assert unplaced == set(), "give each a level in LIBRARY"

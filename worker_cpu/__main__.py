@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from comfyloom import db, metrics, starts, temporal
-from comfyloom.process import run_service, run_workers
+from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
 from worker_cpu.worker import build_cpu_worker

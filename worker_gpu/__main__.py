@@ -12,8 +12,8 @@ import logging
 from comfy_templates import active_templates
 from comfyloom import metrics, temporal
 from comfyloom.comfyui.client import ComfyClient
-from comfyloom.keys import worker_report_key
-from comfyloom.process import run_service
+from comfyloom.lifecycle import run_service
+from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import check_comfyui, publish

@@ -16,7 +16,7 @@ from typing import Any
 from comfy_templates import Template
 from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
 from comfyloom.contracts import GpuWorkerReport, TemplateCheck
-from comfyloom.keys import worker_report_key
+from comfyloom.object_keys import worker_report_key
 from comfyloom.storage import ObjectStore
 
 log = logging.getLogger("comfyloom.worker_gpu")

@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 from activities.comfy import ComfyActivities
 from comfy_templates import active_templates
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
-from comfyloom.process import run_workers
+from comfyloom.lifecycle import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import report_forever, report_stopped

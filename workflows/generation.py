@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 from activities import steps
-from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run
+from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run_step
 from workflows.progress import ReportsProgress
 
 with workflow.unsafe.imports_passed_through():
@@ -24,14 +24,14 @@ with workflow.unsafe.imports_passed_through():
         FinishJob,
         GenerationRequest,
         GenerationResult,
-        ImageKind,
         OpenJob,
         PublishItem,
         PublishRequest,
         RenderRequest,
         Stage,
     )
-    from comfyloom.keys import avatar_key, cover_key, scene_key, staging_prefix, sticker_key
+    from comfyloom.kinds import KINDS
+    from comfyloom.object_keys import staging_prefix
 
 
 # Marks runs whose post-render steps can run again after a CPU worker dies mid-way (keys fixed from the run's
@@ -41,22 +41,7 @@ KEEP_STAGING_UNTIL_RECORDED = "keep-staging-until-recorded"
 
 def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
     """Where the image (and a sticker's messenger variant) is published; workflow time makes retries agree."""
-    match request.kind:
-        case ImageKind.avatar:
-            assert request.character_id is not None
-            return avatar_key(request.user_id, request.character_id, timestamp_ms), None
-        case ImageKind.sticker:
-            assert request.character_id is not None
-            emotion = request.emotion.value if request.emotion else "sticker"
-            return (
-                sticker_key(request.user_id, request.character_id, emotion, timestamp_ms),
-                sticker_key(request.user_id, request.character_id, emotion, timestamp_ms, messenger=True),
-            )
-        case ImageKind.cover:
-            assert request.story_id is not None
-            return cover_key(request.story_id, timestamp_ms), None
-        case ImageKind.scene:
-            return scene_key(request.user_id, request.job_id, timestamp_ms), None
+    return KINDS[request.kind].public_keys(request, timestamp_ms)
 
 
 class GenerationWorkflow(ReportsProgress):
@@ -65,12 +50,12 @@ class GenerationWorkflow(ReportsProgress):
         staging = staging_prefix(workflow_id)
         published: list[str] = []
         try:
-            await run(
+            await run_step(
                 steps.open_job,
                 OpenJob(job_id=request.job_id, user_id=request.user_id, price=request.price),
             )
             self._stage(Stage.building_prompt)
-            prompt = await run(steps.build_prompt, request.prompt_request(), summary=request.kind.value)
+            prompt = await run_step(steps.build_prompt, request.prompt_request(), summary=request.kind.value)
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
             self._stage(Stage.rendering)
             rendered = await render(
@@ -95,7 +80,7 @@ class GenerationWorkflow(ReportsProgress):
             image_key, messenger_key = public_keys(request, int(now.timestamp() * 1000))
             if keep_staging:
                 published = [image_key, *([messenger_key] if messenger_key else [])]
-            converted = await run(
+            converted = await run_step(
                 steps.convert_webp,
                 ConvertRequest(
                     source_key=rendered.images[0].key,
@@ -121,7 +106,7 @@ class GenerationWorkflow(ReportsProgress):
             if messenger_key and converted.messenger_key:
                 items.append(PublishItem(staged_key=converted.messenger_key, public_key=messenger_key))
             published = [item.public_key for item in items]
-            images = await run(
+            images = await run_step(
                 steps.publish_image,
                 PublishRequest(items=items, staging_prefix=None if keep_staging else staging),
                 summary=", ".join(published),
@@ -129,9 +114,9 @@ class GenerationWorkflow(ReportsProgress):
             if keep_staging:
                 # An activity of its own: the workflow task that ran convert and publish is recorded before
                 # their input goes, so a crash from here on never runs them again.
-                await run(steps.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
+                await run_step(steps.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
             self._stage(Stage.saving)
-            result = await run(
+            result = await run_step(
                 steps.finish_job,
                 FinishJob(
                     request=request,
@@ -149,7 +134,7 @@ class GenerationWorkflow(ReportsProgress):
             reason = "cancelled" if cancelled else failure_reason(e)
             self._stage(Stage.cancelled if cancelled else Stage.failed, error=reason)
             record_outcome(request.kind.value, "cancelled" if cancelled else "failed", failure_type(e))
-            await run(
+            await run_step(
                 steps.fail_job,
                 FailJob(
                     job_id=request.job_id,

@@ -24,14 +24,14 @@ from activities import steps
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
     from comfyloom.errors import ErrorType, failure
-    from comfyloom.keys import staging_prefix
+    from comfyloom.object_keys import staging_prefix
     from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES
 
 T = TypeVar("T")
 A = TypeVar("A")
 
 
-async def run(
+async def run_step(
     step: Callable[[A], Awaitable[T]],
     arg: A,
     *,
@@ -122,7 +122,7 @@ async def _queue(
     request: RenderRequest, attempt: int, reattach: list[str], *, schedule_to_close: timedelta
 ) -> QueuedPrompt:
     """One render attempt's prompt, queued on (or found again in) some GPU worker's ComfyUI."""
-    return await run(
+    return await run_step(
         steps.queue_comfy_prompt,
         request.model_copy(update={"step": f"{request.step}-{attempt}", "reattach_prompt_ids": list(reattach)}),
         schedule_to_close=schedule_to_close,
@@ -132,7 +132,7 @@ async def _queue(
 
 async def _await(request: RenderRequest, queued: QueuedPrompt, *, schedule_to_close: timedelta) -> RenderResult:
     """The queued prompt's images, staged, awaited on the worker whose ComfyUI holds it."""
-    return await run(
+    return await run_step(
         steps.await_comfy_result,
         AwaitRequest(
             prompt_id=queued.prompt_id, template=request.template, staging_prefix=staging_prefix(request.workflow_id)

@@ -14,7 +14,7 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ChildWorkflowError
 
 from activities import steps
-from workflows.pipeline import failure_reason, run
+from workflows.pipeline import failure_reason, run_step
 from workflows.progress import ReportsProgress, searchable
 from workflows.sticker import StickerWorkflow
 
@@ -84,7 +84,7 @@ class StickerSetWorkflow(ReportsProgress):
 
     @workflow.run
     async def run(self, request: StickerSetRequest) -> StickerSetSummary:
-        await run(steps.open_job, OpenJob(job_id=request.set_job_id, user_id=request.user_id))
+        await run_step(steps.open_job, OpenJob(job_id=request.set_job_id, user_id=request.user_id))
         self._stage(Stage.rendering)
         try:
             # Cancelling the set cancels every child and waits until each has closed itself (and released
@@ -94,10 +94,10 @@ class StickerSetWorkflow(ReportsProgress):
             )
         except asyncio.CancelledError:
             self._stage(Stage.cancelled, error="cancelled")
-            await run(steps.cancel_set, JobRef(job_id=request.set_job_id))
+            await run_step(steps.cancel_set, JobRef(job_id=request.set_job_id))
             raise
         summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
-        await run(steps.finish_set, summary)
+        await run_step(steps.finish_set, summary)
         error = summary.error()
         self._stage(Stage.failed if error else Stage.done, error=error)
         return summary

@@ -24,7 +24,7 @@ from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep
 from api.schemas import ComponentHealth, GpuWorkerOut, Health
 from comfy_templates import active_templates
 from comfyloom.contracts import GpuWorkerReport
-from comfyloom.keys import WORKER_REPORTS_PREFIX
+from comfyloom.object_keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 

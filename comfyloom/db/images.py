@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import FinishJob, ImageKind, Lora, PromptTags
+from comfyloom.contracts import FinishJob, Lora, PromptTags
 from comfyloom.db.pool import Connection, Executor
+
+# Who an image belongs to; one SQL statement with its arguments.
+Owner = Literal["character", "story", "user"]
+Statement = tuple[str, tuple[Any, ...]]
 
 
 class ImageRow(BaseModel):
@@ -37,14 +42,13 @@ class ImageRow(BaseModel):
     created_at: datetime
 
 
-async def record(conn: Connection, finish: FinishJob) -> None:
+async def record(conn: Connection, finish: FinishJob, owner: Owner, rows: list[Statement]) -> None:
     """The image, its kind's row, and what it replaces (a character's avatar, a story's cover); once per job.
 
-    Avatars and stickers belong to their character; a cover to its story; a scene, which may show several
-    characters, to neither (`chat_scenes` lists who is in it).
+    Who owns the image and which rows find it (`rows`) are the kind's, from its spec in `comfyloom.kinds`:
+    avatars and stickers belong to their character, a cover to its story, a scene to neither.
     """
     request, image, converted, prompt = finish.request, finish.image, finish.converted, finish.prompt
-    owner = request.character_id if request.kind in (ImageKind.avatar, ImageKind.sticker) else None
     await conn.execute(
         "insert into images (id, user_id, character_id, story_id, job_id, kind, object_key, url, width, height,"
         " size_bytes, positive_prompt, negative_prompt, seed, template, template_sha256, checkpoint, source_text,"
@@ -53,8 +57,8 @@ async def record(conn: Connection, finish: FinishJob) -> None:
         " on conflict (job_id) do nothing",
         uuid.uuid4(),
         request.user_id,
-        owner,
-        request.story_id if request.kind is ImageKind.cover else None,
+        request.character_id if owner == "character" else None,
+        request.story_id if owner == "story" else None,
         request.job_id,
         request.kind.value,
         image.key,
@@ -73,50 +77,8 @@ async def record(conn: Connection, finish: FinishJob) -> None:
         [lora.model_dump(mode="json") for lora in prompt.loras],
         prompt.translator,
     )
-    match request.kind:
-        case ImageKind.avatar:
-            await conn.execute(
-                "update characters set avatar_url = $2, updated_at = now() where id = $1",
-                request.character_id,
-                image.url,
-            )
-        case ImageKind.sticker if request.emotion is not None:
-            await conn.execute(
-                "insert into character_stickers (id, character_id, job_id, emotion, url, messenger_url)"
-                " values ($1, $2, $3, $4, $5, $6) on conflict (job_id) do nothing",
-                uuid.uuid4(),
-                request.character_id,
-                request.job_id,
-                request.emotion.value,
-                image.url,
-                finish.messenger.url if finish.messenger else None,
-            )
-        case ImageKind.cover:
-            await conn.execute(
-                "insert into story_covers (id, story_id, job_id, url) values ($1, $2, $3, $4)"
-                " on conflict (job_id) do nothing",
-                uuid.uuid4(),
-                request.story_id,
-                request.job_id,
-                image.url,
-            )
-            await conn.execute(
-                "update stories set cover_url = $2, updated_at = now() where id = $1", request.story_id, image.url
-            )
-        case ImageKind.scene:
-            await conn.execute(
-                "insert into chat_scenes (id, user_id, job_id, chat_id, story_id, character_ids, url, width, height)"
-                " values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (job_id) do nothing",
-                uuid.uuid4(),
-                request.user_id,
-                request.job_id,
-                request.chat_id,
-                request.story_id,
-                request.character_ids,
-                image.url,
-                converted.width,
-                converted.height,
-            )
+    for sql, args in rows:
+        await conn.execute(sql, *args)
 
 
 async def of_character(conn: Executor, character_id: UUID) -> list[ImageRow]:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Literal, Protocol
 from uuid import UUID
 
 from comfyloom.db.pool import Executor
-from comfyloom.prompts.safety import Refusal
+
+
+class Refusal(Protocol):
+    """What a screening refused and why (`comfyloom.prompts.safety.Refusal` is one)."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def matched(self) -> list[str]: ...
 
 
 async def record(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
 
 from PIL import Image
 
+from comfyloom.contracts import Background
 from comfyloom.imaging import chroma, stickers, webp
 from comfyloom.imaging.checks import check_image
 
@@ -24,7 +24,7 @@ class Processed:
 def process(
     png: bytes,
     *,
-    background: Literal["opaque", "chroma", "transparent"],
+    background: Background,
     expected_size: tuple[int, int],
     metadata: dict[str, str],
     messenger: bool = False,

@@ -1,16 +1,16 @@
-"""Prompt builders per kind: quality, style, LoRA trigger words, kind tags, subjects, then what the kind adds.
-
-Every builder ends in the same `compose`, so kinds differ only in the tags they choose.
+"""How a prompt is put together: quality, style, LoRA trigger words, the kind's tags, subjects, then what the
+kind's recipe adds. Each kind's tags and recipe are declared in `comfyloom.kinds`; all end in `compose`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from comfyloom.contracts import Emotion, ImageKind, Lora, StoryBrief, VisualFeatures
-from comfyloom.prompts.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS, CharacterTags, SceneTags
+from comfyloom.contracts import Emotion, Lora, VisualFeatures
+from comfyloom.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.prompts.safety import fold
 from comfyloom.prompts.tags import clean_tags, escape_tag, join, weighted
 
@@ -24,12 +24,6 @@ QUALITY_TAGS = [
 DEFAULT_STYLE = "anime"
 NAME_WEIGHT = 1.2
 
-KIND_TAGS: dict[ImageKind, list[str]] = {
-    ImageKind.avatar: ["(close-up portrait:1.2)", "(detailed face:1.1)", "looking at viewer", "headshot"],
-    ImageKind.sticker: ["(sticker:1.2)", "(full body:1.1)", "chibi", "thick outline", "looking at viewer"],
-    ImageKind.cover: ["(key visual:1.2)", "(detailed background:1.2)", "dramatic composition", "depth of field"],
-    ImageKind.scene: ["(detailed background:1.2)", "scenery", "cinematic composition", "depth of field"],
-}
 # A sticker's background is cut away later: plain is what matters, in the key colour when one is chosen.
 STICKER_BACKGROUND = ["(simple background:1.3)", "(white background:1.2)"]
 
@@ -56,12 +50,6 @@ NEGATIVE_BASE = [
     "username",
     "blurry",
 ]
-NEGATIVE_KIND: dict[ImageKind, list[str]] = {
-    ImageKind.avatar: ["multiple views"],
-    ImageKind.sticker: ["multiple views", "complex background", "detailed background", "scenery", "shadow"],
-    ImageKind.cover: ["multiple views", "split screen", "border", "frame", "title", "logo"],
-    ImageKind.scene: ["multiple views", "split screen", "border", "frame"],
-}
 # Never sexual, for every kind and every character: the product shows these images in chats.
 NEGATIVE_SAFETY = ["nsfw", "nude", "nudity", "suggestive"]
 
@@ -212,42 +200,24 @@ def scene_tags(scene: SceneTags | None) -> list[str]:
 class Recipe:
     """What a kind puts into its prompt, in order, before `compose` wraps it."""
 
-    kind: ImageKind
     cast: list[Cast]
     lead: list[str] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
     negative: list[str] = field(default_factory=list)
 
 
-def compose(recipe: Recipe, loras: list[Lora]) -> Prompt:
+def compose(recipe: Recipe, loras: list[Lora], kind_tags: Sequence[str], kind_negative: Sequence[str]) -> Prompt:
     style = next((m.style for m in recipe.cast if m.style), None) or DEFAULT_STYLE
     triggers = clean_tags((word for lora in loras for word in lora.trigger_words), lower=False)
     positive = join(
         QUALITY_TAGS,
         [f"({escape_tag(style).upper()})"],
         triggers,
-        KIND_TAGS[recipe.kind],
+        kind_tags,
         recipe.lead,
         subject_tags(recipe.cast),
         *(character_tags(member) for member in recipe.cast),
         recipe.tail,
     )
-    negative = join(NEGATIVE_BASE, NEGATIVE_KIND[recipe.kind], recipe.negative, NEGATIVE_SAFETY)
+    negative = join(NEGATIVE_BASE, kind_negative, recipe.negative, NEGATIVE_SAFETY)
     return Prompt(positive, negative)
-
-
-def avatar_prompt(character: Cast, loras: list[Lora]) -> Prompt:
-    return compose(Recipe(ImageKind.avatar, [character]), loras)
-
-
-def sticker_prompt(character: Cast, emotion: Emotion, loras: list[Lora], *, key_colour: str | None = None) -> Prompt:
-    background = key_background(key_colour) if key_colour else STICKER_BACKGROUND
-    return compose(Recipe(ImageKind.sticker, [character], lead=[*EMOTION_TAGS[emotion], *background]), loras)
-
-
-def cover_prompt(story: StoryBrief, scene: SceneTags | None, cast: list[Cast], loras: list[Lora]) -> Prompt:
-    return compose(Recipe(ImageKind.cover, cast, lead=genre_tags(story.genre) or [], tail=scene_tags(scene)), loras)
-
-
-def scene_prompt(scene: SceneTags | None, cast: list[Cast], loras: list[Lora]) -> Prompt:
-    return compose(Recipe(ImageKind.scene, cast, tail=scene_tags(scene)), loras)

@@ -163,20 +163,10 @@ def check(
     judged over the whole request, since a scene can put one field's child in another's sexual text.
     """
     blocked = tuple(dict.fromkeys([*BLOCKED_TERMS, *filter(None, map(fold, blocklist))]))
-    found: dict[str, dict[str, list[str]]] = {"minor": {}, "sexual": {}}
     for field, text in texts.items():
-        if not text:
-            continue
-        folded = fold(text)
-        if hits := _find(folded, blocked):
+        if text and (hits := _find(fold(text), blocked)):
             return Refusal(reason=f"{field} contains blocked content", fields=[field], matched=hits)
-        minor = _find(folded, MINOR_TERMS) + [f"age {a}" for a in stated_ages(folded) if a < ADULT_AGE]
-        if minor:
-            found["minor"][field] = minor
-        if sexual := _find(folded, SEXUAL_TERMS):
-            found["sexual"][field] = sexual
-    for field, kind, label in signals:
-        found[kind].setdefault(field, []).append(label)
+    found = _findings(texts, signals)
     minor_hits, sexual_hits = (
         list(dict.fromkeys(h for hits in found[kind].values() for h in hits)) for kind in ("minor", "sexual")
     )
@@ -188,6 +178,28 @@ def check(
         fields=list(dict.fromkeys([*found["minor"], *found["sexual"]])),
         matched=[*minor_hits, *sexual_hits],
     )
+
+
+def minors(texts: Mapping[str, str | None], *, signals: Iterable[Signal] = ()) -> list[str]:
+    """Every sign that a request shows a minor (an age, a child word, Gemini's reading): the images it makes
+    are moderated with the stricter threshold."""
+    found = _findings(texts, signals)["minor"]
+    return list(dict.fromkeys(hit for hits in found.values() for hit in hits))
+
+
+def _findings(texts: Mapping[str, str | None], signals: Iterable[Signal]) -> dict[str, dict[str, list[str]]]:
+    found: dict[str, dict[str, list[str]]] = {"minor": {}, "sexual": {}}
+    for field, text in texts.items():
+        if not text:
+            continue
+        folded = fold(text)
+        if minor := _find(folded, MINOR_TERMS) + [f"age {a}" for a in stated_ages(folded) if a < ADULT_AGE]:
+            found["minor"][field] = minor
+        if sexual := _find(folded, SEXUAL_TERMS):
+            found["sexual"][field] = sexual
+    for field, kind, label in signals:
+        found[kind].setdefault(field, []).append(label)
+    return found
 
 
 def character_texts(prefix: str, name: str, description: str, features: Mapping[str, object]) -> dict[str, str]:

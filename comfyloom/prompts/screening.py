@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from comfyloom.contracts import PromptRequest, PromptTags
 from comfyloom.db.characters import CharacterRow
+from comfyloom.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS
 from comfyloom.prompts import safety
-from comfyloom.prompts.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS
 
 
 def request_texts(request: PromptRequest, cast: list[CharacterRow]) -> dict[str, str | None]:
@@ -61,3 +61,10 @@ def screen(
         texts.update(translated)
         signals.extend(judged)
     return safety.check(texts, signals=signals, blocklist=blocklist)
+
+
+def minor_signals(request: PromptRequest, cast: list[CharacterRow], tags: PromptTags) -> list[str]:
+    """What in a request (its words, its characters' ages, Gemini's reading) says it shows a minor."""
+    texts, signals = request_texts(request, cast), request_signals(cast)
+    translated, judged = translated_texts(tags)
+    return safety.minors({**texts, **translated}, signals=[*signals, *judged])

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from functools import cache
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import asyncpg
@@ -22,7 +22,7 @@ from google.genai import types
 from pydantic import BaseModel, ValidationError
 
 from comfyloom.db import translations
-from comfyloom.prompts.features import CharacterTags, SceneTags
+from comfyloom.features import CharacterTags, SceneTags
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,7 +72,8 @@ class CharacterSource(BaseModel):
 
 
 class SceneSource(BaseModel):
-    purpose: Literal["cover", "scene"]
+    # The kind the scene is drawn for: "cover" (read from a story) or "scene" (from a chat's context).
+    purpose: str
     text: str
     character_names: list[str] = []
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 
-from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, StoryBrief, VisualFeatures
+from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, ImageKind, Lora, PromptRequest, StoryBrief, VisualFeatures
+from comfyloom.features import CharacterTags, SceneTags
+from comfyloom.kinds import KINDS, PromptInputs
 from comfyloom.prompts import builders
-from comfyloom.prompts.builders import Cast
-from comfyloom.prompts.features import CharacterTags, SceneTags
+from comfyloom.prompts.builders import Cast, Prompt
 from tests.helpers.prompts import SEED_PROMPT
 
 REM = Cast(
@@ -24,8 +28,14 @@ REM = Cast(
 )
 
 
+def drawn(kind: ImageKind, cast: list[Cast], scene: SceneTags | None = None, **request: Any) -> Prompt:
+    """The prompt `kind`'s spec builds for this cast, as build_prompt would after translation."""
+    asked = PromptRequest(job_id=uuid.uuid4(), user_id="u", kind=kind, **request)
+    return KINDS[kind].prompt(PromptInputs(asked, cast, scene))
+
+
 def test_avatar_prompt_is_the_seed_prompt() -> None:
-    prompt = builders.avatar_prompt(REM, [])
+    prompt = drawn(ImageKind.avatar, [REM])
     assert prompt.positive == SEED_PROMPT
     assert "multiple views" in prompt.negative and "nsfw" in prompt.negative
 
@@ -41,12 +51,12 @@ def test_default_sticker_set_is_eight_distinct_emotions() -> None:
         "crying",
         "thinking",
     ]
-    prompts = {builders.sticker_prompt(REM, emotion, []).positive for emotion in DEFAULT_EMOTIONS}
+    prompts = {drawn(ImageKind.sticker, [REM], emotion=emotion).positive for emotion in DEFAULT_EMOTIONS}
     assert len(prompts) == 8
 
 
 def test_sticker_prompt_weights_the_emotion_and_keeps_the_background_plain() -> None:
-    prompt = builders.sticker_prompt(REM, Emotion.crying, [])
+    prompt = drawn(ImageKind.sticker, [REM], emotion=Emotion.crying)
     assert "(crying:1.2)" in prompt.positive and "tears" in prompt.positive
     assert "(simple background:1.3)" in prompt.positive
     assert "complex background" in prompt.negative
@@ -68,7 +78,7 @@ def test_an_unknown_emotion_names_the_accepted_ones() -> None:
 def test_cover_prompt_has_genre_scene_and_every_character() -> None:
     kaito = Cast("Kaito", CharacterTags(gender="male", hair=["black hair"]))
     scene = SceneTags(setting=["ruined castle"], lighting=["moonlight"], action=["holding sword"])
-    prompt = builders.cover_prompt(StoryBrief(title="A Lua", genre="Fantasia"), scene, [REM, kaito], [])
+    prompt = drawn(ImageKind.cover, [REM, kaito], scene, story=StoryBrief(title="A Lua", genre="Fantasia"))
     assert "fantasy, magic, epic" in prompt.positive
     assert "1girl, 1boy, (Rem Dragneel:1.2)" in prompt.positive
     assert "(Kaito:1.2), black hair" in prompt.positive
@@ -78,19 +88,19 @@ def test_cover_prompt_has_genre_scene_and_every_character() -> None:
 
 
 def test_scene_without_characters_is_drawn_without_people() -> None:
-    prompt = builders.scene_prompt(SceneTags(setting=["rainy street"]), [], [])
+    prompt = drawn(ImageKind.scene, [], SceneTags(setting=["rainy street"]))
     assert "no humans" in prompt.positive and "rainy street" in prompt.positive
 
 
 def test_lora_trigger_words_go_in_after_the_style() -> None:
     lora = Lora(name="chibi.safetensors", trigger_words=["ChibiStyle", "sd character"])
-    prompt = builders.avatar_prompt(REM, [lora])
+    prompt = drawn(ImageKind.avatar, [REM], loras=[lora])
     assert "(ANIME), ChibiStyle, sd character, (close-up portrait:1.2)" in prompt.positive
 
 
 def test_user_text_cannot_open_weight_syntax() -> None:
     sneaky = Cast("Eve:2.0) (nsfw", CharacterTags(hair=["red hair), (nude:1.5"]))
-    prompt = builders.avatar_prompt(sneaky, [])
+    prompt = drawn(ImageKind.avatar, [sneaky])
     assert r"(Eve:2.0\) \(nsfw:1.2)" in prompt.positive
     assert r"red hair\)" in prompt.positive and r"\(nude:1.5" in prompt.positive
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from comfyloom.dev import localstack
-from comfyloom.prompts.features import CharacterTags
+from comfyloom.features import CharacterTags
 from comfyloom.prompts.translate import (
     CharacterSource,
     SceneSource,

@@ -133,7 +133,7 @@ async def stop_while_rendering(
     api: httpx.AsyncClient, client: Client, store: ObjectStore, settings: Settings, *, grace: float, worker_id: str
 ) -> dict[str, str]:
     """A GPU worker with this grace period takes a slow render and is stopped, as SIGTERM stops it
-    (comfyloom/process.py), while it renders; returns once the worker has stopped."""
+    (comfyloom/lifecycle.py), while it renders; returns once the worker has stopped."""
     stop = asyncio.Event()
     graced = settings.model_copy(update={"shutdown_grace_seconds": grace})
     worker = asyncio.create_task(run_gpu_worker(client, store, graced, stop, worker_id=worker_id))

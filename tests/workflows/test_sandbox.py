@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 WORKFLOWS = sorted((Path(__file__).parents[2] / "workflows").glob("*.py"))
-# Contracts, error types, keys, search attributes, the policy table: data, no behaviour to check.
-PASSED_THROUGH = {"comfyloom.contracts", "comfyloom.errors", "comfyloom.keys", "comfyloom.search", "workflows.policies"}
+# Contracts, error types, keys, the kind table, search attributes, the policy table: data and pure functions of
+# it, no clock or I/O to check.
+PASSED_THROUGH = {
+    "comfyloom.contracts",
+    "comfyloom.errors",
+    "comfyloom.object_keys",
+    "comfyloom.kinds",
+    "comfyloom.search",
+    "workflows.policies",
+}
 
 
 def passed_through(path: Path) -> set[str]:

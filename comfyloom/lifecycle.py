@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from comfyloom.logs import configure_logging
 from comfyloom.settings import get_settings
 
-log = logging.getLogger("comfyloom.process")
+log = logging.getLogger("comfyloom.lifecycle")
 
 
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:

@@ -1,0 +1,208 @@
+"""Every image kind, declared once: what it costs, which template draws it, what its prompt says, where its
+image is published and which rows find it.
+
+Adding a kind is one `KindSpec` here, a template pair in `comfy_templates/`, a workflow subclass (its name in
+the Temporal Web UI) and a route; `tests/test_kinds.py` walks `ImageKind` and names whatever is missing.
+Everything else (the API's start, the prompt step, the workflow's keys, the record) reads the spec.
+
+No I/O here: workflow code reads `public_keys` inside Temporal's sandbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from comfyloom import object_keys
+from comfyloom.contracts import FinishJob, GenerationRequest, ImageKind, PromptRequest
+from comfyloom.errors import ErrorType, failure
+from comfyloom.features import SceneTags
+from comfyloom.prompts import builders
+from comfyloom.prompts.builders import Cast, Prompt, Recipe
+from comfyloom.settings import CreditPrices, Settings
+
+if TYPE_CHECKING:  # types only: workflow code reads this module, and needs no database driver
+    from comfyloom.db.images import Owner, Statement
+
+
+@dataclass(frozen=True)
+class PromptInputs:
+    """What a kind's recipe draws from: the request, its cast (tags translated), the scene read from its text."""
+
+    request: PromptRequest
+    cast: list[Cast]
+    scene: SceneTags | None = None
+    key_colour: str | None = None
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: ImageKind
+    # The Temporal workflow type that runs it: a `GenerationWorkflow` subclass of this name in workflows/.
+    workflow: str
+    # The template this deployment draws it with; size and background come from that template's manifest.
+    template: Callable[[Settings], str]
+    price: Callable[[CreditPrices], int]
+    # Who the image belongs to in `images`: a character's (its first), a story's, or only the user's.
+    owner: Owner
+    # Tags every prompt of this kind has, right after the LoRA triggers, and what its negative prompt adds.
+    tags: tuple[str, ...]
+    negative: tuple[str, ...]
+    recipe: Callable[[PromptInputs], Recipe]
+    # The request's own text Gemini reads the scene from (a cover's story, a chat's context), if any.
+    scene_text: Callable[[PromptRequest], str | None]
+    # Where the image (and a messenger variant, if the kind has one) is published, at the workflow's time.
+    public_keys: Callable[[GenerationRequest, int], tuple[str, str | None]]
+    # Rows beyond `images` that find the image: a character's avatar, a sticker, a story's cover, a chat scene.
+    record: Callable[[FinishJob], list[Statement]]
+
+    def prompt(self, inputs: PromptInputs) -> Prompt:
+        return builders.compose(self.recipe(inputs), inputs.request.loras, self.tags, self.negative)
+
+
+def _first(request: GenerationRequest) -> uuid.UUID:
+    assert request.character_id is not None, "a kind owned by a character has one"
+    return request.character_id
+
+
+def _story(request: GenerationRequest) -> uuid.UUID:
+    assert request.story_id is not None, "a kind owned by a story has one"
+    return request.story_id
+
+
+def _sticker_recipe(inputs: PromptInputs) -> Recipe:
+    emotion = inputs.request.emotion
+    if emotion is None:
+        raise failure(ErrorType.invalid_request, "a sticker needs an emotion")
+    background = builders.key_background(inputs.key_colour) if inputs.key_colour else builders.STICKER_BACKGROUND
+    return Recipe(inputs.cast[:1], lead=[*builders.EMOTION_TAGS[emotion], *background])
+
+
+def _cover_recipe(inputs: PromptInputs) -> Recipe:
+    story = inputs.request.story
+    if story is None:
+        raise failure(ErrorType.invalid_request, "a cover needs a story")
+    return Recipe(inputs.cast, lead=builders.genre_tags(story.genre) or [], tail=builders.scene_tags(inputs.scene))
+
+
+def _sticker_keys(request: GenerationRequest, ms: int) -> tuple[str, str | None]:
+    emotion = request.emotion.value if request.emotion else "sticker"
+    return (
+        object_keys.sticker_key(request.user_id, _first(request), emotion, ms),
+        object_keys.sticker_key(request.user_id, _first(request), emotion, ms, messenger=True),
+    )
+
+
+def _avatar_rows(finish: FinishJob) -> list[Statement]:
+    sql = "update characters set avatar_url = $2, updated_at = now() where id = $1"
+    return [(sql, (finish.request.character_id, finish.image.url))]
+
+
+def _sticker_rows(finish: FinishJob) -> list[Statement]:
+    request = finish.request
+    if request.emotion is None:
+        return []
+    sql = (
+        "insert into character_stickers (id, character_id, job_id, emotion, url, messenger_url)"
+        " values ($1, $2, $3, $4, $5, $6) on conflict (job_id) do nothing"
+    )
+    messenger = finish.messenger.url if finish.messenger else None
+    args = (uuid.uuid4(), request.character_id, request.job_id, request.emotion.value, finish.image.url, messenger)
+    return [(sql, args)]
+
+
+def _cover_rows(finish: FinishJob) -> list[Statement]:
+    request, url = finish.request, finish.image.url
+    return [
+        (
+            "insert into story_covers (id, story_id, job_id, url) values ($1, $2, $3, $4)"
+            " on conflict (job_id) do nothing",
+            (uuid.uuid4(), request.story_id, request.job_id, url),
+        ),
+        ("update stories set cover_url = $2, updated_at = now() where id = $1", (request.story_id, url)),
+    ]
+
+
+def _scene_rows(finish: FinishJob) -> list[Statement]:
+    request, converted = finish.request, finish.converted
+    sql = (
+        "insert into chat_scenes (id, user_id, job_id, chat_id, story_id, character_ids, url, width, height)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (job_id) do nothing"
+    )
+    return [
+        (
+            sql,
+            (
+                uuid.uuid4(),
+                request.user_id,
+                request.job_id,
+                request.chat_id,
+                request.story_id,
+                request.character_ids,
+                finish.image.url,
+                converted.width,
+                converted.height,
+            ),
+        )
+    ]
+
+
+KINDS: dict[ImageKind, KindSpec] = {
+    spec.kind: spec
+    for spec in (
+        KindSpec(
+            kind=ImageKind.avatar,
+            workflow="AvatarWorkflow",
+            template=lambda settings: "avatar",
+            price=lambda prices: prices.avatar,
+            owner="character",
+            tags=("(close-up portrait:1.2)", "(detailed face:1.1)", "looking at viewer", "headshot"),
+            negative=("multiple views",),
+            recipe=lambda inputs: Recipe(inputs.cast[:1]),
+            scene_text=lambda request: None,
+            public_keys=lambda r, ms: (object_keys.avatar_key(r.user_id, _first(r), ms), None),
+            record=_avatar_rows,
+        ),
+        KindSpec(
+            kind=ImageKind.sticker,
+            workflow="StickerWorkflow",
+            template=lambda s: "sticker_rmbg" if s.sticker_background_removal == "rmbg" else "sticker",
+            price=lambda prices: prices.sticker,
+            owner="character",
+            tags=("(sticker:1.2)", "(full body:1.1)", "chibi", "thick outline", "looking at viewer"),
+            negative=("multiple views", "complex background", "detailed background", "scenery", "shadow"),
+            recipe=_sticker_recipe,
+            scene_text=lambda request: None,
+            public_keys=_sticker_keys,
+            record=_sticker_rows,
+        ),
+        KindSpec(
+            kind=ImageKind.cover,
+            workflow="CoverWorkflow",
+            template=lambda settings: "cover" if settings.cover_face_detail else "cover_plain",
+            price=lambda prices: prices.cover,
+            owner="story",
+            tags=("(key visual:1.2)", "(detailed background:1.2)", "dramatic composition", "depth of field"),
+            negative=("multiple views", "split screen", "border", "frame", "title", "logo"),
+            recipe=_cover_recipe,
+            scene_text=lambda request: request.story.text if request.story else None,
+            public_keys=lambda r, ms: (object_keys.cover_key(_story(r), ms), None),
+            record=_cover_rows,
+        ),
+        KindSpec(
+            kind=ImageKind.scene,
+            workflow="SceneWorkflow",
+            template=lambda settings: "scene",
+            price=lambda prices: prices.scene,
+            owner="user",
+            tags=("(detailed background:1.2)", "scenery", "cinematic composition", "depth of field"),
+            negative=("multiple views", "split screen", "border", "frame"),
+            recipe=lambda inputs: Recipe(inputs.cast, tail=builders.scene_tags(inputs.scene)),
+            scene_text=lambda request: request.scene_context,
+            public_keys=lambda r, ms: (object_keys.scene_key(r.user_id, r.job_id, ms), None),
+            record=_scene_rows,
+        ),
+    )
+}

@@ -1,0 +1,68 @@
+"""Each image kind is one spec: walking `ImageKind` finds anything a new kind still lacks, by name."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from api.main import create_app
+from comfy_templates import load_template
+from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
+from comfyloom.kinds import KINDS
+from comfyloom.object_keys import PUBLIC_PREFIXES
+from comfyloom.settings import CreditPrices, Settings
+from workflows import ALL_WORKFLOWS
+from workflows.generation import GenerationWorkflow
+
+# Every template a kind's spec may choose, under each setting that changes the choice.
+SETTINGS = [
+    Settings(sticker_background_removal="rmbg", cover_face_detail=True),
+    Settings(sticker_background_removal="chroma", cover_face_detail=False),
+]
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_has_a_spec(kind: ImageKind) -> None:
+    assert kind in KINDS, f"add a KindSpec for {kind.value!r} to comfyloom/kinds.py"
+    assert KINDS[kind].kind is kind
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_runs_as_its_own_generation_workflow(kind: ImageKind) -> None:
+    registered = {cls.__name__: cls for cls in ALL_WORKFLOWS}  # workflow.defn names each by its class
+    name = KINDS[kind].workflow
+    assert name in registered, f"define `class {name}(GenerationWorkflow)` in workflows/ and add it to ALL_WORKFLOWS"
+    assert issubclass(registered[name], GenerationWorkflow)
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=["rmbg-facedetail", "chroma-plain"])
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_has_a_template_under_every_setting(kind: ImageKind, settings: Settings) -> None:
+    template = load_template(KINDS[kind].template(settings))
+    assert template.manifest.size in template.manifest.allowed_sizes
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_has_a_price_and_a_route(kind: ImageKind) -> None:
+    assert KINDS[kind].price(CreditPrices()) > 0
+    paths = create_app(Settings()).openapi()["paths"]
+    assert f"/api/v1/image-generation/{kind.value}" in paths, "add a route in api/routes/image_generation.py"
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_publishes_under_a_public_prefix(kind: ImageKind) -> None:
+    request = GenerationRequest(
+        job_id=uuid.uuid4(),
+        user_id="u1",
+        kind=kind,
+        character_ids=[uuid.uuid4()],
+        emotion=Emotion.happy,
+        story_id=uuid.uuid4(),
+        template=KINDS[kind].template(Settings()),
+        width=768,
+        height=768,
+    )
+    image, messenger = KINDS[kind].public_keys(request, 1_700_000_000_000)
+    for key in filter(None, (image, messenger)):
+        assert key.startswith(PUBLIC_PREFIXES) and key.endswith(".webp")
