@@ -23,7 +23,7 @@ from comfyloom.imaging import chroma
 from comfyloom.kinds import KINDS, PromptInputs
 from comfyloom.prompts import builders, safety
 from comfyloom.prompts.builders import Cast
-from comfyloom.prompts.screening import screen
+from comfyloom.prompts.screening import minor_signals, screen
 from comfyloom.prompts.translate import (
     CharacterSource,
     SceneSource,
@@ -162,4 +162,5 @@ class PromptActivities:
             tags=tags,
             translator=self._translator.model if self._translator and not warnings else None,
             key_colour=key,
+            minor_signals=minor_signals(request, cast, tags),
         )

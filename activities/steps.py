@@ -17,6 +17,8 @@ from comfyloom.contracts import (
     FinishJob,
     GenerationResult,
     JobRef,
+    ModerateRequest,
+    Moderation,
     OpenJob,
     PromptRequest,
     PromptSpec,
@@ -52,6 +54,11 @@ async def await_comfy_result(request: AwaitRequest) -> RenderResult:
 @activity.defn(name="convert_webp")
 async def convert_webp(request: ConvertRequest) -> ConvertedImage:
     raise NotImplementedError("a stub: the worker runs activities.images.ImageActivities.convert_webp")
+
+
+@activity.defn(name="moderate_image")
+async def moderate_image(request: ModerateRequest) -> Moderation | None:
+    raise NotImplementedError("a stub: the worker runs activities.moderation.ModerationActivities.moderate_image")
 
 
 @activity.defn(name="publish_image")

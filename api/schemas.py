@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Stage, StoryBrief, VisualFeatures
+from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Moderation, Stage, StoryBrief, VisualFeatures
 from comfyloom.db.jobs import JobStatus
 from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.prompts.builders import parse_emotion
@@ -59,6 +59,11 @@ class PromptTagsOut(CamelModel):
     scene: SceneTagsOut | None
 
 
+class ModerationOut(CamelModel, Moderation):
+    """What the output classifier made of the image: `action` is `pass` or `flag` (a blocked image is never
+    published: its job fails with the reason). Null when this deployment's MODERATION_POLICY is off."""
+
+
 class ImageOut(CamelModel):
     """A generated image and its provenance: with these, the same graph renders the same image."""
 
@@ -79,6 +84,7 @@ class ImageOut(CamelModel):
     tags: PromptTagsOut = Field(description="The English tags Gemini (or the structured fields) gave.")
     loras: list[LoraOut]
     translator: str | None = Field(description="The Gemini model that translated; null when untranslated.")
+    moderation: ModerationOut | None = None
     created_at: datetime
 
 
@@ -254,6 +260,7 @@ class JobStatusOut(CamelModel):
     stickers: list[StickerStatusOut] | None = Field(
         default=None, description="A sticker set's stickers: the newest attempt at each emotion."
     )
+    moderation: ModerationOut | None = Field(default=None, description="A ready image's moderation.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

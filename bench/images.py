@@ -1,5 +1,7 @@
 """WebP encoding of our image kinds: PNG size, WebP size, reduction and encode time per setting, and the same
-against Node's `sharp` (libvips) when `node` is on PATH.
+against Node's `sharp` (libvips) when `node` is on PATH. Then output moderation: the classifier's load time and
+memory, and its time per image on the published WebP (decode, sticker over white, score), against the 200 ms
+target on one core.
 
     .venv/bin/python bench/images.py [--repeats 5] [--keep DIR]
 
@@ -18,12 +20,14 @@ import argparse
 import io
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ import numpy as np
 import PIL
 from PIL import Image, ImageDraw, ImageFilter, features
 
+from comfyloom import moderation
 from comfyloom.imaging import chroma, webp
 
 SHARP_DIR = Path(__file__).parent / "sharp"
@@ -211,14 +216,17 @@ def main() -> None:
         files = make_images(folder)
         ours = pillow(files, args.repeats)
         about_sharp, theirs = sharp(files, args.repeats, Path(tmp))
+        png_bytes = {name: path.stat().st_size for name, path in files.items()}
+        sizes = {name: Image.open(path).size for name, path in files.items()}
+        published = {name: Path(path).read_bytes() for name, path in files.items()}
     print(f"Pillow {PIL.__version__} (libwebp {features.version('webp')}); {about_sharp}; median of {args.repeats}")
     header = "| image | PNG bytes | setting | WebP bytes | PNG/WebP | encode ms |"
     if theirs:
         header += " sharp bytes | size ours/sharp | sharp ms | time ours/sharp |"
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
-    for name, path in files.items():
-        png = path.stat().st_size
+    for name in files:
+        png = png_bytes[name]
         for setting in SETTINGS:
             size, ms = ours[(name, setting.name)]
             row = f"| {name} | {png:,} | {setting.name} | {size:,} | {png / size:.1f} | {ms:.0f} |"
@@ -226,6 +234,42 @@ def main() -> None:
                 s_size, s_ms = theirs[(name, setting.name)]
                 row += f" {s_size:,} | {size / s_size:.3f} | {s_ms:.0f} | {ms / s_ms:.2f} |"
             print(row)
+    moderated(published, sizes, max(args.repeats, 20))
+
+
+def moderated(pngs: dict[str, bytes], sizes: dict[str, tuple[int, int]], repeats: int) -> None:
+    """What moderate_image spends per image, on the WebP it would publish."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    before = _rss_mb()
+    started = time.perf_counter()
+    model = moderation.load(moderation.OPEN_NSFW)
+    load_s = time.perf_counter() - started
+    print(
+        f"\nOutput moderation: {model.name} on onnxruntime {metadata.version('onnxruntime')}, one thread; "
+        f"loaded in {load_s:.2f} s, +{_rss_mb() - before:.0f} MB RSS; median of {repeats}"
+    )
+    print("| image | size | moderation p50 ms | p95 ms | score | target ms | p50/target |")
+    print("|---|---|---|---|---|---|---|")
+    for name, png in pngs.items():
+        with Image.open(io.BytesIO(png)) as img:
+            img.load()
+            published = webp.encode(img, METADATA)
+        times, score = [], 0.0
+        for _ in range(repeats):
+            t = time.perf_counter()
+            score = model.score(moderation.as_shown(published))
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        p50, p95 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
+        w, h = sizes[name]
+        print(f"| {name} | {w}x{h} | {p50:.1f} | {p95:.1f} | {score:.3f} | 200 | {p50 / 200:.3f} |")
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 if __name__ == "__main__":

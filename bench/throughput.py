@@ -1,6 +1,7 @@
 """Does the GPU ever idle? A backlog through the real dev stack, against a naive client on the same simulator.
 
     .venv/bin/python bench/throughput.py [--render-seconds 0.5] [--avatars 50] [--sets 5] [--users 10]
+                                         [--moderation block|flag|off]
 
 With the ComfyUI simulator rendering in a fixed T, it starts the whole dev stack, sends a backlog of
 avatars and sticker sets at once over HTTP (spread over several users, as a product's traffic is) and
@@ -125,7 +126,7 @@ async def ready_at(temporal: Client, job: Job) -> float:
     history = await temporal.get_workflow_handle(job.workflow_id).fetch_history()
     scheduled = set()
     for event in history.events:
-        if event.HasField("marker_recorded_event_attributes"):
+        if event.marker_recorded_event_attributes.marker_name == "core_local_activity":  # not a patch marker
             marker = json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)
             if marker["activity_type"] == last_step:
                 completed: dict[str, int] = marker["complete_time"]
@@ -137,6 +138,28 @@ async def ready_at(temporal: Client, job: Job) -> float:
             if event.activity_task_completed_event_attributes.scheduled_event_id in scheduled:
                 return event.event_time.ToDatetime(UTC).timestamp()
     raise AssertionError(f"{job.workflow_id} never completed {last_step}")
+
+
+async def timeline(temporal: Client, job: Job, origin: float) -> str:
+    """When each step of a run was started, in seconds from `origin`: where the time before a render goes."""
+    history = await temporal.get_workflow_handle(job.workflow_id).fetch_history()
+    names: dict[int, str] = {}
+    marks = [f"submitted {job.submitted - origin:.2f}", f"accepted {job.accepted - origin:.2f}"]
+    for event in history.events:
+        at = event.event_time.ToDatetime(UTC).timestamp() - origin
+        if event.HasField("workflow_execution_started_event_attributes"):
+            marks.append(f"run started {at:.2f}")
+        elif event.HasField("workflow_task_started_event_attributes") and len(marks) < 5:
+            marks.append(f"first task {at:.2f}")
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+            if names[event.event_id] in ("build_prompt", "queue_comfy_prompt"):
+                marks.append(f"{names[event.event_id]} scheduled {at:.2f}")
+        elif event.HasField("activity_task_started_event_attributes"):
+            name = names.get(event.activity_task_started_event_attributes.scheduled_event_id, "")
+            if name in ("build_prompt", "queue_comfy_prompt"):
+                marks.append(f"started {at:.2f}")
+    return ", ".join(marks)
 
 
 async def record_history(temporal: Client, job: Job) -> None:
@@ -247,6 +270,8 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
         overheads = [overhead(j, by_prompt[prompt_id_for(j.workflow_id, "render-1")], gpu, t) for j in avatars]
         after_render = [j.done - by_prompt[prompt_id_for(j.workflow_id, "render-1")].ended for j in avatars]
         starts = [j.accepted - j.submitted for j in backlog]
+        earliest = min(avatars, key=lambda j: by_prompt[prompt_id_for(j.workflow_id, "render-1")].started)
+        print(f"the first avatar rendered: {await timeline(temporal, earliest, first)}")
         for job in backlog:
             await record_history(temporal, job)
         histories: dict[str, list[int]] = {}
@@ -283,6 +308,8 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
         ("wall time", f"{wall:.2f}s", "", f"{naive.wall:.2f}s"),
         ("GPU busy fraction", f"{busy / wall:.3f}", ">= 0.97", f"{naive.busy:.3f}"),
         ("GPU busy, first to last render", f"{busy / window:.3f}", "", ""),
+        ("first request to first render", f"{min(e.started for e in gpu) - first:.2f}s", "", ""),
+        ("last render to last job ready", f"{last - max(e.ended for e in gpu):.2f}s", "", ""),
         (
             "overhead per avatar p50 / p95",
             f"{statistics.median(overheads) * 1000:.0f} / {pct(overheads, 95) * 1000:.0f} ms",
@@ -310,6 +337,7 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
         )
     )
     print()
+    print(f"output moderation: {args.moderation}")
     print(table(rows))
     print()
     print(
@@ -326,7 +354,11 @@ def main() -> None:
     parser.add_argument("--lone-sets", type=int, default=3)
     parser.add_argument("--lone-avatars", type=int, default=5)
     parser.add_argument("--users", type=int, default=10)
+    parser.add_argument(
+        "--moderation", choices=["block", "flag", "off"], default="block", help="MODERATION_POLICY (the default: block)"
+    )
     args = parser.parse_args()
+    os.environ["MODERATION_POLICY"] = args.moderation
     # A backlog on purpose: per-user limits and the same-body window are product rules, not under test.
     os.environ.update({"RATE_LIMIT_PER_MINUTE": "0", "MAX_CONCURRENT_JOBS": "0", "IDEMPOTENCY_WINDOW_SECONDS": "0"})
     ports = DevPorts(*(localstack.free_port() for _ in range(5)))

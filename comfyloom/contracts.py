@@ -222,6 +222,9 @@ class PromptSpec(BaseModel):
     tags: PromptTags = PromptTags()
     translator: str | None = None
     key_colour: str | None = None
+    # Every sign the request shows a minor (an age under 18, a child word, Gemini's reading): its images are
+    # moderated with the stricter threshold.
+    minor_signals: list[str] = []
 
 
 class RenderRequest(BaseModel):
@@ -297,6 +300,36 @@ class ConvertRequest(BaseModel):
     messenger_key: str | None = None
 
 
+class Moderation(BaseModel):
+    """What the output classifier made of an image, and what this deployment did about it (its provenance)."""
+
+    model: str
+    # P(unsafe), 0 to 1: for a sticker, the higher of the image and its messenger variant.
+    score: float
+    label: Literal["safe", "unsafe"]
+    action: Literal["pass", "flag", "block"]
+    # The threshold that decided: the stricter one when the request showed a minor.
+    threshold: float
+    minor: bool = False
+
+    def reason(self) -> str:
+        """Why a blocked image was not published, in words a user can read."""
+        why = "the request shows a minor, so a stricter limit applies" if self.minor else "above this service's limit"
+        return (
+            f"the generated image was blocked by output moderation: {self.model} scored it "
+            f"{self.score:.2f} as unsafe ({why}, {self.threshold:.2f}); no credits were charged"
+        )
+
+
+class ModerateRequest(BaseModel):
+    job_id: UUID
+    user_id: str
+    kind: ImageKind
+    # The staged WebPs, exactly what would be published: the image, and a sticker's messenger variant.
+    keys: list[str]
+    minor_signals: list[str] = []
+
+
 class ConvertedImage(BaseModel):
     key: str
     width: int
@@ -347,6 +380,8 @@ class FinishJob(BaseModel):
     seed: int
     template_sha256: str
     checkpoint: str
+    # None when moderation is off (and the request showed no minor), or for runs from before it existed.
+    moderation: Moderation | None = None
 
 
 class FailJob(BaseModel):

@@ -28,6 +28,7 @@ class ErrorType(StrEnum):
     gpu_worker_shutdown = "GpuWorkerShutdown"  # handed back to the queue, for this worker's successor or another
     gpu_deadline_exceeded = "GpuDeadlineExceeded"  # raised by the workflow, saying what it waited for
     invalid_image = "InvalidImage"  # the render is unusable (size, transparency)
+    content_blocked = "ContentBlocked"  # the image, by output moderation: raised by the workflow
 
 
 RETRYABLE = frozenset({ErrorType.gemini_busy, ErrorType.gpu_worker_shutdown})

@@ -96,6 +96,27 @@ class Settings(BaseSettings):
     content_blocklist: list[str] = Field(
         default=[], description="Phrases refused outright, on top of the built-in list (JSON list in the env)."
     )
+    moderation_policy: Literal["off", "flag", "block"] = Field(
+        default="block",
+        description="What the CPU worker does with a generated image scoring at or above MODERATION_THRESHOLD: "
+        "block it (not published, credits back), flag it (published, marked in the API and the WebP's XMP), "
+        "or nothing (off). A request showing a minor is held to MODERATION_MINOR_THRESHOLD whatever this says.",
+    )
+    moderation_threshold: float = Field(
+        default=0.8, ge=0, le=1, description="The classifier's score (P(unsafe)) from which the policy acts."
+    )
+    moderation_minor_threshold: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="For requests with any sign of a minor (an age under 18, a child word, Gemini's apparent age): "
+        "an image scoring at or above it is blocked, under every policy.",
+    )
+    moderation_model: str = Field(
+        default="open_nsfw",
+        description="The output classifier: open_nsfw (bundled, onnxruntime), or package.module:factory "
+        "returning an object with `name` and `score(PIL.Image) -> float`.",
+    )
 
     sticker_background_removal: Literal["chroma", "rmbg"] = Field(
         default="chroma",
@@ -142,6 +163,8 @@ class Settings(BaseSettings):
     def _client_certificate_pairs(self) -> Settings:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mTLS, or neither")
+        if self.moderation_minor_threshold > self.moderation_threshold:
+            raise ValueError("MODERATION_MINOR_THRESHOLD is the stricter one: at most MODERATION_THRESHOLD")
         return self
 
     def public_url(self, key: str) -> str:

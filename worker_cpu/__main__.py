@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+from activities.moderation import classifier
 from comfyloom import db, metrics, starts, temporal
 from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
@@ -26,6 +28,17 @@ async def serve(stop: asyncio.Event) -> None:
     await store.ensure_bucket()
     runtime = metrics.worker_runtime(settings)
     client = await temporal.connect(settings, runtime=runtime)
+    # Loaded before polling: a MODERATION_MODEL that cannot load stops the worker now, not each job later.
+    started = time.perf_counter()
+    model = await asyncio.to_thread(classifier, settings.moderation_model)
+    log.info(
+        "output moderation: %s (%s, threshold %.2f, %.2f for requests showing a minor), loaded in %.1f s",
+        settings.moderation_policy,
+        model.name,
+        settings.moderation_threshold,
+        settings.moderation_minor_threshold,
+        time.perf_counter() - started,
+    )
     worker = build_cpu_worker(client, pool, store, settings)
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.

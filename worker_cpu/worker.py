@@ -11,6 +11,7 @@ from temporalio.worker import Interceptor, Worker
 
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
+from activities.moderation import ModerationActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
@@ -30,6 +31,7 @@ def build_cpu_worker(
     prompts = PromptActivities(pool, settings)
     images = ImageActivities(store, quality=settings.webp_quality, method=settings.webp_method)
     publish = PublishActivities(store)
+    moderation = ModerationActivities(pool, store, settings)
     return Worker(
         client,
         task_queue=CPU_TASK_QUEUE,
@@ -44,6 +46,7 @@ def build_cpu_worker(
             jobs.fail_job,
             prompts.build_prompt,
             images.convert_webp,
+            moderation.moderate_image,
             publish.publish_image,
             publish.clear_staging,
         ],

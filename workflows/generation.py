@@ -24,12 +24,14 @@ with workflow.unsafe.imports_passed_through():
         FinishJob,
         GenerationRequest,
         GenerationResult,
+        ModerateRequest,
         OpenJob,
         PublishItem,
         PublishRequest,
         RenderRequest,
         Stage,
     )
+    from comfyloom.errors import ErrorType, failure
     from comfyloom.kinds import KINDS
     from comfyloom.object_keys import staging_prefix
 
@@ -37,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
 # Marks runs whose post-render steps can run again after a CPU worker dies mid-way (keys fixed from the run's
 # start, staging cleared after the record); runs recorded before it replay as they were.
 KEEP_STAGING_UNTIL_RECORDED = "keep-staging-until-recorded"
+# Marks runs whose converted images are moderated before they are published; older runs publish unchecked.
+MODERATE_OUTPUT = "moderate-output"
 
 
 def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
@@ -101,6 +105,22 @@ class GenerationWorkflow(ReportsProgress):
                 ),
                 summary=f"{request.width}x{request.height}, {request.background} background",
             )
+            moderation = None
+            if workflow.patched(MODERATE_OUTPUT):
+                staged = [converted.key, *([converted.messenger_key] if converted.messenger_key else [])]
+                moderation = await run_step(
+                    steps.moderate_image,
+                    ModerateRequest(
+                        job_id=request.job_id,
+                        user_id=request.user_id,
+                        kind=request.kind,
+                        keys=staged,
+                        minor_signals=prompt.minor_signals,
+                    ),
+                    summary=", ".join(staged),
+                )
+                if moderation is not None and moderation.action == "block":
+                    raise failure(ErrorType.content_blocked, moderation.reason())
             self._stage(Stage.uploading)
             items = [PublishItem(staged_key=converted.key, public_key=image_key)]
             if messenger_key and converted.messenger_key:
@@ -127,6 +147,7 @@ class GenerationWorkflow(ReportsProgress):
                     seed=seed,
                     template_sha256=rendered.template_sha256,
                     checkpoint=rendered.checkpoint,
+                    moderation=moderation,
                 ),
             )
         except (FailureError, asyncio.CancelledError) as e:

@@ -47,8 +47,10 @@ POLICIES: dict[str, ActivityPolicy] = {
     # CPU, cloud worker
     "open_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(10), local=True),
     "build_prompt": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5, first=2)),
-    # After the render, convert -> publish -> record run back to back in one workflow task.
+    # After the render, convert -> moderate -> publish -> record run back to back in one workflow task.
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
+    # About 15 ms an image on one core (bench/images.py); a storage hiccup is tried again.
+    "moderate_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(5), local=True),
     "publish_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10), local=True),
     "finish_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(10), local=True),
     # After publishing, as an ordinary activity: the workflow task that ran convert and publish is recorded

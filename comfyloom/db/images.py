@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import FinishJob, Lora, PromptTags
+from comfyloom.contracts import FinishJob, Lora, Moderation, PromptTags
 from comfyloom.db.pool import Connection, Executor
 
 # Who an image belongs to; one SQL statement with its arguments.
@@ -39,6 +39,7 @@ class ImageRow(BaseModel):
     tags: PromptTags
     loras: list[Lora]
     translator: str | None
+    moderation: Moderation | None = None
     created_at: datetime
 
 
@@ -52,8 +53,8 @@ async def record(conn: Connection, finish: FinishJob, owner: Owner, rows: list[S
     await conn.execute(
         "insert into images (id, user_id, character_id, story_id, job_id, kind, object_key, url, width, height,"
         " size_bytes, positive_prompt, negative_prompt, seed, template, template_sha256, checkpoint, source_text,"
-        " tags, loras, translator)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+        " tags, loras, translator, moderation)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         " on conflict (job_id) do nothing",
         uuid.uuid4(),
         request.user_id,
@@ -76,6 +77,7 @@ async def record(conn: Connection, finish: FinishJob, owner: Owner, rows: list[S
         prompt.tags.model_dump(mode="json"),
         [lora.model_dump(mode="json") for lora in prompt.loras],
         prompt.translator,
+        finish.moderation.model_dump(mode="json") if finish.moderation else None,
     )
     for sql, args in rows:
         await conn.execute(sql, *args)

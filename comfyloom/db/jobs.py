@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from comfyloom.contracts import Moderation
 from comfyloom.db.pool import Executor
 
 # The kind of a sticker set's own row; its stickers are `sticker` jobs with its id as `set_id`.
@@ -43,6 +44,8 @@ class JobRow(BaseModel):
     story_id: UUID | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # Its image's moderation (read with the job by `get_job`).
+    moderation: Moderation | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -108,7 +111,10 @@ async def find_replay(
 
 async def get_job(conn: Executor, job_id: UUID, *, user_id: str | None = None) -> JobRow | None:
     row = await conn.fetchrow(
-        "select * from generation_jobs where id = $1 and ($2::text is null or user_id = $2)", job_id, user_id
+        "select j.*, i.moderation from generation_jobs j left join images i on i.job_id = j.id"
+        " where j.id = $1 and ($2::text is null or j.user_id = $2)",
+        job_id,
+        user_id,
     )
     return JobRow.model_validate(dict(row)) if row else None
 

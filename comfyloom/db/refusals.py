@@ -26,12 +26,16 @@ async def record(
     *,
     user_id: str,
     kind: str,
-    stage: Literal["request", "prompt"],
+    stage: Literal["request", "prompt", "output"],
     job_id: UUID | None = None,
+    model: str | None = None,
+    score: float | None = None,
 ) -> None:
+    """`output` refusals (what the GPU drew, with the classifier's `model` and `score`) are kept once per job."""
     await conn.execute(
-        "insert into content_refusals (id, user_id, job_id, kind, stage, reason, fields, matched)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into content_refusals (id, user_id, job_id, kind, stage, reason, fields, matched, model, score)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " on conflict (job_id) where stage = 'output' do nothing",
         uuid.uuid4(),
         user_id,
         job_id,
@@ -40,4 +44,6 @@ async def record(
         refusal.reason,
         refusal.fields,
         refusal.matched,
+        model,
+        score,
     )

@@ -159,6 +159,8 @@ def run_demo(api_url: str, *, api_key: str, timeout: float = 300.0) -> int:
         print(f"prompt     {image['positivePrompt']}")
         translated = f"translated by {image['translator']}" if image["translator"] else "untranslated"
         print(f"           seed {image['seed']}, template {image['template']}, {translated}")
+        if checked := image.get("moderation"):
+            print(f"moderation {checked['model']} scored {checked['score']:.3f}: {checked['action']}")
         for warning in status.get("warnings", []):
             print(f"warning    {warning}")
 

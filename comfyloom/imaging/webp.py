@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from xml.sax.saxutils import escape
 
 from PIL import Image
@@ -50,3 +51,31 @@ def encode_within(
         if len(data) <= max_bytes:
             return data
     raise ValueError(f"cannot encode a {img.width}x{img.height} WebP within {max_bytes} bytes")
+
+
+def add_xmp_fields(data: bytes, fields: dict[str, str]) -> bytes:
+    """The same WebP with `fields` set in the comfyloom XMP that `encode` wrote (replacing any earlier value, so
+    a step run again writes the same file): its chunks copied, the pixels untouched (nothing re-encoded).
+
+    Raises:
+        ValueError: `data` is not a WebP with our XMP.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise ValueError("not a WebP")
+    chunks: list[tuple[bytes, bytes]] = []
+    at = 12
+    while at + 8 <= len(data):
+        fourcc, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        chunks.append((fourcc, data[at + 8 : at + 8 + size]))
+        at += 8 + size + (size & 1)
+    found = [i for i, (fourcc, _) in enumerate(chunks) if fourcc == b"XMP "]
+    end = b"</rdf:Description>"
+    if not found or end not in chunks[found[0]][1]:
+        raise ValueError("the WebP has no comfyloom XMP")
+    xmp = chunks[found[0]][1]
+    for key in fields:
+        xmp = re.sub(rf"<comfyloom:{key}>.*?</comfyloom:{key}>".encode(), b"", xmp, flags=re.S)
+    added = "".join(f"<comfyloom:{key}>{escape(value)}</comfyloom:{key}>" for key, value in sorted(fields.items()))
+    chunks[found[0]] = (b"XMP ", xmp.replace(end, added.encode() + end, 1))
+    body = b"".join(fourcc + len(p).to_bytes(4, "little") + p + b"\0" * (len(p) & 1) for fourcc, p in chunks)
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body

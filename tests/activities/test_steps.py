@@ -13,10 +13,18 @@ from activities import steps
 from activities.comfy import ComfyActivities
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
+from activities.moderation import ModerationActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
 
-IMPLEMENTATIONS = [ComfyActivities, ImageActivities, JobActivities, PromptActivities, PublishActivities]
+IMPLEMENTATIONS = [
+    ComfyActivities,
+    ImageActivities,
+    JobActivities,
+    ModerationActivities,
+    PromptActivities,
+    PublishActivities,
+]
 
 
 def by_name(functions: list[Callable[..., Any]]) -> dict[str, Callable[..., Any]]:

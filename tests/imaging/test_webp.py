@@ -8,6 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from comfyloom.imaging import webp
 from comfyloom.imaging.process import process
 
 
@@ -37,3 +38,14 @@ def test_webp_keeps_size_and_carries_provenance_as_xmp() -> None:
 def test_a_lower_quality_setting_gives_a_smaller_file() -> None:
     source = png("RGB", grain=True)
     assert len(opaque(source, {}, quality=60)) < 0.8 * len(opaque(source, {}, quality=90))
+
+
+def test_moderation_fields_join_the_xmp_without_touching_the_pixels() -> None:
+    image = Image.new("RGBA", (32, 32), (10, 200, 30, 128))
+    original = webp.encode(image, {"seed": "7"})
+    marked = webp.add_xmp_fields(original, {"moderationAction": "flag"})
+    with Image.open(io.BytesIO(original)) as before, Image.open(io.BytesIO(marked)) as after:
+        assert before.tobytes() == after.tobytes()
+        xmp = after.info["xmp"].decode()
+    assert "<comfyloom:seed>7</comfyloom:seed><comfyloom:moderationAction>flag</comfyloom:moderationAction>" in xmp
+    assert webp.add_xmp_fields(marked, {"moderationAction": "flag"}) == marked  # the step run again

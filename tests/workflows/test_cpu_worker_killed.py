@@ -27,7 +27,7 @@ from tests.helpers.parts import worker_env
 from worker_cpu.worker import build_cpu_worker
 
 
-@pytest.mark.parametrize("killed_after", ["convert_webp", "publish_image", "finish_job"])
+@pytest.mark.parametrize("killed_after", ["convert_webp", "moderate_image", "publish_image", "finish_job"])
 @pytest.mark.usefixtures("gpu_worker")
 async def test_a_cpu_worker_killed_after_a_post_render_step_still_ends_the_job_ready_once(
     killed_after: str,
