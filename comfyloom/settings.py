@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = Field(
         default=None, description="Name the server's certificate must carry, when it differs from the address."
     )
+    cpu_worker_workflow_tasks: int = Field(
+        default=4,
+        ge=1,
+        description="Workflow tasks the CPU worker runs at once. Python runs them on one core; more only "
+        "interleaves a burst's tasks so that all finish late (bench/throughput.py, first request to first render).",
+    )
     shutdown_grace_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -37,6 +37,7 @@ def build_cpu_worker(
         task_queue=CPU_TASK_QUEUE,
         workflows=ALL_WORKFLOWS,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+        max_concurrent_workflow_tasks=settings.cpu_worker_workflow_tasks,
         interceptors=interceptors,
         activities=[
             jobs.open_job,
