@@ -29,6 +29,7 @@ LIBRARY = {
     "comfyloom.prompts": 2,
     "comfyloom.imaging": 2,
     "comfyloom.comfyui": 2,
+    "comfyloom.moderation": 2,
     "comfyloom.contracts": 1,
     "comfyloom.storage": 1,
     "comfyloom.temporal": 1,
