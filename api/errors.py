@@ -66,8 +66,10 @@ ERROR_DESCRIPTIONS = {
     402: "Not enough credits: `balance` and `price` say how many.",
     403: "This needs an operator's (admin) key.",
     404: "No such resource of yours; another user's is the same 404.",
-    409: "The job is in the wrong state for this (already ended, still running, nothing to retry).",
-    422: "Invalid input, or content refused (`content_refused`); `fields` names each field at fault.",
+    409: "The resource is in the wrong state for this (a job already ended or still running, nothing to retry).",
+    413: "The body is over this API's size limit (API_MAX_BODY_BYTES, 64 KiB by default); nothing was read.",
+    422: "Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content "
+    "refused (`content_refused`); `fields` names each field at fault.",
     429: "Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.",
     503: "Temporal is unavailable: nothing was started or charged; try again.",
 }
@@ -76,6 +78,30 @@ ERROR_DESCRIPTIONS = {
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error codes, each with the one error shape."""
     return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+def document_body_limit(app: FastAPI) -> None:
+    """Every operation that takes a body also answers 413 (api/body_guard.py): say so in its OpenAPI entry."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            too_large = responses(413)[413]
+            for operations in spec["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault(
+                            "413",
+                            {
+                                "description": too_large["description"],
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+                            },
+                        )
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def not_found(what: str, ident: object, *, field: str | None = None) -> ApiError:
@@ -89,7 +115,7 @@ def content_refused(refusal: Refusal, *, field_names: dict[str, str] | None = No
     return ApiError(422, "content_refused", f"refused: {refusal.reason}", fields=fields)
 
 
-def _body(
+def error_body(
     type: str, message: str, fields: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     error: dict[str, Any] = {"type": type, "message": message, **(extra or {})}
@@ -109,7 +135,7 @@ def install(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         fields = [{"field": field, "message": exc.message} for field in dict.fromkeys(exc.fields)] or None
         return JSONResponse(
-            _body(exc.type, exc.message, fields, exc.extra), status_code=exc.status, headers=exc.headers
+            error_body(exc.type, exc.message, fields, exc.extra), status_code=exc.status, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -119,9 +145,9 @@ def install(app: FastAPI) -> None:
             where, path = _field_path(tuple(err.get("loc", ())))
             fields.append({"field": path, "in": where, "message": err.get("msg", ""), "type": err.get("type", "")})
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
-        return JSONResponse(_body("validation_error", message, fields), status_code=422)
+        return JSONResponse(error_body("validation_error", message, fields), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)

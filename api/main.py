@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 
 from api import errors
+from api.body_guard import BodyGuard
 from api.routes import admin, characters, credits, health, image_generation, jobs, stories
 from comfyloom import __version__, db, temporal
 from comfyloom.metrics import ApiMetrics
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyGuard, max_bytes=settings.api_max_body_bytes)
     api_metrics = ApiMetrics()
     app.middleware("http")(api_metrics.middleware)
 
@@ -60,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(credits.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    errors.document_body_limit(app)
     return app

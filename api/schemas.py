@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, Lora, Moderation, Stage, StoryBrief, VisualFeatures
+from comfyloom.contracts import (
+    DEFAULT_EMOTIONS,
+    JSON_NUMBER,
+    Emotion,
+    Lora,
+    Moderation,
+    Stage,
+    StoryBrief,
+    VisualFeatures,
+    WholeNumber,
+)
 from comfyloom.db.jobs import JobStatus
 from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.prompts.builders import parse_emotion
 from comfyloom.settings import CreditPrices
+
+# A seed is an integer a JSON number can carry exactly.
+Seed = Annotated[int, Field(ge=0, le=2**53), JSON_NUMBER]
 
 
 class CamelModel(BaseModel):
@@ -96,7 +109,7 @@ class LoraIn(CamelRequest, Lora):
 
 class AvatarCreate(CamelRequest):
     character_id: UUID
-    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
 
@@ -106,7 +119,7 @@ class StickerCreate(CamelRequest):
         description="happy, sad, angry, surprised, shy, laughing, crying, thinking, love, "
         "sleepy, confused, scared; Portuguese names work too (feliz, triste, …)."
     )
-    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
     @field_validator("emotion", mode="before")
@@ -121,9 +134,10 @@ class StickerSetCreate(CamelRequest):
         default_factory=lambda: list(DEFAULT_EMOTIONS),
         min_length=1,
         max_length=len(Emotion),
+        json_schema_extra={"uniqueItems": True},
         description="Defaults to the eight of the design document; Portuguese names work too.",
     )
-    seed: int | None = Field(default=None, ge=0, le=2**53, description="Seeds the set: emotion i gets seed + i.")
+    seed: Seed | None = Field(default=None, description="Seeds the set: emotion i gets seed + i.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
     @field_validator("emotions", mode="before")
@@ -132,7 +146,8 @@ class StickerSetCreate(CamelRequest):
         if not isinstance(value, list):
             return value
         parsed = [parse_emotion(v) if isinstance(v, str) else v for v in value]
-        if len(set(parsed)) != len(parsed):
+        names = [v for v in parsed if isinstance(v, str)]  # anything else is refused by the field's type
+        if len(set(names)) != len(names):
             raise ValueError("each emotion may appear once")
         return parsed
 
@@ -172,7 +187,7 @@ class StoryOut(CamelModel):
 
 
 class CoverOptions(CamelRequest):
-    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
 
@@ -202,7 +217,7 @@ class SceneCreate(CamelRequest):
     chat_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="Your chat's id, to find its scenes again."
     )
-    seed: int | None = Field(default=None, ge=0, le=2**53, description="Fix the seed to reproduce an image.")
+    seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
     _distinct_characters = field_validator("character_ids")(_distinct)
@@ -321,7 +336,7 @@ class Health(CamelModel):
 class ApiKeyCreate(CamelRequest):
     user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The user the key acts as.")
     name: str = Field(default="", max_length=200, description="What the key is for.")
-    admin: bool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
+    admin: StrictBool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
 
 
 class ApiKeyCreated(CamelModel):
@@ -355,7 +370,7 @@ class CreditsOut(CamelModel):
 
 class CreditGrant(CamelRequest):
     user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    amount: int = Field(description="Credits to add; negative takes them away, never below zero.")
+    amount: WholeNumber = Field(description="Credits to add; negative takes them away, never below zero.")
     note: str = Field(default="", max_length=500)
 
     @field_validator("amount")

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from comfyloom.features import CharacterTags, SceneTags
 
@@ -59,12 +59,25 @@ class Stage(StrEnum):
     cancelled = "cancelled"
 
 
+def _number_only(value: object) -> object:
+    """JSON's number, not Python's: `false` or `"16"` is refused where the schema says number (2.0 is 2)."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON number, not a boolean or a string")
+    return value
+
+
+# Bounds go before it in `Annotated[int, Field(ge=0), JSON_NUMBER]`, or the schema shows them as `ge`, not `minimum`.
+JSON_NUMBER = BeforeValidator(_number_only)
+WholeNumber = Annotated[int, JSON_NUMBER]
+Number = Annotated[float, JSON_NUMBER]
+
+
 class Lora(BaseModel):
     """One LoRA of a render, applied with ComfyUI's built-in LoraLoader."""
 
     name: str = Field(min_length=1, max_length=200)
-    strength_model: float = Field(default=1.0, ge=-10, le=10)
-    strength_clip: float = Field(default=1.0, ge=-10, le=10)
+    strength_model: Number = Field(default=1.0, ge=-10, le=10)
+    strength_clip: Number = Field(default=1.0, ge=-10, le=10)
     trigger_words: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default=[], max_length=5, description="Words the LoRA was trained on; they go into the prompt."
     )
@@ -76,7 +89,8 @@ class VisualFeatures(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gender: Literal["female", "male", "other"] | None = None
-    age: int | None = Field(default=None, ge=0, le=100_000)
+    # Strict: `"age": false` or `"age": "16"` is an error, not 0 or 16.
+    age: Annotated[int, Field(ge=0, le=100_000), JSON_NUMBER] | None = None
     species: str | None = Field(default=None, max_length=200)
     hair: str | None = Field(default=None, max_length=300)
     eyes: str | None = Field(default=None, max_length=300)

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
     )
     api_public_url: str = Field(default="http://127.0.0.1:8000", description="Base of the statusUrl a job's 202 gives.")
+    api_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body the API reads; a larger one is a 413 before any of it is parsed.",
+    )
 
     @model_validator(mode="after")
     def _client_certificate_pairs(self) -> Settings:

@@ -47,7 +47,11 @@ async def _check(probe: Awaitable[object]) -> ComponentHealth:
     return ComponentHealth(ok=True)
 
 
-@router.get("/health", response_model=Health)
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "Unavailable: a core part is down (`reasons` says which)."}},
+)
 async def health(
     request: Request,
     response: Response,

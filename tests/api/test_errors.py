@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -23,6 +24,9 @@ URL_AVATAR = "/api/v1/image-generation/avatar"
         ({**CHARACTER, "visualFeatures": {"gender": "robot"}}, "visualFeatures.gender"),
         ({**CHARACTER, "visualFeatures": {"hairColour": "blue"}}, "visualFeatures.hairColour"),
         ({**CHARACTER, "nickname": "Remy"}, "nickname"),
+        ({**CHARACTER, "visualFeatures": {"age": False}}, "visualFeatures.age"),
+        ({**CHARACTER, "visualFeatures": {"age": "16"}}, "visualFeatures.age"),
+        ({**CHARACTER, "name": "Ana\u0000"}, "name"),
     ],
 )
 async def test_invalid_character_is_422_naming_the_field(
@@ -75,3 +79,37 @@ async def test_unknown_job_is_404(api: httpx.AsyncClient) -> None:
     for ident in (uuid.uuid4(), "nope"):
         response = await api.get(f"/api/v1/image-generation/status/{ident}")
         assert response.status_code == 404 and response.json()["error"]["fields"][0]["field"] == "jobId"
+
+
+async def test_text_postgres_cannot_store_is_422_naming_the_field_wherever_it_is(api: httpx.AsyncClient) -> None:
+    """NUL and lone surrogates are valid JSON escapes; they are refused before any route, at any depth."""
+    character = await create_character(api)
+    lora = '{"name": "ok.safetensors", "triggerWords": ["fine", "bad\\udc00"]}'
+    raw = f'{{"characterId": "{character["id"]}", "loras": [{lora}]}}'
+    response = await api.post(URL_AVATAR, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["loras[0].triggerWords[1]"]
+
+
+async def test_a_body_that_is_not_json_is_422_naming_the_body(api: httpx.AsyncClient) -> None:
+    for content in (b"name=Ana", b"\xff\xfe", b'{"name": "Ana"'):
+        response = await api.post(URL_CHARACTERS, content=content, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422
+        assert response.json()["error"]["fields"][0]["field"] == "body"
+
+
+async def test_a_body_over_the_limit_is_413_before_it_is_parsed(api: httpx.AsyncClient) -> None:
+    """A 5 MB body that is not even JSON: refused from its size alone, with the one error shape."""
+    response = await api.post(URL_CHARACTERS, content=b"x" * 5_000_000, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "body_too_large"
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(100):
+            yield b"x" * 1000
+
+    response = await api.post(URL_CHARACTERS, content=chunked(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    spec = (await api.get("/openapi.json")).json()
+    assert "413" in spec["paths"][URL_CHARACTERS]["post"]["responses"]
+    assert "413" not in spec["paths"]["/api/v1/image-generation/jobs"]["get"]["responses"]

@@ -1,0 +1,61 @@
+"""Schemathesis against the running API: generated requests, every check on, and no failure.
+
+Bounded for the suite (a fixed seed, a few examples an operation); `st run …/openapi.json --checks all` by hand
+runs it longer. The fuzzing user has no credits, so nothing it sends can start a workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from comfyloom.db import credits
+from tests.helpers.auth import as_user
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+SEED = 17
+EXAMPLES = int(os.environ.get("COMFYLOOM_FUZZ_EXAMPLES", "12"))
+
+
+async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does_not_say(
+    api: httpx.AsyncClient, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    headers = as_user("fuzz-1")
+    assert (await api.get("/api/v1/credits", headers=headers)).status_code == 200  # stores the key
+    async with pool.acquire() as conn, conn.transaction():
+        balance = (await credits.balance(conn, "fuzz-1")).balance
+        if balance:
+            await credits.grant(conn, "fuzz-1", -balance, "the fuzzing user starts nothing")
+    st = Path(sys.executable).with_name("st")
+    process = await asyncio.create_subprocess_exec(
+        str(st),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{api.base_url}/openapi.json",
+        "--checks",
+        "all",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(EXAMPLES),
+        "--generation-database",
+        "none",
+        "--workers",
+        "2",
+        "--no-color",
+        "--header",
+        f"Authorization: {headers['Authorization']}",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    report = output.decode(errors="replace")
+    print(report[-6000:])
+    assert process.returncode == 0, report[-12000:]
