@@ -91,8 +91,8 @@ class BodyGuard:
         while more:
             message = await receive()
             more = message["type"] == "http.request" and message.get("more_body", False)
-        message = f"the request body is over this API's limit of {self.max_bytes} bytes"
-        response = JSONResponse(error_body("body_too_large", message), status_code=413, headers={"Connection": "close"})
+        text = f"the request body is over this API's limit of {self.max_bytes} bytes"
+        response = JSONResponse(error_body("body_too_large", text), status_code=413, headers={"Connection": "close"})
         await response(scope, receive, send)
 
     @staticmethod
