@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the process-wide resources the lifespan opened, and the caller's API key."""
+"""FastAPI dependencies: the process-wide resources the lifespan opened, the caller's API key, and the user
+it acts for: a user key's own, or the app user a service key names in X-On-Behalf-Of."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from collections.abc import Mapping
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.errors import ApiError
-from comfyloom.db import api_keys
+from comfyloom.db import api_keys, app_users
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 
@@ -40,7 +41,8 @@ def get_store(request: Request) -> ObjectStore:
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
-    description="An API key, `Authorization: Bearer cl_…`, created with `comfyloom keys create --user ID`.",
+    description="An API key, `Authorization: Bearer cl_…`, created with `comfyloom keys create --user ID` (a user's)"
+    " or `--tenant APP` (a service key, acting for the app's users named in `X-On-Behalf-Of`).",
 )
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
@@ -68,18 +70,59 @@ def bearer_or_token(authorization: str | None, query: Mapping[str, str]) -> str 
     return secret if scheme.lower() == "bearer" and secret else query.get("access_token")
 
 
-async def stream_key(
+async def stream_user(
     pool: Annotated[asyncpg.Pool, Depends(get_pool)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     access_token: Annotated[
         str | None, Query(description="The API key, for clients that cannot send headers (EventSource).")
     ] = None,
-) -> api_keys.ApiKeyRow:
-    return await authenticate(pool, credentials.credentials if credentials else access_token)
+    on_behalf_of: OnBehalfOf = None,
+    on_behalf_of_query: Annotated[
+        str | None,
+        Query(alias="on_behalf_of", pattern=app_users.APP_USER_ID.pattern, description="X-On-Behalf-Of, as a query."),
+    ] = None,
+) -> str:
+    """The user of a stream request, whose key and app user may come as query parameters."""
+    key = await authenticate(pool, credentials.credentials if credentials else access_token)
+    return await acting_user(pool, key, on_behalf_of or on_behalf_of_query)
 
 
-def current_user_id(key: Annotated[api_keys.ApiKeyRow, Depends(current_key)]) -> str:
-    return key.user_id
+ON_BEHALF_OF = "X-On-Behalf-Of"
+OnBehalfOf = Annotated[
+    str | None,
+    Header(
+        alias=ON_BEHALF_OF,
+        pattern=app_users.APP_USER_ID.pattern,
+        description="A service key's app user this request acts for (your app's own user id; created on first"
+        " use). A user key may not send it.",
+    ),
+]
+
+
+async def acting_user(pool: asyncpg.Pool, key: api_keys.ApiKeyRow, on_behalf_of: str | None) -> str:
+    """The user a request acts for: a user key's own, or the app user a service key names (recorded on first
+    use). A service key reaches only its own tenant's users; a user key, only itself."""
+    if key.tenant is None:
+        if on_behalf_of is not None:
+            raise ApiError(403, "forbidden", "only a service key may act for another user", field=ON_BEHALF_OF)
+        assert key.user_id is not None
+        return key.user_id
+    if on_behalf_of is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"a service key acts for one of its app's users: name them in {ON_BEHALF_OF}",
+            field=ON_BEHALF_OF,
+        )
+    return await app_users.ensure(pool, key.tenant, on_behalf_of, key.id)
+
+
+async def current_user_id(
+    pool: Annotated[asyncpg.Pool, Depends(get_pool)],
+    key: Annotated[api_keys.ApiKeyRow, Depends(current_key)],
+    on_behalf_of: OnBehalfOf = None,
+) -> str:
+    return await acting_user(pool, key, on_behalf_of)
 
 
 def admin_key(key: Annotated[api_keys.ApiKeyRow, Depends(current_key)]) -> api_keys.ApiKeyRow:
@@ -92,6 +135,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
+KeyDep = Annotated[api_keys.ApiKeyRow, Depends(current_key)]
 UserDep = Annotated[str, Depends(current_user_id)]
 AdminDep = Annotated[api_keys.ApiKeyRow, Depends(admin_key)]
-StreamKeyDep = Annotated[api_keys.ApiKeyRow, Depends(stream_key)]
+StreamUserDep = Annotated[str, Depends(stream_user)]

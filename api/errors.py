@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from comfyloom.prompts.safety import Refusal
 
@@ -64,7 +65,8 @@ class ErrorOut(BaseModel):
 ERROR_DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).",
     402: "Not enough credits: `balance` and `price` say how many.",
-    403: "This needs an operator's (admin) key.",
+    403: "Not for this key: an operator's (admin) key is needed, or a user key named another user in "
+    "X-On-Behalf-Of (only a service key acts for an app's users).",
     404: "No such resource of yours; another user's is the same 404.",
     409: "The resource is in the wrong state for this (a job already ended or still running, nothing to retry).",
     413: "The body is over this API's size limit (API_MAX_BODY_BYTES, 64 KiB by default); nothing was read.",
@@ -150,4 +152,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names the first route's methods; a path may have several routes
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(app, request))}
+        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TypeVar
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import asyncpg
+from fastapi import Path
 
 from api.errors import not_found
+from api.schemas import EXTERNAL_ID
 from comfyloom.db import characters, jobs, stories
 
 Row = TypeVar("Row")
+
+# A character or story by your app's own id: `PUT` creates or changes it, `GET` reads it.
+BY_EXTERNAL_ID = "/by-external-id/{externalId}"
+ExternalIdPath = Annotated[str, Path(alias="externalId", pattern=EXTERNAL_ID, description="Your app's id for it.")]
 
 
 async def _own(
@@ -48,3 +54,16 @@ async def own_story(pool: asyncpg.Pool, story_id: UUID | str, user_id: str) -> s
 
 async def own_job(pool: asyncpg.Pool, job_id: UUID | str, user_id: str) -> jobs.JobRow:
     return await _own(partial(jobs.get_job, pool), job_id, user_id, "job", "jobId")
+
+
+async def own_by_external_id(
+    lookup: Callable[[asyncpg.Pool, str, str], Awaitable[Row | None]],
+    pool: asyncpg.Pool,
+    external_id: str,
+    user_id: str,
+    what: str,
+) -> Row:
+    row = await lookup(pool, user_id, external_id)
+    if row is None:
+        raise not_found(f"{what} with externalId", external_id, field="externalId")
+    return row

@@ -39,20 +39,37 @@ class CamelRequest(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CharacterCreate(CamelRequest):
+# Your app's own id for a character or story: letters, digits and `_ . : @ -`, so it fits in a URL path.
+EXTERNAL_ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
+ExternalId = Annotated[str, Field(pattern=EXTERNAL_ID, description="Your app's id for it, unique per user.")]
+
+
+class CharacterFields(CamelRequest):
+    """A character as `PUT /characters/by-external-id/{externalId}` takes it (the id is in the path)."""
+
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(min_length=1, max_length=4000)
     visual_features: VisualFeatures = VisualFeatures()
 
 
+class CharacterCreate(CharacterFields):
+    external_id: ExternalId | None = None
+
+
 class CharacterOut(CamelModel):
     id: UUID
+    external_id: str | None = None
     name: str
     description: str
     visual_features: VisualFeatures
     avatar_url: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class CharacterListOut(CamelModel):
+    items: list[CharacterOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
 
 
 class LoraOut(CamelModel, Lora):
@@ -162,7 +179,9 @@ def _distinct(ids: list[UUID] | None) -> list[UUID] | None:
     return ids
 
 
-class StoryCreate(CamelRequest):
+class StoryFields(CamelRequest):
+    """A story as `PUT /stories/by-external-id/{externalId}` takes it (the id is in the path)."""
+
     title: str = Field(min_length=1, max_length=200)
     genre: str | None = Field(default=None, max_length=50, description="e.g. fantasy, romance, terror, sci-fi.")
     synopsis: str | None = Field(default=None, max_length=4000)
@@ -175,8 +194,13 @@ class StoryCreate(CamelRequest):
         return StoryBrief(title=self.title, genre=self.genre, synopsis=self.synopsis)
 
 
+class StoryCreate(StoryFields):
+    external_id: ExternalId | None = None
+
+
 class StoryOut(CamelModel):
     id: UUID
+    external_id: str | None = None
     title: str
     genre: str | None
     synopsis: str | None
@@ -184,6 +208,11 @@ class StoryOut(CamelModel):
     cover_url: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class StoryListOut(CamelModel):
+    items: list[StoryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
 
 
 class CoverOptions(CamelRequest):
@@ -334,14 +363,22 @@ class Health(CamelModel):
 
 
 class ApiKeyCreate(CamelRequest):
-    user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The user the key acts as.")
+    """A user's key (`userId`), or a service key for an app's backend (`tenant`): give one of the two."""
+
+    user_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The user the key acts as.")
+    tenant: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="A service key's app: it acts for any of the app's users, named in `X-On-Behalf-Of`.",
+    )
     name: str = Field(default="", max_length=200, description="What the key is for.")
     admin: StrictBool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
 
 
 class ApiKeyCreated(CamelModel):
     id: UUID
-    user_id: str
+    user_id: str | None
+    tenant: str | None = None
     name: str
     admin: bool
     key: str = Field(description="The secret, shown only now: send it as `Authorization: Bearer <key>`.")
@@ -368,9 +405,11 @@ class CreditsOut(CamelModel):
     ledger: list[LedgerEntryOut] = Field(description="The latest movements, newest first.")
 
 
-class CreditGrant(CamelRequest):
-    user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    amount: WholeNumber = Field(description="Credits to add; negative takes them away, never below zero.")
+class CreditChange(CamelRequest):
+    amount: WholeNumber = Field(
+        description="Credits to add; negative takes them away, never below zero.",
+        json_schema_extra={"not": {"const": 0}},
+    )
     note: str = Field(default="", max_length=500)
 
     @field_validator("amount")
@@ -379,3 +418,7 @@ class CreditGrant(CamelRequest):
         if value == 0:
             raise ValueError("a grant of 0 credits does nothing")
         return value
+
+
+class CreditGrant(CreditChange):
+    user_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,97}$", description="A user, or an app's user as `<tenant>.<id>`.")

@@ -21,17 +21,26 @@ def staging_prefix(workflow_id: str) -> str:
     return f"{STAGING_ROOT}{workflow_id}/"
 
 
+def character_prefix(user_id: str, character_id: UUID) -> str:
+    """Every image of a character (avatars, stickers) is under here, so erasing it is one prefix."""
+    return f"characters/{user_id}/{character_id}/"
+
+
+def story_prefix(story_id: UUID) -> str:
+    return f"stories/{story_id}/"
+
+
 def avatar_key(user_id: str, character_id: UUID, timestamp_ms: int) -> str:
-    return f"characters/{user_id}/{character_id}/avatar/avatar_{timestamp_ms}.webp"
+    return f"{character_prefix(user_id, character_id)}avatar/avatar_{timestamp_ms}.webp"
 
 
 def sticker_key(user_id: str, character_id: UUID, emotion: str, timestamp_ms: int, *, messenger: bool = False) -> str:
     suffix = "_512" if messenger else ""
-    return f"characters/{user_id}/{character_id}/stickers/{emotion}_{timestamp_ms}{suffix}.webp"
+    return f"{character_prefix(user_id, character_id)}stickers/{emotion}_{timestamp_ms}{suffix}.webp"
 
 
 def cover_key(story_id: UUID, timestamp_ms: int) -> str:
-    return f"stories/{story_id}/cover/cover_{timestamp_ms}.webp"
+    return f"{story_prefix(story_id)}cover/cover_{timestamp_ms}.webp"
 
 
 def scene_key(user_id: str, job_id: UUID, timestamp_ms: int) -> str:

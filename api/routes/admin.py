@@ -6,35 +6,30 @@ from fastapi import APIRouter, status
 
 from api.deps import AdminDep, PoolDep, SettingsDep
 from api.errors import ApiError, responses
-from api.routes.credits import credits_out
+from api.routes.credits import change_credits, credits_out
 from api.schemas import ApiKeyCreate, ApiKeyCreated, CreditGrant, CreditsOut
-from comfyloom.db import api_keys, credits
+from comfyloom.db import api_keys
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=responses(401, 422))
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, responses=responses(403))
 async def create_api_key(body: ApiKeyCreate, pool: PoolDep, admin: AdminDep) -> ApiKeyCreated:
-    """A key for a user; the response is the only time its secret is shown."""
+    """A key for a user, or a service key for an app (`tenant`); the response is the only time its secret is
+    shown."""
     try:
-        key, secret = await api_keys.create(pool, user_id=body.user_id, name=body.name, admin=body.admin)
+        key, secret = await api_keys.create(
+            pool, user_id=body.user_id, tenant=body.tenant, name=body.name, admin=body.admin
+        )
     except ValueError as e:
-        raise ApiError(422, "validation_error", str(e), field="userId") from e
-    return ApiKeyCreated(id=key.id, user_id=key.user_id, name=key.name, admin=key.admin, key=secret)
+        raise ApiError(422, "validation_error", str(e), fields=["userId", "tenant"]) from e
+    return ApiKeyCreated(id=key.id, user_id=key.user_id, tenant=key.tenant, name=key.name, admin=key.admin, key=secret)
 
 
 @router.post("/credits", response_model=CreditsOut, responses=responses(402, 403))
 async def grant_credits(body: CreditGrant, pool: PoolDep, settings: SettingsDep, admin: AdminDep) -> CreditsOut:
     """Add credits to a user (negative takes them away; 402 if that would go below zero)."""
-    note = body.note or f"granted by {admin.user_id}"
-    async with pool.acquire() as conn, conn.transaction():
-        try:
-            await credits.grant(conn, body.user_id, body.amount, note)
-        except credits.InsufficientCredits as e:
-            raise ApiError(
-                402, "insufficient_credits", f"cannot take {-body.amount}: the balance is {e.balance}", field="amount"
-            ) from e
-        return await credits_out(conn, body.user_id, settings)
+    return await change_credits(pool, body.user_id, body, body.note or f"granted by {admin.user_id}", settings)
 
 
 @router.get("/credits/{user_id}", response_model=CreditsOut, responses=responses(403))

@@ -14,7 +14,7 @@ from api.schemas import AvatarCreate, CoverCreate, JobAccepted, SceneCreate, Sti
 from api.sticker_sets import retry_set, start_new_set
 from comfyloom.contracts import ImageKind
 
-router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"], responses=responses(401, 403, 422))
 
 
 @router.post("/avatar", **STARTS_A_JOB)

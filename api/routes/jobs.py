@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
@@ -15,36 +12,35 @@ from fastapi.responses import StreamingResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import PoolDep, SettingsDep, StreamKeyDep, TemporalDep, UserDep, authenticate, bearer_or_token
+from api import pages
+from api.deps import (
+    ON_BEHALF_OF,
+    PoolDep,
+    SettingsDep,
+    StreamUserDep,
+    TemporalDep,
+    UserDep,
+    acting_user,
+    authenticate,
+    bearer_or_token,
+)
 from api.errors import ApiError, responses
 from api.generation import status_url
 from api.owned import own_job
 from api.schemas import JobListOut, JobStatusOut, JobSummaryOut
 from api.status import status_of, watch
 from comfyloom import starts
-from comfyloom.db import credits, jobs
+from comfyloom.db import app_users, credits, jobs
 from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
 
-router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"], responses=responses(401, 403, 422))
 
 
 @router.get("/status/{job_id}", response_model=JobStatusOut, responses=responses(404))
 async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
     """A job's status now: `stage` is live from Temporal (with render `progress`); a set lists its stickers."""
     return await status_of(pool, temporal, await own_job(pool, job_id, user_id))
-
-
-def _cursor(job: jobs.JobRow) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
-
-
-def _after(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        created_at, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created_at), UUID(ident)
-    except ValueError as e:
-        raise ApiError(422, "validation_error", "not a cursor this API gave", field="cursor") from e
 
 
 def summary(job: jobs.JobRow, settings: Settings) -> JobSummaryOut:
@@ -76,18 +72,14 @@ async def list_jobs(
     kind: Annotated[
         str | None, Query(pattern=r"^(avatar|sticker|sticker_set|cover|scene)$", description="Only this kind.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page.")] = None,
+    limit: pages.Limit = 20,
+    cursor: pages.Cursor = None,
 ) -> JobListOut:
     """The caller's jobs, newest first, so a client can rebuild its view after a restart. A sticker set is
     one entry; its stickers are in its status."""
-    rows = await jobs.list_jobs(
-        pool, user_id, status=status, kind=kind, before=_after(cursor) if cursor else None, limit=limit + 1
-    )
-    page = rows[:limit]
+    rows = await jobs.list_jobs(pool, user_id, status=status, kind=kind, before=pages.decode(cursor), limit=limit + 1)
     return JobListOut(
-        items=[summary(job, settings) for job in page],
-        next_cursor=_cursor(page[-1]) if len(rows) > limit else None,
+        items=[summary(job, settings) for job in rows[:limit]], next_cursor=pages.next_cursor(rows, limit)
     )
 
 
@@ -132,11 +124,12 @@ def _frame(status: JobStatusOut) -> dict[str, Any]:
         **responses(404),
     },
 )
-async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, key: StreamKeyDep) -> StreamingResponse:
+async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: StreamUserDep) -> StreamingResponse:
     """Server-sent events of a job: `status` events (a job status, as `GET /status/{jobId}` gives) at each
     change of status, stage or render step, then one `end` event with the final status, and the stream
-    closes. For EventSource, which cannot send headers, the key may come as `?access_token=`."""
-    job = await own_job(pool, job_id, key.user_id)
+    closes. For EventSource, which cannot send headers, the key may come as `?access_token=` (and a service
+    key's app user as `?on_behalf_of=`)."""
+    job = await own_job(pool, job_id, user_id)
 
     async def events() -> AsyncIterator[str]:
         async for seen in watch(pool, temporal, job):
@@ -153,14 +146,18 @@ async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, key: Str
 async def job_socket(websocket: WebSocket, job_id: str) -> None:
     """A job's statuses over a WebSocket, as the events stream sends them; the last one has ended, then the
     socket closes (1000). The key comes as `Authorization: Bearer …` or `?access_token=`; a refusal is one
-    `{"error": …}` message, then close code 4000 + the HTTP status (4401, 4404)."""
+    `{"error": …}` message, then close code 4000 + the HTTP status (4401, 4404). A service key names its app
+    user in `X-On-Behalf-Of` or `?on_behalf_of=`."""
     await websocket.accept()
     pool: asyncpg.Pool = websocket.app.state.pool
     temporal: Client = websocket.app.state.temporal
     try:
         secret = bearer_or_token(websocket.headers.get("authorization"), websocket.query_params)
         key = await authenticate(pool, secret)
-        job = await own_job(pool, job_id, key.user_id)
+        named = websocket.headers.get(ON_BEHALF_OF) or websocket.query_params.get("on_behalf_of")
+        if named is not None and not app_users.APP_USER_ID.fullmatch(named):
+            raise ApiError(422, "validation_error", "not an app user id", field=ON_BEHALF_OF)
+        job = await own_job(pool, job_id, await acting_user(pool, key, named))
     except ApiError as e:
         await websocket.send_json({"error": {"type": e.type, "message": e.message}})
         await websocket.close(code=4000 + e.status)

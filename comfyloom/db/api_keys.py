@@ -1,4 +1,5 @@
-"""API keys: a random secret per key, stored as its SHA-256; each maps to one user, some to operators."""
+"""API keys: a random secret per key, stored as its SHA-256. A user key acts as its one user (some are
+operators'); a service key belongs to a tenant (an app's backend) and acts for any of that app's users."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from comfyloom.db.app_users import TENANT
 from comfyloom.db.pool import Executor
 
 KEY_PREFIX = "cl_"
@@ -20,7 +22,9 @@ USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 class ApiKeyRow(BaseModel):
     id: UUID
-    user_id: str
+    # One of the two: the user a user key acts as, or the tenant whose users a service key acts for.
+    user_id: str | None
+    tenant: str | None = None
     name: str
     prefix: str
     admin: bool
@@ -41,19 +45,33 @@ def new_secret() -> str:
 async def create(
     conn: Executor,
     *,
-    user_id: str,
+    user_id: str | None = None,
+    tenant: str | None = None,
     name: str = "",
     admin: bool = False,
     secret: str | None = None,
 ) -> tuple[ApiKeyRow, str]:
-    """A new key for `user_id`: its row, and the secret, which is never stored and cannot be shown again."""
-    if not USER_ID.fullmatch(user_id):
+    """A new key for `user_id`, or a service key for `tenant`: its row, and the secret, which is never stored
+    and cannot be shown again.
+
+    Raises:
+        ValueError: neither or both of user_id and tenant, one not in its alphabet, or an admin service key.
+    """
+    if (user_id is None) == (tenant is None):
+        raise ValueError("a key is for a user or, a service key, for a tenant: give one of the two")
+    if user_id is not None and not USER_ID.fullmatch(user_id):
         raise ValueError(f"user id {user_id!r} must be 1-64 letters, digits, '_' or '-'")
+    if tenant is not None and not TENANT.fullmatch(tenant):
+        raise ValueError(f"tenant {tenant!r} must be 1-32 letters, digits, '_' or '-'")
+    if tenant is not None and admin:
+        raise ValueError("a service key acts for its tenant's users; an operator's key is a user key")
     secret = secret or new_secret()
     row = await conn.fetchrow(
-        "insert into api_keys (id, user_id, name, prefix, key_hash, admin) values ($1, $2, $3, $4, $5, $6) returning *",
+        "insert into api_keys (id, user_id, tenant, name, prefix, key_hash, admin)"
+        " values ($1, $2, $3, $4, $5, $6, $7) returning *",
         uuid.uuid4(),
         user_id,
+        tenant,
         name,
         secret[:10],
         hash_key(secret),

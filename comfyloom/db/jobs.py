@@ -212,3 +212,21 @@ async def list_jobs(
         limit,
     )
     return [JobRow.model_validate(dict(r)) for r in rows]
+
+
+async def running_for_character(conn: Executor, character_id: UUID) -> int:
+    """Jobs not yet ended that draw this character: its own, a story's cover with it, a scene with it."""
+    count = await conn.fetchval(
+        "select count(*) from generation_jobs j where j.status in ('queued', 'running') and ("
+        " j.character_id = $1 or j.request -> 'characterIds' ? $1::text"
+        " or j.story_id in (select s.id from stories s where $1 = any(s.character_ids)))",
+        character_id,
+    )
+    return int(count or 0)
+
+
+async def running_for_story(conn: Executor, story_id: UUID) -> int:
+    count = await conn.fetchval(
+        "select count(*) from generation_jobs where status in ('queued', 'running') and story_id = $1", story_id
+    )
+    return int(count or 0)

@@ -16,8 +16,12 @@ from comfyloom.settings import get_settings
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = sub.add_parser("keys", help="create, list and revoke API keys (needs DATABASE_URL)")
     actions = keys.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="a new key for a user; the key is printed once")
-    create.add_argument("--user", required=True, help="the user the key acts as (letters, digits, _ and -)")
+    create = actions.add_parser("create", help="a new key for a user or an app; the key is printed once")
+    owner = create.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--user", help="the user the key acts as (letters, digits, _ and -)")
+    owner.add_argument(
+        "--tenant", help="a service key for an app's backend: it acts for the app's users (X-On-Behalf-Of)"
+    )
     create.add_argument("--name", default="", help="what the key is for, shown in listings")
     create.add_argument("--admin", action="store_true", help="an operator's key: also the /api/v1/admin endpoints")
     listing = actions.add_parser("list", help="keys, without their secrets")
@@ -45,19 +49,23 @@ async def _run(args: argparse.Namespace) -> int:
         await db.migrate(pool)
         if args.action == "create":
             try:
-                key, secret = await api_keys.create(pool, user_id=args.user, name=args.name, admin=args.admin)
+                key, secret = await api_keys.create(
+                    pool, user_id=args.user, tenant=args.tenant, name=args.name, admin=args.admin
+                )
             except ValueError as e:
                 print(e, file=sys.stderr)
                 return 2
             print(secret)
+            owner = f"user {key.user_id}" if key.tenant is None else f"the users of app {key.tenant}"
             print(
-                f"key {key.id} for user {key.user_id}{' (admin)' if key.admin else ''}: keep it, it is not stored",
+                f"key {key.id} for {owner}{' (admin)' if key.admin else ''}: keep it, it is not stored",
                 file=sys.stderr,
             )
         elif args.action == "list":
             for key in await api_keys.list_keys(pool, user_id=args.user):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
-                print(f"{key.id}  {key.prefix}…  {key.user_id:<20} {'admin ' if key.admin else ''}{state}  {key.name}")
+                owner = key.user_id or f"app {key.tenant}"
+                print(f"{key.id}  {key.prefix}…  {owner:<20} {'admin ' if key.admin else ''}{state}  {key.name}")
         elif args.action == "grant":
             async with pool.acquire() as conn, conn.transaction():
                 try:

@@ -15,15 +15,16 @@ import asyncpg
 import httpx
 
 from comfyloom.db import credits
+from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 17
-EXAMPLES = int(os.environ.get("COMFYLOOM_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("COMFYLOOM_FUZZ_EXAMPLES", "150"))
 
 
 async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does_not_say(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, tmp_path: Path
+    api: httpx.AsyncClient, pool: asyncpg.Pool, store: ObjectStore, tmp_path: Path
 ) -> None:
     headers = as_user("fuzz-1")
     assert (await api.get("/api/v1/credits", headers=headers)).status_code == 200  # stores the key
