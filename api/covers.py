@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from pydantic.alias_generators import to_camel
-from temporalio.client import Client
 
 from api.admission import fingerprint, insufficient
+from api.deps import Caller
 from api.errors import ApiError
 from api.generation import (
     STORED_STORY_FIELDS,
@@ -23,17 +22,13 @@ from api.owned import own_cast, own_story
 from api.schemas import CoverCreate, CoverOptions, JobAccepted
 from comfyloom.contracts import ImageKind, PromptRequest, StoryBrief
 from comfyloom.db import credits, jobs, stories
-from comfyloom.settings import Settings
 
 
 async def start_cover_request(
     body: CoverCreate,
     *,
-    user_id: str,
+    caller: Caller,
     idempotency_key: str | None,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
 ) -> JobAccepted:
     """A cover of a stored story (`storyId`), or of one described in the request, saved as a story first."""
     described = [name for name in ("title", "genre", "synopsis", "character_ids") if getattr(body, name) is not None]
@@ -43,47 +38,50 @@ async def start_cover_request(
             raise ApiError(
                 422, "invalid_request", "give storyId or describe the story (title, …), not both", fields=fields
             )
-        story = await own_story(pool, body.story_id, user_id)
+        story = await own_story(caller.pool, body.story_id, caller.user_id)
         story_fields = STORED_STORY_FIELDS
     else:
         if body.title is None:
             raise ApiError(422, "invalid_request", "a cover needs a storyId, or a story's title", field="title")
         brief = StoryBrief(title=body.title, genre=body.genre, synopsis=body.synopsis)
-        cast = await own_cast(pool, body.character_ids or [], user_id)
+        cast = await own_cast(caller.pool, body.character_ids or [], caller.user_id)
         prompt = PromptRequest(
-            job_id=uuid.uuid4(), user_id=user_id, kind=ImageKind.cover, character_ids=[c.id for c in cast], story=brief
+            job_id=uuid.uuid4(),
+            user_id=caller.user_id,
+            kind=ImageKind.cover,
+            character_ids=[c.id for c in cast],
+            story=brief,
         )
         story_fields = {"story.title": "title", "story.synopsis": "synopsis"}
         # Checked before the story is saved, so neither a repeat nor a 402 leaves a story behind
         # (admission checks both again, atomically).
         repeat = await jobs.find_replay(
-            pool,
-            user_id,
+            caller.pool,
+            caller.user_id,
             idempotency_key=idempotency_key,
             request_hash=fingerprint(ImageKind.cover.value, body),
-            window_seconds=settings.idempotency_window_seconds,
+            window_seconds=caller.settings.idempotency_window_seconds,
         )
         if repeat is not None:
-            return await replayed(repeat, pool, temporal, settings)
-        account = await credits.balance(pool, user_id)
-        if account.balance < settings.credit_prices.cover:
-            raise insufficient(account.balance, settings.credit_prices.cover)
+            return await replayed(repeat, caller)
+        price = caller.settings.credit_prices.cover
+        account = await credits.balance(caller.pool, caller.user_id)
+        if account.balance < price:
+            raise insufficient(account.balance, price)
         await refuse_if_unsafe(
             prompt,
             cast,
             kind=ImageKind.cover.value,
-            pool=pool,
-            settings=settings,
+            caller=caller,
             field_names={**story_fields, **cast_field_names(cast)},
         )
-        story = await stories.create_story(pool, user_id=user_id, brief=brief, character_ids=[c.id for c in cast])
+        story = await stories.create_story(
+            caller.pool, user_id=caller.user_id, brief=brief, character_ids=[c.id for c in cast]
+        )
     return await start_cover(
         story,
         body,
-        user_id=user_id,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
+        caller=caller,
         story_fields=story_fields,
         idempotency_key=idempotency_key,
     )
@@ -93,20 +91,16 @@ async def start_cover(
     story: stories.StoryRow,
     options: CoverOptions,
     *,
-    user_id: str,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
+    caller: Caller,
     story_fields: dict[str, str],
     idempotency_key: str | None,
 ) -> JobAccepted:
     """A cover of a stored story, showing its characters; `story_fields` names where refused words came from
     (`title`, … when the request described the story; `storyId` when it named a stored one)."""
-    cast = await own_cast(pool, story.character_ids, user_id)
+    cast = await own_cast(caller.pool, story.character_ids, caller.user_id)
     request = new_request(
         ImageKind.cover,
-        user_id,
-        settings,
+        caller,
         character_ids=[c.id for c in cast],
         story=story.brief,
         story_id=story.id,
@@ -117,9 +111,7 @@ async def start_cover(
         request,
         cast=cast,
         body=options,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
+        caller=caller,
         summary=f"Cover of {story.title}",
         field_names={**story_fields, **cast_field_names(cast)},
         idempotency_key=idempotency_key,

@@ -4,6 +4,7 @@ it acts for: a user key's own, or the app user a service key names in X-On-Behal
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
@@ -139,3 +140,27 @@ KeyDep = Annotated[api_keys.ApiKeyRow, Depends(current_key)]
 UserDep = Annotated[str, Depends(current_user_id)]
 AdminDep = Annotated[api_keys.ApiKeyRow, Depends(admin_key)]
 StreamUserDep = Annotated[str, Depends(stream_user)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts for, with what key, and the resources it may use: what every start of a job needs."""
+
+    user_id: str
+    key: api_keys.ApiKeyRow
+    pool: asyncpg.Pool
+    temporal: Client
+    settings: Settings
+
+
+def current_caller(
+    user_id: UserDep,
+    key: KeyDep,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Caller:
+    return Caller(user_id=user_id, key=key, pool=pool, temporal=temporal, settings=settings)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -10,11 +10,10 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.admission import Ticket, admission, fingerprint
+from api.deps import Caller
 from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast, own_story
 from api.schemas import AvatarCreate, CamelRequest, JobAccepted, LoraIn, SceneCreate, StickerCreate
@@ -45,14 +44,15 @@ def as_loras(given: list[LoraIn]) -> list[Lora]:
 
 
 def new_request(
-    kind: ImageKind, user_id: str, settings: Settings, *, size: tuple[int, int] | None = None, **fields: Any
+    kind: ImageKind, caller: Caller, *, size: tuple[int, int] | None = None, **fields: Any
 ) -> GenerationRequest:
     """A job of `kind` on the template this deployment uses for it, at its manifest's size unless `size`."""
+    settings = caller.settings
     template = template_for(kind, settings)
     width, height = size or template.manifest.size
     return GenerationRequest(
         job_id=uuid.uuid4(),
-        user_id=user_id,
+        user_id=caller.user_id,
         kind=kind,
         template=template.name,
         width=width,
@@ -76,13 +76,12 @@ async def refuse_if_unsafe(
     cast: list[characters.CharacterRow],
     *,
     kind: str,
-    pool: asyncpg.Pool,
-    settings: Settings,
+    caller: Caller,
     field_names: dict[str, str],
 ) -> None:
     """The request-time screening: a refusal is recorded and answered 422, before any job exists."""
-    if refusal := screen(prompt, cast, blocklist=settings.content_blocklist):
-        await refusals.record(pool, refusal, user_id=prompt.user_id, kind=kind, stage="request")
+    if refusal := screen(prompt, cast, blocklist=caller.settings.content_blocklist):
+        await refusals.record(caller.pool, refusal, user_id=prompt.user_id, kind=kind, stage="request")
         raise content_refused(refusal, field_names=field_names)
 
 
@@ -91,17 +90,15 @@ async def launch(
     *,
     rows: list[UUID],
     holds: list[str],
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
+    caller: Caller,
     story_id: UUID | None = None,
 ) -> JobAccepted:
     """Start an admitted job's workflow (its note was written with the job); if Temporal refuses, the job's
     rows are failed, its credits released, and the client gets a 503."""
     try:
-        await starts.launch(pool, temporal, start)
+        await starts.launch(caller.pool, caller.temporal, start)
     except Exception as e:
-        async with pool.acquire() as conn, conn.transaction():
+        async with caller.pool.acquire() as conn, conn.transaction():
             for row in rows:
                 await jobs.mark_failed(conn, row, f"could not start the workflow: {e}")
             for hold in holds:
@@ -111,7 +108,7 @@ async def launch(
     return JobAccepted(
         job_id=start.job_id,
         workflow_id=start.workflow_id,
-        status_url=status_url(start.job_id, settings),
+        status_url=status_url(start.job_id, caller.settings),
         story_id=story_id,
     )
 
@@ -120,18 +117,18 @@ def status_url(job_id: UUID, settings: Settings) -> str:
     return f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}"
 
 
-async def replayed(job: jobs.JobRow, pool: asyncpg.Pool, temporal: Client, settings: Settings) -> JobAccepted:
+async def replayed(job: jobs.JobRow, caller: Caller) -> JobAccepted:
     """The answer to a repeated request: the job the first one started. If a crash stopped the first request
     between admitting the job and starting its workflow, the workflow is started now."""
-    if (note := await starts.pending_for(pool, job.workflow_id)) is not None:
+    if (note := await starts.pending_for(caller.pool, job.workflow_id)) is not None:
         try:
-            await starts.launch(pool, temporal, note)
+            await starts.launch(caller.pool, caller.temporal, note)
         except RPCError as e:  # Temporal away: the CPU worker's sweep starts it later
             log.warning("could not start the stranded job %s yet: %s", job.workflow_id, e)
     return JobAccepted(
         job_id=job.id,
         workflow_id=job.workflow_id,
-        status_url=status_url(job.id, settings),
+        status_url=status_url(job.id, caller.settings),
         story_id=job.story_id if KINDS[ImageKind(job.kind)].owner == "story" else None,
         replayed=True,
     )
@@ -142,9 +139,7 @@ async def start_generation(
     *,
     cast: list[characters.CharacterRow],
     body: CamelRequest,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
+    caller: Caller,
     summary: str,
     field_names: dict[str, str],
     idempotency_key: str | None,
@@ -155,7 +150,7 @@ async def start_generation(
     earlier job back, and nothing new is started or charged.
     """
     await refuse_if_unsafe(
-        request.prompt_request(), cast, kind=request.kind.value, pool=pool, settings=settings, field_names=field_names
+        request.prompt_request(), cast, kind=request.kind.value, caller=caller, field_names=field_names
     )
     workflow_id = f"{request.kind.value}-{request.job_id}"
     ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
@@ -169,19 +164,17 @@ async def start_generation(
         kind=request.kind.value,
         character_ids=request.character_ids,
     )
-    async with admission(pool, ticket, settings) as admitted:
+    async with admission(caller.pool, ticket, caller.settings) as admitted:
         replay = admitted.replay
         if replay is None:
             await admit_generation(admitted.conn, request, body, ticket, note)
     if replay is not None:
-        return await replayed(replay, pool, temporal, settings)
+        return await replayed(replay, caller)
     return await launch(
         note,
         rows=[request.job_id],
         holds=[workflow_id],
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
+        caller=caller,
         story_id=request.story_id if KINDS[request.kind].owner == "story" else None,
     )
 
@@ -214,24 +207,19 @@ async def start_for_character(
     body: AvatarCreate | StickerCreate,
     *,
     summary: str,
-    user_id: str,
+    caller: Caller,
     idempotency_key: str | None,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
     **fields: Any,
 ) -> JobAccepted:
     """An image of one character (an avatar, a sticker): the same request, screening and start for each."""
     request = new_request(
-        kind, user_id, settings, character_ids=[character.id], seed=body.seed, loras=as_loras(body.loras), **fields
+        kind, caller, character_ids=[character.id], seed=body.seed, loras=as_loras(body.loras), **fields
     )
     return await start_generation(
         request,
         cast=[character],
         body=body,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
+        caller=caller,
         summary=summary,
         field_names=cast_field_names([character], single=True),
         idempotency_key=idempotency_key,
@@ -257,20 +245,16 @@ def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
 async def start_scene(
     body: SceneCreate,
     *,
-    user_id: str,
+    caller: Caller,
     idempotency_key: str | None,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
 ) -> JobAccepted:
     """A chat scene at an allowed size, with the caller's characters (and story) it names."""
-    size = scene_size(body.dimensions, settings)
-    cast = await own_cast(pool, body.character_ids, user_id)
-    story = await own_story(pool, body.story_id, user_id) if body.story_id else None
+    size = scene_size(body.dimensions, caller.settings)
+    cast = await own_cast(caller.pool, body.character_ids, caller.user_id)
+    story = await own_story(caller.pool, body.story_id, caller.user_id) if body.story_id else None
     request = new_request(
         ImageKind.scene,
-        user_id,
-        settings,
+        caller,
         size=size,
         character_ids=[c.id for c in cast],
         scene_context=body.context,
@@ -284,9 +268,7 @@ async def start_scene(
         request,
         cast=cast,
         body=body,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
+        caller=caller,
         summary=f"Scene {body.size} with {names}",
         field_names={"sceneContext": "context", **cast_field_names(cast)},
         idempotency_key=idempotency_key,

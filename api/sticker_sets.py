@@ -6,10 +6,8 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-import asyncpg
-from temporalio.client import Client
-
 from api.admission import Ticket, admission, fingerprint
+from api.deps import Caller
 from api.errors import ApiError, not_found
 from api.generation import as_loras, cast_field_names, launch, refuse_if_unsafe, replayed
 from api.owned import own_character, own_job
@@ -19,31 +17,26 @@ from comfyloom import starts
 from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StickerSetChild, StickerSetRequest
 from comfyloom.db import characters, credits, jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
-from comfyloom.settings import Settings
 from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id
 
 
 async def start_new_set(
     body: StickerSetCreate,
     *,
-    user_id: str,
+    caller: Caller,
     idempotency_key: str | None,
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
 ) -> JobAccepted:
-    character = await own_character(pool, body.character_id, user_id)
+    character = await own_character(caller.pool, body.character_id, caller.user_id)
     set_id = uuid.uuid4()
     chosen = as_loras(body.loras)
     prompt = PromptRequest(
-        job_id=set_id, user_id=user_id, kind=ImageKind.sticker, character_ids=[character.id], loras=chosen
+        job_id=set_id, user_id=caller.user_id, kind=ImageKind.sticker, character_ids=[character.id], loras=chosen
     )
     await refuse_if_unsafe(
         prompt,
         [character],
         kind=STICKER_SET,
-        pool=pool,
-        settings=settings,
+        caller=caller,
         field_names=cast_field_names([character], single=True),
     )
     return await start_set(
@@ -54,26 +47,21 @@ async def start_new_set(
         idempotency_key=idempotency_key,
         seed=body.seed,
         loras=chosen,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
-        user_id=user_id,
+        caller=caller,
     )
 
 
-async def retry_set(
-    set_id: str, *, user_id: str, pool: asyncpg.Pool, temporal: Client, settings: Settings
-) -> JobAccepted:
-    job = await own_job(pool, set_id, user_id)
+async def retry_set(set_id: str, *, caller: Caller) -> JobAccepted:
+    job = await own_job(caller.pool, set_id, caller.user_id)
     if job.kind != STICKER_SET:
         raise not_found("sticker set", set_id, field="setId")
     if not job.status.terminal:
         raise ApiError(409, "still_running", "the set is still running; retry once it has finished", field="setId")
-    failed = [child for child in await jobs.set_children(pool, job.id) if child.status is not JobStatus.ready]
+    failed = [child for child in await jobs.set_children(caller.pool, job.id) if child.status is not JobStatus.ready]
     if not failed:
         raise ApiError(409, "nothing_to_retry", "every sticker of this set is ready", field="setId")
     asked = StickerSetCreate.model_validate(job.request)
-    character = await own_character(pool, asked.character_id, user_id)
+    character = await own_character(caller.pool, asked.character_id, caller.user_id)
     return await start_set(
         job.id,
         character,
@@ -82,10 +70,7 @@ async def retry_set(
         idempotency_key=None,
         seed=asked.seed,
         loras=as_loras(asked.loras),
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
-        user_id=user_id,
+        caller=caller,
     )
 
 
@@ -98,13 +83,11 @@ async def start_set(
     idempotency_key: str | None,
     seed: int | None,
     loras: list[Lora],
-    pool: asyncpg.Pool,
-    temporal: Client,
-    settings: Settings,
-    user_id: str,
+    caller: Caller,
 ) -> JobAccepted:
     """Admit the set (its row, when `body` is the new set's request; a child job row and credit hold per
     emotion), then run the set's workflow over them. A retry (no `body`) reopens the set instead."""
+    settings, user_id = caller.settings, caller.user_id
     workflow_id = set_workflow_id(set_id)
     template = template_for(ImageKind.sticker, settings)
     shares = settings.credit_prices.set_shares(len(emotions))
@@ -141,7 +124,7 @@ async def start_set(
         character_ids=[character.id],
         new_run=body is None,  # a retry is a new run of the set, under the same id
     )
-    async with admission(pool, ticket, settings) as admitted:
+    async with admission(caller.pool, ticket, settings) as admitted:
         replay = admitted.replay
         if replay is None:
             conn = admitted.conn
@@ -174,12 +157,5 @@ async def start_set(
                 await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
             await starts.record(conn, note)
     if replay is not None:
-        return await replayed(replay, pool, temporal, settings)
-    return await launch(
-        note,
-        rows=[set_id, *(c.job_id for c in children)],
-        holds=child_ids,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
-    )
+        return await replayed(replay, caller)
+    return await launch(note, rows=[set_id, *(c.job_id for c in children)], holds=child_ids, caller=caller)

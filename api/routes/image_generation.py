@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.admission import IdempotencyKey
 from api.covers import start_cover_request
-from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
+from api.deps import CallerDep
 from api.errors import responses
 from api.generation import STARTS_A_JOB, start_for_character, start_scene
 from api.owned import own_character
@@ -18,103 +18,58 @@ router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"],
 
 
 @router.post("/avatar", **STARTS_A_JOB)
-async def generate_avatar(
-    body: AvatarCreate,
-    pool: PoolDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    user_id: UserDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JobAccepted:
+async def generate_avatar(body: AvatarCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None) -> JobAccepted:
     """A 768x768 portrait of one of the caller's characters; its price is charged only if it is delivered."""
-    character = await own_character(pool, body.character_id, user_id)
+    character = await own_character(caller.pool, body.character_id, caller.user_id)
     return await start_for_character(
         ImageKind.avatar,
         character,
         body,
         summary=f"Avatar of {character.name}",
-        user_id=user_id,
+        caller=caller,
         idempotency_key=idempotency_key,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
     )
 
 
 @router.post("/sticker", **STARTS_A_JOB)
 async def generate_sticker(
-    body: StickerCreate,
-    pool: PoolDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    user_id: UserDep,
-    idempotency_key: IdempotencyKey = None,
+    body: StickerCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None
 ) -> JobAccepted:
     """One emotion sticker: a 768x1152 cut-out WebP and a messenger-ready 512x512 one."""
-    character = await own_character(pool, body.character_id, user_id)
+    character = await own_character(caller.pool, body.character_id, caller.user_id)
     return await start_for_character(
         ImageKind.sticker,
         character,
         body,
         summary=f"Sticker of {character.name}: {body.emotion.value}",
-        user_id=user_id,
+        caller=caller,
         idempotency_key=idempotency_key,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
         emotion=body.emotion,
     )
 
 
 @router.post("/cover", **STARTS_A_JOB)
-async def generate_cover(
-    body: CoverCreate,
-    pool: PoolDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    user_id: UserDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JobAccepted:
+async def generate_cover(body: CoverCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None) -> JobAccepted:
     """A 1024x1024 story cover: of a stored story (`storyId`), or of one described here, which is saved as a
     story (its id comes back as `storyId`)."""
-    return await start_cover_request(
-        body, user_id=user_id, idempotency_key=idempotency_key, pool=pool, temporal=temporal, settings=settings
-    )
+    return await start_cover_request(body, caller=caller, idempotency_key=idempotency_key)
 
 
 @router.post("/scene", **STARTS_A_JOB)
-async def generate_scene(
-    body: SceneCreate,
-    pool: PoolDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    user_id: UserDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JobAccepted:
+async def generate_scene(body: SceneCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None) -> JobAccepted:
     """A chat scene: the moment `context` describes, with the given characters, at one of the allowed sizes."""
-    return await start_scene(
-        body, user_id=user_id, idempotency_key=idempotency_key, pool=pool, temporal=temporal, settings=settings
-    )
+    return await start_scene(body, caller=caller, idempotency_key=idempotency_key)
 
 
 @router.post("/stickers/bulk", **STARTS_A_JOB)
 async def generate_sticker_set(
-    body: StickerSetCreate,
-    pool: PoolDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    user_id: UserDep,
-    idempotency_key: IdempotencyKey = None,
+    body: StickerSetCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None
 ) -> JobAccepted:
     """A set of stickers, one child workflow per emotion; status lists each sticker."""
-    return await start_new_set(
-        body, user_id=user_id, idempotency_key=idempotency_key, pool=pool, temporal=temporal, settings=settings
-    )
+    return await start_new_set(body, caller=caller, idempotency_key=idempotency_key)
 
 
 @router.post("/stickers/bulk/{set_id}/retry", **(STARTS_A_JOB | {"responses": responses(402, 404, 409, 429, 503)}))
-async def retry_sticker_set(
-    set_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
-) -> JobAccepted:
+async def retry_sticker_set(set_id: str, caller: CallerDep) -> JobAccepted:
     """Render the set's failed stickers again; the good ones are kept, never redone."""
-    return await retry_set(set_id, user_id=user_id, pool=pool, temporal=temporal, settings=settings)
+    return await retry_set(set_id, caller=caller)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response, status
 from api import pages
 from api.admission import IdempotencyKey
 from api.covers import start_cover
-from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
+from api.deps import CallerDep, PoolDep, SettingsDep, StoreDep, UserDep
 from api.erasure import erase_story
 from api.errors import ApiError, content_refused, responses
 from api.generation import STARTS_A_JOB, STORED_STORY_FIELDS
@@ -127,23 +127,14 @@ async def list_images(story_id: str, pool: PoolDep, user_id: UserDep) -> list[Im
 
 @router.post("/{story_id}/generate-cover", **STARTS_A_JOB)
 async def generate_cover(
-    story_id: str,
-    pool: PoolDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    user_id: UserDep,
-    body: CoverOptions | None = None,
-    idempotency_key: IdempotencyKey = None,
+    story_id: str, caller: CallerDep, body: CoverOptions | None = None, idempotency_key: IdempotencyKey = None
 ) -> JobAccepted:
     """The design document's route: the same job as `POST /image-generation/cover` with this `storyId`."""
-    story = await own_story(pool, story_id, user_id)
+    story = await own_story(caller.pool, story_id, caller.user_id)
     return await start_cover(
         story,
         body or CoverOptions(),
-        user_id=user_id,
-        pool=pool,
-        temporal=temporal,
-        settings=settings,
+        caller=caller,
         story_fields=STORED_STORY_FIELDS,
         idempotency_key=idempotency_key,
     )

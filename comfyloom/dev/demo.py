@@ -14,6 +14,8 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from comfyloom.dev import api_errors
+
 DEMO_CHARACTER = {
     "name": "Rem Dragneel",
     "description": "Uma jovem oni gentil de cabelo azul curto, olhos azuis, baixinha (154cm), com um chifre.",
@@ -145,6 +147,17 @@ def generate(
 
 
 def run_demo(api_url: str, *, api_key: str, timeout: float = 300.0) -> int:
+    """Every kind, as a client does; an API refusal or an unreachable API is one sentence on stderr and exit 1."""
+    try:
+        return _every_kind(api_url, api_key=api_key, timeout=timeout)
+    except httpx.HTTPStatusError as e:
+        print(api_errors.sentence(e.response), file=sys.stderr)
+    except (httpx.TransportError, OSError) as e:
+        print(api_errors.unreachable(api_url, e), file=sys.stderr)
+    return 1
+
+
+def _every_kind(api_url: str, *, api_key: str, timeout: float) -> int:
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=api_url, timeout=30, headers=headers) as http:
         character = http.post("/api/v1/characters", json=DEMO_CHARACTER)
