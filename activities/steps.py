@@ -28,6 +28,7 @@ from comfyloom.contracts import (
     RenderRequest,
     RenderResult,
     StickerSetSummary,
+    WebhookDelivery,
 )
 
 
@@ -93,3 +94,8 @@ async def fail_job(fail: FailJob) -> None:
 
 # The GPU worker's steps, by name (the API reads their state from Temporal).
 GPU_STEPS = {queue_comfy_prompt.__name__, await_comfy_result.__name__}
+
+
+@activity.defn(name="deliver_webhook")
+async def deliver_webhook(delivery: WebhookDelivery) -> int:
+    raise NotImplementedError("a stub: the worker runs activities.webhooks.WebhookActivities.deliver_webhook")

@@ -5,6 +5,7 @@ Every endpoint that starts a generation goes through here, so each kind is start
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -16,10 +17,10 @@ from api.admission import Ticket, admission, fingerprint
 from api.deps import Caller
 from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast, own_story
-from api.schemas import AvatarCreate, CamelRequest, JobAccepted, LoraIn, SceneCreate, StickerCreate
+from api.schemas import AvatarCreate, CamelRequest, JobAccepted, JobRequest, LoraIn, SceneCreate, StickerCreate
 from comfy_templates import template_for
-from comfyloom import starts
-from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest
+from comfyloom import starts, webhooks
+from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest, Webhook
 from comfyloom.db import characters, credits, jobs, refusals
 from comfyloom.db.pool import Connection
 from comfyloom.kinds import KINDS
@@ -62,6 +63,21 @@ def new_request(
         price=KINDS[kind].price(settings.credit_prices),
         **fields,
     )
+
+
+async def webhook_for(url: str | None, caller: Caller) -> Webhook | None:
+    """The webhook a job reports to: the request's, else its key's default; refused (422 naming `webhookUrl`)
+    when it resolves to an address this deployment does not call."""
+    url = url or caller.key.webhook_url
+    if url is None:
+        return None
+    try:
+        reason = await asyncio.wait_for(webhooks.refusal(url, caller.settings.webhook_allowed_networks), 5)
+    except TimeoutError:
+        reason = "its host took over 5 s to resolve"
+    if reason:
+        raise ApiError(422, "webhook_refused", f"webhookUrl {url} cannot be called: {reason}", field="webhookUrl")
+    return Webhook(url=url, key_id=caller.key.id)
 
 
 def cast_field_names(cast: list[characters.CharacterRow], *, single: bool = False) -> dict[str, str]:
@@ -138,7 +154,7 @@ async def start_generation(
     request: GenerationRequest,
     *,
     cast: list[characters.CharacterRow],
-    body: CamelRequest,
+    body: JobRequest,
     caller: Caller,
     summary: str,
     field_names: dict[str, str],
@@ -152,6 +168,7 @@ async def start_generation(
     await refuse_if_unsafe(
         request.prompt_request(), cast, kind=request.kind.value, caller=caller, field_names=field_names
     )
+    request = request.model_copy(update={"webhook": await webhook_for(body.webhook_url, caller)})
     workflow_id = f"{request.kind.value}-{request.job_id}"
     ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
     note = starts.pending(

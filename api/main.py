@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 
 from api import errors
 from api.body_guard import BodyGuard
-from api.routes import admin, characters, credits, health, image_generation, jobs, stories
+from api.routes import admin, characters, credits, health, image_generation, jobs, stories, webhooks
 from comfyloom import __version__, db, temporal
 from comfyloom.metrics import ApiMetrics
 from comfyloom.settings import Settings, get_settings
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(image_generation.router)
     app.include_router(jobs.router)
     app.include_router(credits.router)
+    app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     errors.document_body_limit(app)

@@ -124,13 +124,25 @@ class LoraIn(CamelRequest, Lora):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$", description="File name in models/loras.")
 
 
-class AvatarCreate(CamelRequest):
+class JobRequest(CamelRequest):
+    """What every request that starts a job may carry besides its own fields."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="Where to POST the job's final status when it ends, signed as Standard Webhooks do with your "
+        "key's webhook secret; your key's default URL when not given. Must resolve to a public address.",
+    )
+
+
+class AvatarCreate(JobRequest):
     character_id: UUID
     seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
 
-class StickerCreate(CamelRequest):
+class StickerCreate(JobRequest):
     character_id: UUID
     emotion: Emotion = Field(
         description="happy, sad, angry, surprised, shy, laughing, crying, thinking, love, "
@@ -145,7 +157,7 @@ class StickerCreate(CamelRequest):
         return parse_emotion(value) if isinstance(value, str) else value
 
 
-class StickerSetCreate(CamelRequest):
+class StickerSetCreate(JobRequest):
     character_id: UUID
     emotions: list[Emotion] = Field(
         default_factory=lambda: list(DEFAULT_EMOTIONS),
@@ -215,7 +227,7 @@ class StoryListOut(CamelModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
 
 
-class CoverOptions(CamelRequest):
+class CoverOptions(JobRequest):
     seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
@@ -232,7 +244,7 @@ class CoverCreate(CoverOptions):
     _distinct_characters = field_validator("character_ids")(_distinct)
 
 
-class SceneCreate(CamelRequest):
+class SceneCreate(JobRequest):
     context: str = Field(
         min_length=1, max_length=4000, description="The moment to draw: recent chat messages or a description."
     )
@@ -373,6 +385,9 @@ class ApiKeyCreate(CamelRequest):
     )
     name: str = Field(default="", max_length=200, description="What the key is for.")
     admin: StrictBool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, pattern=r"^https?://[^\s]+$", description="Where this key's jobs report."
+    )
 
 
 class ApiKeyCreated(CamelModel):
@@ -381,7 +396,26 @@ class ApiKeyCreated(CamelModel):
     tenant: str | None = None
     name: str
     admin: bool
+    webhook_url: str | None = None
     key: str = Field(description="The secret, shown only now: send it as `Authorization: Bearer <key>`.")
+    webhook_secret: str = Field(
+        description="Signs this key's webhooks (Standard Webhooks, `whsec_…`), shown only now; "
+        "`POST /api/v1/webhooks/secret` makes a new one."
+    )
+
+
+class WebhookSecretOut(CamelModel):
+    webhook_secret: str = Field(description="The key's new signing secret, shown only now; the old one stops.")
+
+
+class WebhookAttemptOut(CamelModel):
+    event_id: str = Field(description="The `webhook-id` header: the same on every attempt at one event.")
+    url: str
+    attempt: int
+    status_code: int | None = Field(description="What the receiver answered; null when it did not.")
+    error: str | None
+    duration_ms: int
+    created_at: datetime
 
 
 class CreditPricesOut(CamelModel, CreditPrices):

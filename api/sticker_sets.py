@@ -9,12 +9,12 @@ from uuid import UUID
 from api.admission import Ticket, admission, fingerprint
 from api.deps import Caller
 from api.errors import ApiError, not_found
-from api.generation import as_loras, cast_field_names, launch, refuse_if_unsafe, replayed
+from api.generation import as_loras, cast_field_names, launch, refuse_if_unsafe, replayed, webhook_for
 from api.owned import own_character, own_job
 from api.schemas import JobAccepted, StickerSetCreate
 from comfy_templates import template_for
 from comfyloom import starts
-from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StickerSetChild, StickerSetRequest
+from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StickerSetChild, StickerSetRequest, Webhook
 from comfyloom.db import characters, credits, jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
 from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id
@@ -47,6 +47,7 @@ async def start_new_set(
         idempotency_key=idempotency_key,
         seed=body.seed,
         loras=chosen,
+        webhook=await webhook_for(body.webhook_url, caller),
         caller=caller,
     )
 
@@ -70,6 +71,7 @@ async def retry_set(set_id: str, *, caller: Caller) -> JobAccepted:
         idempotency_key=None,
         seed=asked.seed,
         loras=as_loras(asked.loras),
+        webhook=await webhook_for(asked.webhook_url, caller),
         caller=caller,
     )
 
@@ -83,6 +85,7 @@ async def start_set(
     idempotency_key: str | None,
     seed: int | None,
     loras: list[Lora],
+    webhook: Webhook | None,
     caller: Caller,
 ) -> JobAccepted:
     """Admit the set (its row, when `body` is the new set's request; a child job row and credit hold per
@@ -112,6 +115,7 @@ async def start_set(
         seed=seed,
         loras=loras,
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
+        webhook=webhook,
     )
     note = starts.pending(
         StickerSetWorkflow.__name__,

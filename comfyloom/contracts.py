@@ -138,6 +138,7 @@ class GenerationRequest(BaseModel):
     gpu_wait_deadline_seconds: int = 3600
     # Credits the API held for this job at admission; the workflow holds them again (a no-op) when it opens.
     price: int = Field(default=0, ge=0)
+    webhook: Webhook | None = None
 
     @property
     def character_id(self) -> UUID | None:
@@ -165,6 +166,21 @@ class StickerSetChild(BaseModel):
     price: int = Field(default=0, ge=0)
 
 
+class Webhook(BaseModel):
+    """Where a job's end is told, and the key whose secret signs it (the secret itself never enters a history)."""
+
+    url: str
+    key_id: UUID
+
+
+class WebhookDelivery(BaseModel):
+    job_id: UUID
+    url: str
+    key_id: UUID
+    # The Standard Webhooks `webhook-id`: one per job run's end, the same on every attempt.
+    event_id: str
+
+
 class StickerSetRequest(BaseModel):
     """A set of stickers of one character; each child is a StickerWorkflow with its own job row."""
 
@@ -179,6 +195,7 @@ class StickerSetRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**53)
     loras: list[Lora] = []
     gpu_wait_deadline_seconds: int = 3600
+    webhook: Webhook | None = None
 
 
 class StickerOutcome(BaseModel):

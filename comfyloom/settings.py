@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
     )
     api_public_url: str = Field(default="http://127.0.0.1:8000", description="Base of the statusUrl a job's 202 gives.")
+    webhook_allowed_networks: list[str] = Field(
+        default=[],
+        description="Networks (CIDR, JSON list) a webhook may be sent into besides public addresses; a URL "
+        "that resolves to a private, loopback or link-local address is refused otherwise. The dev stack allows "
+        '["127.0.0.0/8"].',
+    )
     api_max_body_bytes: int = Field(
         default=64 * 1024,
         ge=1024,

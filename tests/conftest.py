@@ -78,6 +78,8 @@ def settings(local_parts: LocalParts, temporal_env: WorkflowEnvironment) -> Sett
         rate_limit_per_minute=0,
         max_concurrent_jobs=0,
         idempotency_window_seconds=0,
+        # The webhook tests' receiver listens here.
+        webhook_allowed_networks=["127.0.0.0/8"],
     )
 
 

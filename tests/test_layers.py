@@ -41,6 +41,7 @@ LIBRARY = {
     "comfyloom.object_keys": 0,
     "comfyloom.search": 0,
     "comfyloom.logs": 0,
+    "comfyloom.webhooks": 0,
 }
 
 

@@ -14,6 +14,7 @@ from activities.jobs import JobActivities
 from activities.moderation import ModerationActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
+from activities.webhooks import WebhookActivities
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from workflows import ALL_WORKFLOWS
@@ -32,6 +33,7 @@ def build_cpu_worker(
     images = ImageActivities(store, quality=settings.webp_quality, method=settings.webp_method)
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
+    webhooks = WebhookActivities(pool, settings)
     return Worker(
         client,
         task_queue=CPU_TASK_QUEUE,
@@ -50,5 +52,6 @@ def build_cpu_worker(
             moderation.moderate_image,
             publish.publish_image,
             publish.clear_staging,
+            webhooks.deliver_webhook,
         ],
     )

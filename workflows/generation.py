@@ -15,6 +15,7 @@ from temporalio.exceptions import FailureError
 from activities import steps
 from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run_step
 from workflows.progress import ReportsProgress
+from workflows.webhook import announce_end
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts import (
@@ -165,7 +166,9 @@ class GenerationWorkflow(ReportsProgress):
                     published_keys=published,
                 ),
             )
+            await announce_end(request.webhook, request.job_id)
             raise
         self._stage(Stage.done, result_url=result.url)
         record_outcome(request.kind.value, "ready")
+        await announce_end(request.webhook, request.job_id)
         return result

@@ -60,6 +60,14 @@ POLICIES: dict[str, ActivityPolicy] = {
     "cancel_set": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
     # Compensation must happen: unlimited attempts, bounded by a ten-minute budget.
     "fail_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(0), schedule_to_close=600 * S),
+    # A receiver down for hours is waited out: tries again after 2 s, 4 s, 8 s, … then every 10 minutes, for a day;
+    # a refused URL is not tried again. Its own workflow, so the job it reports on has already ended.
+    "deliver_webhook": ActivityPolicy(
+        CPU_TASK_QUEUE,
+        start_to_close=30 * S,
+        retry=_retry(0, first=2, cap=600),
+        schedule_to_close=24 * 3600 * S,
+    ),
     # GPU, home worker. Both GPU steps get what is left of the job's GPU deadline (schedule_to_close, set per
     # job) and retry without limit within it: ComfyUI not answering is waited out inside an attempt,
     # heartbeating since when, and an attempt past start_to_close is simply tried again. A rejected graph

@@ -17,6 +17,7 @@ from activities import steps
 from workflows.pipeline import failure_reason, run_step
 from workflows.progress import ReportsProgress, searchable
 from workflows.sticker import StickerWorkflow
+from workflows.webhook import announce_end
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom import search
@@ -95,9 +96,11 @@ class StickerSetWorkflow(ReportsProgress):
         except asyncio.CancelledError:
             self._stage(Stage.cancelled, error="cancelled")
             await run_step(steps.cancel_set, JobRef(job_id=request.set_job_id))
+            await announce_end(request.webhook, request.set_job_id)
             raise
         summary = StickerSetSummary(set_job_id=request.set_job_id, stickers=list(outcomes))
         await run_step(steps.finish_set, summary)
         error = summary.error()
         self._stage(Stage.failed if error else Stage.done, error=error)
+        await announce_end(request.webhook, request.set_job_id)
         return summary

@@ -8,7 +8,7 @@ from api.deps import AdminDep, PoolDep, SettingsDep
 from api.errors import ApiError, responses
 from api.routes.credits import change_credits, credits_out
 from api.schemas import ApiKeyCreate, ApiKeyCreated, CreditGrant, CreditsOut
-from comfyloom.db import api_keys
+from comfyloom.db import api_keys, webhooks
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=responses(401, 422))
 
@@ -19,11 +19,22 @@ async def create_api_key(body: ApiKeyCreate, pool: PoolDep, admin: AdminDep) -> 
     shown."""
     try:
         key, secret = await api_keys.create(
-            pool, user_id=body.user_id, tenant=body.tenant, name=body.name, admin=body.admin
+            pool,
+            user_id=body.user_id,
+            tenant=body.tenant,
+            name=body.name,
+            admin=body.admin,
+            webhook_url=body.webhook_url,
         )
     except ValueError as e:
         raise ApiError(422, "validation_error", str(e), fields=["userId", "tenant"]) from e
-    return ApiKeyCreated(id=key.id, user_id=key.user_id, tenant=key.tenant, name=key.name, admin=key.admin, key=secret)
+    signing = await webhooks.secret_for(pool, key.id)
+    assert signing is not None, "every new key gets a webhook secret"
+    return ApiKeyCreated(
+        **key.model_dump(include={"id", "user_id", "tenant", "name", "admin", "webhook_url"}),
+        key=secret,
+        webhook_secret=signing,
+    )
 
 
 @router.post("/credits", response_model=CreditsOut, responses=responses(402, 403))

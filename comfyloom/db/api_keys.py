@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from comfyloom import webhooks
 from comfyloom.db.app_users import TENANT
 from comfyloom.db.pool import Executor
 
@@ -28,6 +29,8 @@ class ApiKeyRow(BaseModel):
     name: str
     prefix: str
     admin: bool
+    # Where this key's jobs report when a request names no webhook (its secret is read only to sign).
+    webhook_url: str | None = None
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -50,6 +53,7 @@ async def create(
     name: str = "",
     admin: bool = False,
     secret: str | None = None,
+    webhook_url: str | None = None,
 ) -> tuple[ApiKeyRow, str]:
     """A new key for `user_id`, or a service key for `tenant`: its row, and the secret, which is never stored
     and cannot be shown again.
@@ -67,8 +71,8 @@ async def create(
         raise ValueError("a service key acts for its tenant's users; an operator's key is a user key")
     secret = secret or new_secret()
     row = await conn.fetchrow(
-        "insert into api_keys (id, user_id, tenant, name, prefix, key_hash, admin)"
-        " values ($1, $2, $3, $4, $5, $6, $7) returning *",
+        "insert into api_keys (id, user_id, tenant, name, prefix, key_hash, admin, webhook_url, webhook_secret)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning *",
         uuid.uuid4(),
         user_id,
         tenant,
@@ -76,6 +80,8 @@ async def create(
         secret[:10],
         hash_key(secret),
         admin,
+        webhook_url,
+        webhooks.new_secret(),
     )
     assert row is not None
     return ApiKeyRow.model_validate(dict(row)), secret

@@ -9,7 +9,7 @@ import sys
 from uuid import UUID
 
 from comfyloom import db
-from comfyloom.db import api_keys, credits
+from comfyloom.db import api_keys, credits, webhooks
 from comfyloom.settings import get_settings
 
 
@@ -24,6 +24,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     create.add_argument("--name", default="", help="what the key is for, shown in listings")
     create.add_argument("--admin", action="store_true", help="an operator's key: also the /api/v1/admin endpoints")
+    create.add_argument("--webhook-url", help="where this key's jobs report when a request names no webhookUrl")
     listing = actions.add_parser("list", help="keys, without their secrets")
     listing.add_argument("--user")
     revoke = actions.add_parser("revoke", help="stop a key working")
@@ -50,7 +51,12 @@ async def _run(args: argparse.Namespace) -> int:
         if args.action == "create":
             try:
                 key, secret = await api_keys.create(
-                    pool, user_id=args.user, tenant=args.tenant, name=args.name, admin=args.admin
+                    pool,
+                    user_id=args.user,
+                    tenant=args.tenant,
+                    name=args.name,
+                    admin=args.admin,
+                    webhook_url=args.webhook_url,
                 )
             except ValueError as e:
                 print(e, file=sys.stderr)
@@ -61,6 +67,7 @@ async def _run(args: argparse.Namespace) -> int:
                 f"key {key.id} for {owner}{' (admin)' if key.admin else ''}: keep it, it is not stored",
                 file=sys.stderr,
             )
+            print(f"its webhook signing secret: {await webhooks.secret_for(pool, key.id)}", file=sys.stderr)
         elif args.action == "list":
             for key in await api_keys.list_keys(pool, user_id=args.user):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"

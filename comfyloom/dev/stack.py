@@ -131,6 +131,8 @@ class DevStack:
             "S3_ENDPOINT_URL": s3,
             "COMFYUI_URL": comfyui,
             "API_PUBLIC_URL": api_url,
+            # A webhook receiver on this machine (the TypeScript example's) is the dev stack's usual one.
+            "WEBHOOK_ALLOWED_NETWORKS": os.environ.get("WEBHOOK_ALLOWED_NETWORKS", '["127.0.0.0/8"]'),
         }
         py = sys.executable
         for name, args in [

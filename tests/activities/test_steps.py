@@ -16,6 +16,7 @@ from activities.jobs import JobActivities
 from activities.moderation import ModerationActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
+from activities.webhooks import WebhookActivities
 
 IMPLEMENTATIONS = [
     ComfyActivities,
@@ -24,6 +25,7 @@ IMPLEMENTATIONS = [
     ModerationActivities,
     PromptActivities,
     PublishActivities,
+    WebhookActivities,
 ]
 
 

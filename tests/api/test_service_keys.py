@@ -20,6 +20,7 @@ async def service_key(api: httpx.AsyncClient, tenant: str) -> str:
     created = await api.post("/api/v1/admin/api-keys", json={"tenant": tenant, "name": "backend"}, headers=ADMIN)
     assert created.status_code == 201, created.text
     assert created.json()["tenant"] == tenant and created.json()["userId"] is None
+    assert created.json()["webhookSecret"].startswith("whsec_")
     secret: str = created.json()["key"]
     return secret
 
