@@ -1,14 +1,16 @@
 """build_prompt: refuse unsafe requests, have Gemini turn the characters' words into English tags, build per kind.
 
 Runs before any GPU work, so a refusal costs nothing. Gemini being busy is retried by this
-activity's retry policy (honouring Gemini's retry delay); on the last attempt, or when Gemini's
-answer is unusable, the prompt is built untranslated and the job says so in its warnings.
+activity's retry policy (honouring Gemini's retry delay). When Gemini cannot translate (no key, busy
+past BUSY_ATTEMPTS, an unusable answer), TRANSLATION_POLICY decides: `warn` builds the prompt
+untranslated and the job says so in its warnings; `wait` asks again until TRANSLATION_WAIT_SECONDS
+after the step was first scheduled, then fails the job; `fail` fails it at once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
@@ -72,10 +74,21 @@ def build(
     return KINDS[request.kind].prompt(PromptInputs(request, members, tags.scene, key))
 
 
-def _last_attempt() -> bool:
-    info = activity.info()
-    policy = info.retry_policy
-    return policy is not None and policy.maximum_attempts > 0 and info.attempt >= policy.maximum_attempts
+# Under TRANSLATION_POLICY=warn, Gemini busy is asked this many times before the prompt goes untranslated.
+BUSY_ATTEMPTS = 5
+# Under `wait`, how often Gemini is asked again when it gives no delay of its own.
+WAIT_RETRY_SECONDS = 30.0
+
+
+class Untranslatable(Exception):
+    """Gemini cannot translate this prompt now: why, and when it asks to be tried again."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, for_good: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        # No key: waiting cannot help.
+        self.for_good = for_good
 
 
 class PromptActivities:
@@ -105,11 +118,44 @@ class PromptActivities:
         return failure(ErrorType.content_refused, f"refused: {refusal.reason}")
 
     async def _translate(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
-        """Gemini's tags, or the untranslated ones with a warning saying why."""
-        untranslated = PromptTags(characters=[builders.tags_from_features(row.features) for row in cast])
+        """Gemini's tags; or, as TRANSLATION_POLICY says, the untranslated ones with a warning saying why, or a
+        failure (retried under `wait` until its deadline)."""
+        try:
+            return await self._gemini_tags(request, cast)
+        except Untranslatable as e:
+            untranslatable = e
+        policy = self._settings.translation_policy
+        if policy == "warn":
+            warning = f"untranslated prompt: {untranslatable.reason}"
+            activity.logger.warning(warning)
+            untranslated = PromptTags(characters=[builders.tags_from_features(row.features) for row in cast])
+            return untranslated, [warning]
+        info = activity.info()
+        waited = (datetime.now(UTC) - info.scheduled_time).total_seconds()
+        left = self._settings.translation_wait_seconds - waited
+        if policy == "wait" and not untranslatable.for_good and left > 0:
+            delay = min(untranslatable.retry_after or WAIT_RETRY_SECONDS, left)
+            raise failure(
+                ErrorType.translation_pending,
+                f"waiting for Gemini to translate the prompt ({untranslatable.reason})",
+                next_retry_delay=timedelta(seconds=max(delay, 1.0)),
+            )
+        after = f" after waiting {waited:.0f} s" if policy == "wait" and not untranslatable.for_good else ""
+        raise failure(
+            ErrorType.translation_unavailable,
+            f"the prompt could not be translated to English{after} ({untranslatable.reason}); TRANSLATION_POLICY="
+            f"{policy} renders no untranslated prompt, so nothing was rendered and no credits were charged",
+        )
+
+    async def _gemini_tags(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
+        """Gemini's tags for the cast and scene.
+
+        Raises:
+            Untranslatable: no key, Gemini busy (past BUSY_ATTEMPTS under `warn`), or an unusable answer.
+            ApplicationError: GeminiBusy, to be asked again after the delay Gemini gives.
+        """
         if self._translator is None:
-            activity.logger.warning(NO_KEY_WARNING)
-            return untranslated, [NO_KEY_WARNING]
+            raise Untranslatable(NO_KEY_WARNING.removeprefix("untranslated prompt: "), for_good=True)
         try:
             members: list[CharacterTags] = []
             for row in cast:
@@ -123,14 +169,13 @@ class PromptActivities:
             scene: SceneTags | None = await self._translator.scene(scene_input) if scene_input else None
             return PromptTags(characters=members, scene=scene), []
         except TranslationBusy as e:
-            if not _last_attempt():
+            attempt = activity.info().attempt
+            if self._settings.translation_policy != "wait" and attempt < BUSY_ATTEMPTS:
                 delay = timedelta(seconds=e.retry_after) if e.retry_after else None
                 raise failure(ErrorType.gemini_busy, str(e), next_retry_delay=delay) from e
-            warning = f"untranslated prompt: Gemini stayed unavailable after {activity.info().attempt} attempts ({e})"
+            raise Untranslatable(f"Gemini stayed unavailable after {attempt} attempts ({e})", e.retry_after) from e
         except TranslationFailed as e:
-            warning = f"untranslated prompt: {e}"
-        activity.logger.warning(warning)
-        return untranslated, [warning]
+            raise Untranslatable(str(e)) from e
 
     @activity.defn(name="build_prompt")
     async def build_prompt(self, request: PromptRequest) -> PromptSpec:

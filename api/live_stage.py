@@ -1,5 +1,6 @@
 """A job's live stage, read from Temporal: the workflow's progress query, and whether its GPU activity has
-been picked up by a GPU worker (`waiting_for_gpu` when not) with the render's step/total."""
+been picked up by a GPU worker (`waiting_for_gpu` when not) with the render's step/total, or its prompt waits
+for Gemini (`waiting_for_translation`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from temporalio.service import RPCError
 from activities.steps import GPU_STEPS
 from comfyloom.contracts import Progress, RenderProgress, Stage
 from comfyloom.db.jobs import JobRow, JobStatus
+from comfyloom.errors import ErrorType
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 FINAL_STAGE = {JobStatus.ready: Stage.done, JobStatus.failed: Stage.failed, JobStatus.cancelled: Stage.cancelled}
@@ -59,14 +61,25 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
     if progress is None:
         return Live(Stage.queued)  # no CPU worker has picked the workflow up (yet)
     live = Live(progress.stage, passed=progress.passed)
-    if progress.stage != Stage.rendering:
+    if progress.stage not in (Stage.rendering, Stage.building_prompt):
         return live
     description = await handle.describe()
     for pending in description.raw_description.pending_activities:
         if pending.activity_type.name in GPU_STEPS:
             await _gpu_step(client, pending, live)
             break
+        if pending.activity_type.name == "build_prompt":
+            _prompt_step(pending, live)
     return live
+
+
+def _prompt_step(pending: PendingActivityInfo, live: Live) -> None:
+    """TRANSLATION_POLICY=wait asking Gemini again: the job waits for translation, and says why."""
+    failed = pending.last_failure
+    if failed.application_failure_info.type == ErrorType.translation_pending.value:
+        live.stage = Stage.waiting_for_translation
+        live.waiting = f"{failed.message}; TRANSLATION_POLICY=wait holds the job until Gemini answers"
+        live.waiting_since = pending.scheduled_time.ToDatetime(UTC)
 
 
 async def _gpu_step(client: Client, pending: PendingActivityInfo, live: Live) -> None:

@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Durable image generation for character apps (avatars, stickers, story covers, chat scenes)"
         " through Temporal and ComfyUI.",
         lifespan=lifespan,
+        # operationId = the route function's name (generate_avatar), so generated clients read well.
+        generate_unique_id_function=lambda route: route.name,
     )
     errors.install(app)
     app.add_middleware(BodyGuard, max_bytes=settings.api_max_body_bytes)

@@ -47,6 +47,8 @@ class Stage(StrEnum):
 
     queued = "queued"
     building_prompt = "building_prompt"
+    # Derived by the API: TRANSLATION_POLICY=wait holds the job until Gemini translates its prompt.
+    waiting_for_translation = "waiting_for_translation"
     waiting_for_gpu = "waiting_for_gpu"
     rendering = "rendering"
     # Derived by the API: a cancellation asked for, while the GPU worker takes the prompt out of ComfyUI.

@@ -29,11 +29,15 @@ class ErrorType(StrEnum):
     gpu_deadline_exceeded = "GpuDeadlineExceeded"  # raised by the workflow, saying what it waited for
     invalid_image = "InvalidImage"  # the render is unusable (size, transparency)
     content_blocked = "ContentBlocked"  # the image, by output moderation: raised by the workflow
+    translation_pending = "TranslationPending"  # TRANSLATION_POLICY=wait: Gemini is asked again, until the deadline
+    translation_unavailable = "TranslationUnavailable"  # TRANSLATION_POLICY=wait (past it) or fail: no render
     webhook_refused = "WebhookRefused"  # its URL resolves inwards, or its key has no secret: never sent
     webhook_failed = "WebhookFailed"  # the receiver did not answer 2xx: tried again with backoff, for hours
 
 
-RETRYABLE = frozenset({ErrorType.gemini_busy, ErrorType.gpu_worker_shutdown, ErrorType.webhook_failed})
+RETRYABLE = frozenset(
+    {ErrorType.gemini_busy, ErrorType.gpu_worker_shutdown, ErrorType.translation_pending, ErrorType.webhook_failed}
+)
 # What no retry of the same step can fix (a render that can be tried again is the workflow's choice).
 NON_RETRYABLE = frozenset(ErrorType) - RETRYABLE
 

@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     gemini_timeout_seconds: float = Field(
         default=20.0, gt=0, description="Per call; retries belong to build_prompt's policy."
     )
+    translation_policy: Literal["warn", "wait", "fail"] = Field(
+        default="warn",
+        description="When Gemini cannot translate a prompt (no GEMINI_API_KEY, Gemini down or refusing): warn renders "
+        "it untranslated with a warning (the dev stack's choice); wait holds the job, shown as "
+        "waiting_for_translation, retrying until TRANSLATION_WAIT_SECONDS, then fails it; fail refuses the job at "
+        "once. A failed job renders nothing and is charged nothing.",
+    )
+    translation_wait_seconds: int = Field(
+        default=3600, ge=1, le=86_400, description="How long `wait` holds a job for Gemini before failing it."
+    )
     content_blocklist: list[str] = Field(
         default=[], description="Phrases refused outright, on top of the built-in list (JSON list in the env)."
     )

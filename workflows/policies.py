@@ -46,7 +46,11 @@ S = timedelta(seconds=1)
 POLICIES: dict[str, ActivityPolicy] = {
     # CPU, cloud worker
     "open_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(10), local=True),
-    "build_prompt": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5, first=2)),
+    # Tried until it succeeds or gives up itself: Gemini busy is asked again BUSY_ATTEMPTS times under
+    # TRANSLATION_POLICY=warn, and until TRANSLATION_WAIT_SECONDS under wait (activities/prompt.py); a day at most.
+    "build_prompt": ActivityPolicy(
+        CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(0, first=2, cap=60), schedule_to_close=24 * 3600 * S
+    ),
     # After the render, convert -> moderate -> publish -> record run back to back in one workflow task.
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
     # About 15 ms an image on one core (bench/images.py); a storage hiccup is tried again.

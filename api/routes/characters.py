@@ -126,7 +126,7 @@ async def delete_character(character_id: str, pool: PoolDep, store: StoreDep, us
 
 
 @router.get("/{character_id}/images", response_model=list[ImageOut], responses=responses(404))
-async def list_images(character_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
+async def list_character_images(character_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
     """A character's images, newest first, each with what it takes to render it again."""
     row = await own_character(pool, character_id, user_id)
     return [ImageOut.model_validate(image.model_dump()) for image in await images.of_character(pool, row.id)]

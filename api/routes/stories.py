@@ -119,14 +119,14 @@ async def delete_story(story_id: str, pool: PoolDep, store: StoreDep, user_id: U
 
 
 @router.get("/{story_id}/images", response_model=list[ImageOut], responses=responses(404))
-async def list_images(story_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
+async def list_story_images(story_id: str, pool: PoolDep, user_id: UserDep) -> list[ImageOut]:
     """A story's covers, newest first, each with what it takes to render it again."""
     row = await own_story(pool, story_id, user_id)
     return [ImageOut.model_validate(image.model_dump()) for image in await images.of_story(pool, row.id)]
 
 
 @router.post("/{story_id}/generate-cover", **STARTS_A_JOB)
-async def generate_cover(
+async def generate_story_cover(
     story_id: str, caller: CallerDep, body: CoverOptions | None = None, idempotency_key: IdempotencyKey = None
 ) -> JobAccepted:
     """The design document's route: the same job as `POST /image-generation/cover` with this `storyId`."""

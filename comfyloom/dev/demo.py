@@ -40,6 +40,7 @@ DEMO_SCENE = {"context": "Rem: que tal um café na praia ao pôr do sol?", "size
 STAGE_PERCENT = {
     "queued": 0,
     "building_prompt": 5,
+    "waiting_for_translation": 5,
     "waiting_for_gpu": 10,
     "rendering": 10,
     "converting": 92,

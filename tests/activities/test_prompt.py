@@ -12,7 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.prompt import NO_KEY_WARNING, PromptActivities
+from activities.prompt import BUSY_ATTEMPTS, NO_KEY_WARNING, PromptActivities
 from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StoryBrief
 from comfyloom.db import characters, jobs
 from comfyloom.settings import Settings
@@ -91,7 +91,7 @@ async def test_a_rate_limit_is_retried_by_the_activity_policy_then_falls_back(
     assert caught.value.type == "GeminiBusy" and not caught.value.non_retryable
     assert caught.value.next_retry_delay == timedelta(seconds=3)
 
-    last = POLICIES["build_prompt"].retry.maximum_attempts
+    last = BUSY_ATTEMPTS
     gemini.script(error(503, "UNAVAILABLE", "The model is overloaded"))
     spec = await environment(attempt=last).run(activities.build_prompt, request)
     assert spec.translator is None

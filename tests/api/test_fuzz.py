@@ -32,13 +32,24 @@ async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does
         balance = (await credits.balance(conn, "fuzz-1")).balance
         if balance:
             await credits.grant(conn, "fuzz-1", -balance, "the fuzzing user starts nothing")
+    for _ in range(2):
+        code, report = await _schemathesis(str(api.base_url), headers["Authorization"], tmp_path)
+        # Schemathesis itself once crashed in its coverage phase (a CPython SystemError in `ast`), failing no
+        # check: such a run is tried again; any failure of the API's is not.
+        if code == 0 or "Failures:" in report or "Runtime Error" not in report:
+            break
+    print(report[-6000:])
+    assert code == 0, report[-12000:]
+
+
+async def _schemathesis(base_url: str, authorization: str, cwd: Path) -> tuple[int, str]:
     st = Path(sys.executable).with_name("st")
     process = await asyncio.create_subprocess_exec(
         str(st),
         "--config-file",
         str(CONFIG),
         "run",
-        f"{api.base_url}/openapi.json",
+        f"{base_url}/openapi.json",
         "--checks",
         "all",
         "--seed",
@@ -51,12 +62,11 @@ async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does
         "2",
         "--no-color",
         "--header",
-        f"Authorization: {headers['Authorization']}",
-        cwd=tmp_path,
+        f"Authorization: {authorization}",
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
-    report = output.decode(errors="replace")
-    print(report[-6000:])
-    assert process.returncode == 0, report[-12000:]
+    assert process.returncode is not None
+    return process.returncode, output.decode(errors="replace")

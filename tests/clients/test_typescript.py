@@ -1,0 +1,64 @@
+"""The TypeScript client in clients/typescript: generated from the API's spec as it is now, and its example, run
+with `node --test`, creates a character, starts an avatar and receives the job's signed webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from comfyloom.dev import openapi
+from tests.helpers.auth import as_user
+
+CLIENT = Path(__file__).parents[2] / "clients" / "typescript"
+NODE = shutil.which("node")
+needs_node = pytest.mark.skipif(
+    NODE is None or not (CLIENT / "node_modules").is_dir(), reason="node and `npm ci` in clients/typescript"
+)
+
+
+def test_the_clients_spec_is_the_apis() -> None:
+    """Change the API, then run scripts/ts-client: the spec and the client generated from it go together."""
+    assert (CLIENT / "openapi.json").read_text() == openapi.text(), "run scripts/ts-client"
+
+
+@needs_node
+def test_the_generated_client_is_the_one_the_spec_gives(tmp_path: Path) -> None:
+    out = tmp_path / "generated"
+    subprocess.run(
+        ["npx", "openapi-ts", "-i", "openapi.json", "-o", str(out), "-c", "@hey-api/client-fetch"],
+        cwd=CLIENT,
+        check=True,
+        capture_output=True,
+    )
+    committed = CLIENT / "src" / "generated"
+    files = sorted(p.relative_to(out) for p in out.rglob("*.ts"))
+    assert files == sorted(p.relative_to(committed) for p in committed.rglob("*.ts"))
+    drifted = [str(f) for f in files if (out / f).read_text() != (committed / f).read_text()]
+    assert drifted == [], "run scripts/ts-client"
+
+
+@needs_node
+async def test_the_node_example_gets_its_avatar_and_webhook(
+    api: httpx.AsyncClient, cpu_worker: None, gpu_worker: None
+) -> None:
+    headers = as_user("ts-client")
+    assert (await api.get("/api/v1/credits", headers=headers)).status_code == 200  # stores the key
+    env = {
+        **os.environ,
+        "COMFYLOOM_API_URL": str(api.base_url).rstrip("/"),
+        "COMFYLOOM_API_KEY": headers["Authorization"].removeprefix("Bearer "),
+    }
+    process = await asyncio.create_subprocess_exec(
+        "npm", "test", cwd=CLIENT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    report = output.decode()
+    print(report)
+    assert process.returncode == 0, report
+    assert "# pass 1" in report and "# fail 0" in report
