@@ -92,6 +92,7 @@ async def list_jobs(
 async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
     """Cancel a job: its render stops in ComfyUI, staged objects are removed, its credits come back, and its
     status ends `cancelled`. A sticker set cancels every sticker still running; a set's sticker, just itself.
+    This cancels, it does not delete: the job stays in `/jobs`, and its status and events still answer.
 
     The answer is the job's status as the cancellation starts; follow the status or a stream to the end.
     """

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from comfyloom.contracts import StoryBrief
+from comfyloom.db import pages
 from comfyloom.db.pool import Connection, Executor
 
 
@@ -83,15 +84,7 @@ async def list_stories(
     conn: Executor, user_id: str, *, before: tuple[datetime, UUID] | None, limit: int
 ) -> list[StoryRow]:
     """A user's stories, newest first, a page at a time (keyset: the last row's created_at and id)."""
-    rows = await conn.fetch(
-        "select * from stories where user_id = $1"
-        " and ($2::timestamptz is null or (created_at, id) < ($2, $3))"
-        " order by created_at desc, id desc limit $4",
-        user_id,
-        before[0] if before else None,
-        before[1] if before else None,
-        limit,
-    )
+    rows = await pages.newest_first(conn, "stories", user_id, before=before, limit=limit)
     return [StoryRow.model_validate(dict(r)) for r in rows]
 
 

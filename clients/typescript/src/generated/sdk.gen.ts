@@ -232,6 +232,7 @@ export const listJobs = <ThrowOnError extends boolean = false>(options?: Options
  *
  * Cancel a job: its render stops in ComfyUI, staged objects are removed, its credits come back, and its
  * status ends `cancelled`. A sticker set cancels every sticker still running; a set's sticker, just itself.
+ * This cancels, it does not delete: the job stays in `/jobs`, and its status and events still answer.
  *
  * The answer is the job's status as the cancellation starts; follow the status or a stream to the end.
  */
