@@ -53,12 +53,15 @@ async def refusal(url: str, allowed_networks: list[str]) -> str | None:
     loopback, link-local or otherwise non-public address outside `allowed_networks` (WEBHOOK_ALLOWED_NETWORKS).
     Checked when a request names the URL and again before each delivery, so a name that later resolves
     inwards is caught then."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as e:
+        return f"it is not a URL: {e}"
+    if parts.scheme not in ("http", "https") or not host:
         return "a webhook URL is http:// or https:// with a host"
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError) as e:
         return f"its host does not resolve: {e}"
     allowed = [ipaddress.ip_network(n, strict=False) for n in allowed_networks]

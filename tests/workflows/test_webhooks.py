@@ -131,3 +131,6 @@ async def test_loopback_is_refused_unless_an_operator_allows_it() -> None:
     assert "private, loopback" in (await webhooks.refusal("http://127.0.0.1:8080/x", []) or "")
     assert await webhooks.refusal("http://127.0.0.1:8080/x", ["127.0.0.0/8"]) is None
     assert "does not resolve" in (await webhooks.refusal("http://no-such-host.invalid/x", []) or "")
+    # What a fuzzer sent: an unclosed IPv6 bracket, a host no IDNA codec takes.
+    for broken in ("http://k\u0101:[b/x", "http://\u00c7\u00e5\u00a5PY}K\U0001f60d/x", "http://a..b/x"):
+        assert await webhooks.refusal(broken, []) is not None
