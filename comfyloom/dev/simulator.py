@@ -816,6 +816,14 @@ def build_app(sim: Simulator) -> web.Application:
         sim.faults.clear()
         return web.json_response({"pending": []})
 
+    @routes.put("/sim/config")
+    async def set_config(request: web.Request) -> web.Response:
+        """Benchmarks change the render time of a running simulator (a slower GPU, a faster model)."""
+        body = await request.json()
+        if "render_seconds" in body:
+            sim.config.render_seconds = float(body["render_seconds"])
+        return web.json_response({"render_seconds": sim.config.render_seconds})
+
     @routes.get("/sim/stats")
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(
