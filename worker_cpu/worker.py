@@ -17,7 +17,7 @@ from activities.publish import PublishActivities
 from activities.webhooks import WebhookActivities
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
-from workflows import ALL_WORKFLOWS
+from workflows import ALL_WORKFLOWS, WORKFLOW_RUNNER
 
 
 def build_cpu_worker(
@@ -38,6 +38,7 @@ def build_cpu_worker(
         client,
         task_queue=CPU_TASK_QUEUE,
         workflows=ALL_WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         max_concurrent_workflow_tasks=settings.cpu_worker_workflow_tasks,
         interceptors=interceptors,

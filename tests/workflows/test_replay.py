@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from comfyloom.contracts import GenerationRequest, GenerationResult
-from workflows import ALL_WORKFLOWS
+from workflows import ALL_WORKFLOWS, WORKFLOW_RUNNER
 from workflows.generation import GenerationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
@@ -31,7 +31,9 @@ async def test_a_recorded_history_replays_on_the_current_code(path: Path) -> Non
     recorded = json.loads(path.read_text())  # noqa: ASYNC240 (a few KB, before anything runs)
     kind = recorded["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
     history = WorkflowHistory.from_json(recorded["workflowId"], recorded)
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     where = f"{path.parent.name}/{path.name}"
     assert result.replay_failure is None, f"{kind} in {where} no longer replays: {result.replay_failure}"
