@@ -317,7 +317,7 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
             f"{statistics.median(naive.overheads) * 1000:.0f} / {pct(naive.overheads, 95) * 1000:.0f} ms",
         ),
         ("avatar, render end to ready p50 / p95", ms(after_render), "", ""),
-        ("lone avatar, end-to-end minus T p50 / max", ms(alone, 100), "", ""),
+        ("lone avatar, end-to-end minus T p50 / max", ms(alone, 100) if alone else "", "", ""),
         (
             "API start latency p50 / p99",
             f"{statistics.median(starts) * 1000:.0f} / {pct(starts, 99) * 1000:.0f} ms",
@@ -328,14 +328,15 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
     for kind, sizes in histories.items():
         limit = "<= 64 KiB" if kind == "avatar" else ""
         rows.append((f"history bytes, {kind} (max)", f"{max(sizes):,}", limit, ""))
-    rows.append(
-        (
-            "lone set makespan (max)",
-            f"{max(lone):.2f}s = 8T + {max(lone) - 8 * t:.2f}s",
-            f"<= 8T + 1s = {8 * t + 1:.1f}s",
-            "",
+    if lone:  # --lone-sets 0 skips it
+        rows.append(
+            (
+                "lone set makespan (max)",
+                f"{max(lone):.2f}s = 8T + {max(lone) - 8 * t:.2f}s",
+                f"<= 8T + 1s = {8 * t + 1:.1f}s",
+                "",
+            )
         )
-    )
     print()
     print(f"output moderation: {args.moderation}")
     print(table(rows))
