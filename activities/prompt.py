@@ -107,8 +107,14 @@ class PromptActivities:
             if settings.gemini_api_key
             else None
         )
-        if self._translator is None:
+        if self._translator is None and settings.translation_policy == "warn":
             logger.warning("GEMINI_API_KEY is not set: prompts will be built untranslated from the visual features")
+        elif self._translator is None:
+            logger.error(
+                "GEMINI_API_KEY is not set and TRANSLATION_POLICY=%s: every job will fail before rendering;"
+                " set the key, or TRANSLATION_POLICY=warn to render untranslated prompts",
+                settings.translation_policy,
+            )
 
     async def _refuse(self, request: PromptRequest, refusal: safety.Refusal) -> ApplicationError:
         await refusals.record(
