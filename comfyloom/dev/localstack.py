@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,11 +25,29 @@ import httpx
 HOST = "127.0.0.1"
 
 
+# Ports handed out by free_port in this process, so two servers started together never get the same one.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
+    """A port no server here listens on, below Linux's ephemeral range (32768-60999).
+
+    A port the OS picks (bind to 0) lies in that range, where an outgoing connection made before the
+    server binds can take it; then the server fails to start, or a check reaches the wrong process.
+    """
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32768)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError("no free port between 20000 and 32767")
 
 
 def bin_path(name: str) -> str:
@@ -55,7 +74,8 @@ def wait_until(
 
 
 def http_ok(url: str) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=1.0).status_code < 500
+    """Ready when `url` answers 2xx: a 404 would be some other server on that port."""
+    return lambda: httpx.get(url, timeout=1.0).is_success
 
 
 def port_open(port: int) -> Callable[[], bool]:
