@@ -12,8 +12,8 @@ from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
 from comfyloom.kinds import KINDS
 from comfyloom.object_keys import PUBLIC_PREFIXES
 from comfyloom.settings import CreditPrices, Settings
-from workflows import ALL_WORKFLOWS
 from workflows.generation import GenerationWorkflow
+from workflows.registry import ALL_WORKFLOWS
 
 # Every template a kind's spec may choose, under each setting that changes the choice.
 SETTINGS = [
@@ -32,7 +32,7 @@ def test_every_kind_has_a_spec(kind: ImageKind) -> None:
 def test_every_kind_runs_as_its_own_generation_workflow(kind: ImageKind) -> None:
     registered = {cls.__name__: cls for cls in ALL_WORKFLOWS}  # workflow.defn names each by its class
     name = KINDS[kind].workflow
-    assert name in registered, f"define `class {name}(GenerationWorkflow)` in workflows/ and add it to ALL_WORKFLOWS"
+    assert name in registered, f"define `class {name}(GenerationWorkflow)`, list it in workflows/registry.py"
     assert issubclass(registered[name], GenerationWorkflow)
 
 

@@ -17,7 +17,7 @@ from activities.publish import PublishActivities
 from activities.webhooks import WebhookActivities
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
-from workflows import ALL_WORKFLOWS, WORKFLOW_RUNNER
+from workflows.registry import ALL_WORKFLOWS, WORKFLOW_RUNNER
 
 
 def build_cpu_worker(

@@ -19,8 +19,8 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from comfyloom.contracts import GenerationRequest, GenerationResult
-from workflows import ALL_WORKFLOWS, WORKFLOW_RUNNER
 from workflows.generation import GenerationWorkflow
+from workflows.registry import ALL_WORKFLOWS, WORKFLOW_RUNNER
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
