@@ -21,17 +21,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.comfy import ComfyActivities
+from activities.comfy import COMFY_BACKLOG, ComfyActivities
 from comfy_templates import active_templates
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.lifecycle import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import report_forever, report_stopped
+from worker_gpu.room import ComfyRoom, queue_tuner
 
-# queue_comfy_prompt holds a slot while ComfyUI's backlog is full (see activities/comfy.py), so a
-# busy worker stops taking jobs that another GPU worker could render.
-QUEUE_CONCURRENCY = 2
 AWAIT_CONCURRENCY = 16
 # Heartbeats carry progress and bring cancellation back; the SDK's default throttle (80% of the
 # heartbeat timeout) would delay both by up to 16 s.
@@ -61,6 +59,7 @@ async def gpu_workers(
         report_forever(comfy, events, store, worker_id, settings.comfyui_checkpoint, active_templates(settings)),
         name="comfyui-readiness",
     )
+    room = ComfyRoom(comfy, events, capacity=COMFY_BACKLOG)
     activities = ComfyActivities(
         comfy,
         events,
@@ -70,21 +69,22 @@ async def gpu_workers(
         poll_seconds=settings.comfyui_poll_seconds,
     )
 
-    def worker(task_queue: str, activity: Callable[..., Any], concurrency: int, identity: str) -> Worker:
+    def worker(task_queue: str, activity: Callable[..., Any], identity: str, **slots: Any) -> Worker:
         return Worker(
             client,
             task_queue=task_queue,
             activities=[activity],
-            max_concurrent_activities=concurrency,
             identity=identity,
+            **slots,
             max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         )
 
     workers = [
-        worker(GPU_TASK_QUEUE, activities.queue_comfy_prompt, QUEUE_CONCURRENCY, f"{worker_id}@shared"),
-        worker(own_queue, activities.await_comfy_result, AWAIT_CONCURRENCY, worker_id),
+        # Jobs are taken from the shared queue only while this ComfyUI has room for them (worker_gpu/room.py).
+        worker(GPU_TASK_QUEUE, activities.queue_comfy_prompt, f"{worker_id}@shared", tuner=queue_tuner(room)),
+        worker(own_queue, activities.await_comfy_result, worker_id, max_concurrent_activities=AWAIT_CONCURRENCY),
     ]
     try:
         yield workers

@@ -247,7 +247,8 @@ class ComfyEvents:
     ComfyUI sends execution events only to the client id that queued the prompt, so the worker
     queues every prompt with this listener's id. It reconnects with a short backoff forever (a ComfyUI
     back from an outage is heard from within seconds); waiters never rely on it alone (see
-    `wait_for_prompt`). `changed` is set whenever the socket connects or drops.
+    `wait_for_prompt`). `changed` is set whenever the socket connects or drops, `queue_changed` whenever
+    ComfyUI says its queue changed (its `status` message, sent to every client).
     """
 
     def __init__(self, client: ComfyClient) -> None:
@@ -255,6 +256,7 @@ class ComfyEvents:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self.connected = asyncio.Event()
         self.changed = asyncio.Event()
+        self.queue_changed = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, prompt_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -269,6 +271,8 @@ class ComfyEvents:
                 self._subscribers.pop(prompt_id, None)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "status":
+            self.queue_changed.set()
         data = message.get("data")
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
         for queue in self._subscribers.get(prompt_id or "", ()):
