@@ -236,6 +236,8 @@ async def one_round(
 async def idle_probe(http: httpx.AsyncClient, temporal: Client, key: str, t: float, count: int) -> list[str]:
     """One user on the idle stack: a lone POST's accept time, its avatar end-to-end minus T, and GET status."""
     accepts, beyond_t, reads = [], [], []
+    if count == 0:
+        return []
     for i in range(count):
         job = Job("avatar", key, seed=90_000 + i)
         await run_jobs(http, temporal, [job])
