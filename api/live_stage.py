@@ -10,10 +10,11 @@ from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
 from activities.steps import GPU_STEPS
+from comfyloom import search
 from comfyloom.contracts import Progress, RenderProgress, Stage
 from comfyloom.db.jobs import JobRow, JobStatus
 from comfyloom.errors import ErrorType
@@ -52,18 +53,31 @@ async def _progress(handle: WorkflowHandle[Any, Any]) -> Progress | None:
 
 
 async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) -> Live:
-    """Where a job is now; an ended job's stage comes from its row, and its passed stages only `with_passed`."""
+    """Where a job is now; an ended job's stage comes from its row, and its passed stages only `with_passed`.
+
+    A running job's stage is its run's `JobStatus` search attribute, read with its pending activities in one
+    describe, which Temporal answers alone. The progress query, which a CPU worker must answer and Temporal
+    holds back while a workflow task runs (the 100 ms that convert, moderate and publish take), is asked only
+    for the stages passed (streams) or where the namespace has no search attributes.
+    """
     handle = client.get_workflow_handle(job.workflow_id)
     if job.status in FINAL_STAGE:
         ended = await _progress(handle) if with_passed else None
         return Live(FINAL_STAGE[job.status], passed=ended.passed if ended else [])
-    progress = await _progress(handle)
-    if progress is None:
-        return Live(Stage.queued)  # no CPU worker has picked the workflow up (yet)
-    live = Live(progress.stage, passed=progress.passed)
-    if progress.stage not in (Stage.rendering, Stage.building_prompt):
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return Live(Stage.queued)  # not started yet (its note waits for the sweep), or Temporal away
+    stage = None if with_passed else _searched_stage(description)
+    if stage is not None:
+        live = Live(stage)
+    else:
+        progress = await _progress(handle)
+        if progress is None:
+            return Live(Stage.queued)  # no CPU worker has picked the workflow up (yet)
+        live = Live(progress.stage, passed=progress.passed)
+    if live.stage not in (Stage.rendering, Stage.building_prompt):
         return live
-    description = await handle.describe()
     for pending in description.raw_description.pending_activities:
         if pending.activity_type.name in GPU_STEPS:
             await _gpu_step(client, pending, live)
@@ -71,6 +85,15 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
         if pending.activity_type.name == "build_prompt":
             _prompt_step(pending, live)
     return live
+
+
+def _searched_stage(description: WorkflowExecutionDescription) -> Stage | None:
+    """The stage the run last recorded in its `JobStatus` search attribute, if it has one we know."""
+    value = description.typed_search_attributes.get(search.JOB_STATUS)
+    try:
+        return Stage(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _prompt_step(pending: PendingActivityInfo, live: Live) -> None:

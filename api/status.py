@@ -95,7 +95,8 @@ async def watch(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> Async
     quiet_since = time.monotonic()
     while True:
         row = await jobs.get_job(pool, job.id) or job
-        status, passed = await observe(pool, temporal, row, with_passed=row.status.terminal)
+        # The stages passed between two looks come from the workflow's progress query.
+        status, passed = await observe(pool, temporal, row, with_passed=True)
         for stage in passed[announced:-1]:
             if stage is not last_stage and stage is not status.stage:
                 yield _passed(status, stage)
