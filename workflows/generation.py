@@ -10,7 +10,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 from activities import steps
 from workflows.pipeline import failure_reason, failure_type, is_cancellation, record_outcome, render, run_step
@@ -42,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
 KEEP_STAGING_UNTIL_RECORDED = "keep-staging-until-recorded"
 # Marks runs whose converted images are moderated before they are published; older runs publish unchecked.
 MODERATE_OUTPUT = "moderate-output"
+# Marks runs that record the job ready in the workflow task that published it, and clear staging after: the
+# user waits one activity and one workflow task less. Older runs cleared staging first.
+READY_BEFORE_CLEARING = "ready-before-clearing-staging"
 
 
 def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
@@ -132,7 +135,8 @@ class GenerationWorkflow(ReportsProgress):
                 PublishRequest(items=items, staging_prefix=None if keep_staging else staging),
                 summary=", ".join(published),
             )
-            if keep_staging:
+            ready_first = keep_staging and workflow.patched(READY_BEFORE_CLEARING)
+            if keep_staging and not ready_first:
                 # An activity of its own: the workflow task that ran convert and publish is recorded before
                 # their input goes, so a crash from here on never runs them again.
                 await run_step(steps.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
@@ -151,6 +155,10 @@ class GenerationWorkflow(ReportsProgress):
                     moderation=moderation,
                 ),
             )
+            if ready_first:
+                # The job is ready and its images are its own: nothing below may fail it or delete them.
+                published = []
+                await self._clear_staging(staging)
         except (FailureError, asyncio.CancelledError) as e:
             cancelled = is_cancellation(e)
             reason = "cancelled" if cancelled else failure_reason(e)
@@ -172,3 +180,13 @@ class GenerationWorkflow(ReportsProgress):
         record_outcome(request.kind.value, "ready")
         await announce_end(request.webhook, request.job_id)
         return result
+
+    @staticmethod
+    async def _clear_staging(staging: str) -> None:
+        """The staged render and WebP of a job already ready, in an activity of its own: the workflow task that
+        ran convert, publish and record is recorded before their input goes, so a crash never runs them again.
+        Tried for ten minutes (workflows/policies.py); storage down that long leaves them for the operator."""
+        try:
+            await run_step(steps.clear_staging, ClearStaging(staging_prefix=staging), summary=staging)
+        except ActivityError as e:
+            workflow.logger.error("staging %s not cleared: %s", staging, failure_reason(e))

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.gpu import staging_left
 from tests.helpers.jobs import CHARACTER, done, wait_for
 from worker_cpu.worker import build_cpu_worker
 
@@ -57,7 +58,7 @@ async def test_erasing_a_character_removes_its_images_and_rows_and_keeps_the_led
     erased = await api.delete(f"{CHARACTERS}/{character['id']}", headers=user)
     assert erased.status_code == 204, erased.text
     assert await store.list_keys(prefix) == []
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
     assert (await api.get(f"{CHARACTERS}/{character['id']}", headers=user)).status_code == 404
     assert await pool.fetchval("select count(*) from images where job_id = $1", uuid.UUID(accepted["jobId"])) == 0
     job = await api.get(f"/api/v1/image-generation/status/{accepted['jobId']}", headers=user)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +43,17 @@ async def gpu(client: Client, store: ObjectStore, rig: Rig, worker_id: str = "te
         yield
 
 
+async def staging_left(store: ObjectStore, workflow_id: str, within: float = 10.0) -> list[str]:
+    """What is still staged for a run, once its workflow has had `within` seconds to clear it: a ready job's
+    staging goes in the step after the one that made it ready."""
+    deadline = time.monotonic() + within
+    while (left := await store.list_keys(f"staging/{workflow_id}/")) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return left
+
+
 async def assert_no_leftovers(store: ObjectStore, pool: asyncpg.Pool, accepted: dict[str, Any], *, ready: bool) -> None:
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
     images = await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"])
     assert images == (1 if ready else 0)
     # Credits: charged with the image, or given back; never both, never neither.

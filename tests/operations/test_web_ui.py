@@ -55,8 +55,8 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     assert summaries[4] == "convert_webp: 768x768, opaque background"
     assert summaries[5] == f"moderate_image: staging/{workflow_id}/avatar.webp"
     assert summaries[6].startswith("publish_image: characters/ops-user/")
-    assert summaries[7] == f"clear_staging: staging/{workflow_id}/"
-    assert summaries[8] == "finish_job"
+    assert summaries[7] == "finish_job"
+    assert summaries[8] == f"clear_staging: staging/{workflow_id}/"
     statuses = [
         e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["JobStatus"].data
         for e in history.events

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.gpu import staging_left
 from tests.helpers.history import LOCAL_ACTIVITY_MARKER
 from tests.helpers.jobs import create_character, done, wait_for
 from tests.helpers.parts import running_gpu_worker
@@ -59,7 +60,7 @@ async def test_avatar_lands_as_webp_with_a_ready_row(
     assert "(Rem Dragneel:1.2)" in row["positive_prompt"] and "blue hair" in row["positive_prompt"]
     character_now = (await api.get(f"/api/v1/characters/{character['id']}", headers=as_user("user-1"))).json()
     assert character_now["avatarUrl"] == url
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
     assert any("untranslated" in w for w in status["warnings"])
 
 
@@ -100,7 +101,9 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
     assert status["status"] == "ready", status
 
     # Every ComfyUI activity of the run was executed by the GPU worker, none by the CPU worker.
-    history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
+    handle = client.get_workflow_handle(accepted["workflowId"])
+    await handle.result()  # the job is ready before its run clears staging and ends
+    history = await handle.fetch_history()
     scheduled = {
         e.event_id: e.activity_task_scheduled_event_attributes
         for e in history.events

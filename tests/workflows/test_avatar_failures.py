@@ -9,6 +9,7 @@ from temporalio.client import Client
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.gpu import staging_left
 from tests.helpers.jobs import create_character, done, wait_for
 from tests.helpers.parts import running_gpu_worker
 
@@ -30,7 +31,7 @@ async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
     assert status["status"] == "failed" and status["stage"] == "failed"
     assert "node 4 (CheckpointLoaderSimple)" in status["error"]
     assert "not-installed.safetensors" in status["error"]
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
     assert await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"]) == 0
     # Rejected once, never retried.
     history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
@@ -59,4 +60,4 @@ async def test_a_lora_comfyui_lacks_fails_naming_the_loader(
     status = await wait_for(api, accepted["jobId"], done)
     assert status["status"] == "failed"
     assert "(LoraLoader)" in status["error"] and "missing-style.safetensors" in status["error"]
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []

@@ -15,6 +15,7 @@ from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
 from tests.helpers.gemini_endpoint import FakeGemini, error
+from tests.helpers.gpu import staging_left
 from tests.helpers.history import record, steps
 from tests.helpers.jobs import create_character, done, renders, wait_for
 from tests.helpers.parts import LocalParts, running_gpu_worker
@@ -43,7 +44,7 @@ async def assert_cancelled_and_refunded(
     hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", accepted["workflowId"])
     assert hold == "released"
     assert await pool.fetchval("select count(*) from images where job_id = $1", uuid.UUID(accepted["jobId"])) == 0
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
 
 
 async def test_cancelled_while_queued_before_any_worker(

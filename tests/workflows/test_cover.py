@@ -17,6 +17,7 @@ from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.gpu import staging_left
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, post, wait_for
 
@@ -62,7 +63,7 @@ async def test_a_cover_of_a_described_story_is_saved_with_a_new_story(
     assert await pool.fetchval("select url from story_covers where story_id = $1", uuid.UUID(story_id)) == image["url"]
     # A cover is the story's, not one of its characters' images.
     assert (await api.get(f"/api/v1/characters/{sisters[0]}/images", headers=USER)).json() == []
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
     history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
     raw = b"".join(event.SerializeToString() for event in history.events)
     print(f"\ncover workflow history: {len(history.events)} events, {len(raw)} bytes")

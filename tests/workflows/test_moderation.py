@@ -20,6 +20,7 @@ from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers import moderation as test_classifiers
 from tests.helpers.auth import as_user
+from tests.helpers.gpu import staging_left
 from tests.helpers.history import record, steps
 from tests.helpers.jobs import CHARACTER, done, wait_for
 from worker_cpu.worker import build_cpu_worker
@@ -91,7 +92,7 @@ async def test_a_blocked_image_is_never_published_and_costs_nothing(
     after = await credits.balance(pool, user)
     assert (after.balance, after.reserved) == (before.balance, 0)
     assert await store.list_keys(f"characters/{user}/") == []
-    assert await store.list_keys(f"staging/{status['workflowId']}/") == []
+    assert await staging_left(store, status["workflowId"]) == []
     assert await pool.fetchval("select count(*) from images where job_id = $1", uuid.UUID(status["jobId"])) == 0
     refusal = await pool.fetchrow("select * from content_refusals where job_id = $1", uuid.UUID(status["jobId"]))
     assert refusal is not None

@@ -17,6 +17,7 @@ from comfyloom.db import credits, jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.gpu import staging_left
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, wait_for
 from workflows.sticker import StickerWorkflow
@@ -66,7 +67,7 @@ async def test_a_sticker_is_keyed_out_and_has_a_messenger_version(
     image = await pool.fetchrow("select positive_prompt from images where job_id = $1", row["job_id"])
     assert image is not None and "(happy:1.2)" in image["positive_prompt"]
     assert "background:1.3)" in image["positive_prompt"] and "(blue background" not in image["positive_prompt"]
-    assert await store.list_keys(f"staging/{accepted['workflowId']}/") == []
+    assert await staging_left(store, accepted["workflowId"]) == []
     await record(client, accepted["workflowId"], "sticker_ready")
 
 
@@ -129,7 +130,7 @@ async def test_a_render_without_the_promised_transparency_fails_and_publishes_no
     assert status["error"] == (
         "the render is unusable: image has no alpha channel, but its background should be transparent"
     )
-    assert await store.list_keys(f"staging/{workflow_id}/") == []
+    assert await staging_left(store, workflow_id) == []
     assert await store.list_keys(f"characters/user-1/{character['id']}/stickers/") == []
     assert await pool.fetchval("select count(*) from character_stickers where job_id = $1", uuid.UUID(job_id)) == 0
     await record(client, workflow_id, "sticker_unusable_render_failed")
