@@ -97,7 +97,9 @@ async def watch(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> Async
         row = await jobs.get_job(pool, job.id) or job
         # The stages passed between two looks come from the workflow's progress query.
         status, passed = await observe(pool, temporal, row, with_passed=True)
-        for stage in passed[announced:-1]:
+        # The workflow's last stage is the one shown now, unless the job has ended: it is ready before its run
+        # ends (staging is cleared after), so the run's last stage (`saving`) is one the stream passed.
+        for stage in passed[announced:] if status.status.terminal else passed[announced:-1]:
             if stage is not last_stage and stage is not status.stage:
                 yield _passed(status, stage)
                 last_stage = stage
