@@ -39,7 +39,9 @@ class JobActivities:
                     )
                 except credits.InsufficientCredits as e:
                     raise failure(ErrorType.insufficient_credits, str(e)) from e
-            await jobs.mark_running(conn, job.job_id)
+            # Cancelled while its start was on the way (a sweep or a retried request started it): nothing to do.
+            if not await jobs.mark_running(conn, job.job_id):
+                raise failure(ErrorType.job_ended, "the job was cancelled before its run began")
 
     @activity.defn(name="finish_job")
     async def finish_job(self, finish: FinishJob) -> GenerationResult:

@@ -33,6 +33,7 @@ class ErrorType(StrEnum):
     translation_unavailable = "TranslationUnavailable"  # TRANSLATION_POLICY=wait (past it) or fail: no render
     webhook_refused = "WebhookRefused"  # its URL resolves inwards, or its key has no secret: never sent
     webhook_failed = "WebhookFailed"  # the receiver did not answer 2xx: tried again with backoff, for hours
+    job_ended = "JobEnded"  # cancelled (or failed) before its run began: the run must not render it
 
 
 RETRYABLE = frozenset(

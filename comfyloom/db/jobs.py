@@ -119,12 +119,14 @@ async def get_job(conn: Executor, job_id: UUID, *, user_id: str | None = None) -
     return JobRow.model_validate(dict(row)) if row else None
 
 
-async def mark_running(conn: Executor, job_id: UUID) -> None:
-    await conn.execute(
+async def mark_running(conn: Executor, job_id: UUID) -> bool:
+    """Start a queued job (a running one stays so); False if it has already ended, so its run must not go on."""
+    status = await conn.fetchval(
         "update generation_jobs set status = 'running', started_at = coalesce(started_at, now()),"
-        " updated_at = now() where id = $1 and status = 'queued'",
+        " updated_at = now() where id = $1 and status in ('queued', 'running') returning status",
         job_id,
     )
+    return status is not None
 
 
 async def mark_ready(conn: Executor, job_id: UUID, result_url: str) -> None:

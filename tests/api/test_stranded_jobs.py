@@ -10,12 +10,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 import api.generation
+import api.sticker_sets
 from comfyloom import starts
 from comfyloom.settings import Settings
+from tests.helpers.auth import as_user
 from tests.helpers.jobs import create_character, done, wait_for
 from tests.helpers.parts import serve_api
 
@@ -34,6 +36,7 @@ async def crashing_api(
         raise Crash
 
     monkeypatch.setattr(api.generation, "launch", die)
+    monkeypatch.setattr(api.sticker_sets, "launch", die)
     async with serve_api(settings, pool) as http:
         yield http
 
@@ -100,3 +103,51 @@ async def test_a_job_cancelled_before_its_workflow_started_is_never_started(
     assert hold == "released"
     with pytest.raises(RPCError):
         await client.get_workflow_handle(stranded["workflowId"]).describe()
+
+
+@pytest.mark.usefixtures("cpu_worker", "gpu_worker")
+async def test_a_start_already_on_its_way_when_the_job_is_cancelled_renders_nothing(
+    crashing_api: httpx.AsyncClient, api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool
+) -> None:
+    stranded = await stranded_avatar(crashing_api, client, pool, "stranded-raced")
+    on_its_way = await starts.pending_for(pool, stranded["workflowId"])  # a sweep read it just before
+    assert on_its_way is not None
+    assert (await api.delete(f"/api/v1/image-generation/jobs/{stranded['jobId']}")).status_code == 202
+    await starts.launch(pool, client, on_its_way)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await client.get_workflow_handle(stranded["workflowId"]).result()
+    assert "cancelled before its run began" in str(failed.value.cause.__cause__ or failed.value.cause)
+    status = (await api.get(f"/api/v1/image-generation/status/{stranded['jobId']}")).json()
+    assert status["status"] == "cancelled"
+    hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", stranded["workflowId"])
+    assert hold == "released"
+    assert await pool.fetchval("select count(*) from images where job_id = $1", stranded["jobId"]) == 0
+
+
+async def test_a_set_cancelled_before_its_run_began_gives_every_stickers_credits_back(
+    crashing_api: httpx.AsyncClient, api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    user = as_user("stranded-set-user")
+    character = await create_character(api, "stranded-set-user")
+    before = (await api.get("/api/v1/credits", headers=user)).json()["balance"]
+    body = {"characterId": character["id"]}
+    with pytest.raises(httpx.HTTPError):
+        response = await crashing_api.post(
+            "/api/v1/image-generation/stickers/bulk", json=body, headers={**user, "Idempotency-Key": "stranded-set"}
+        )
+        response.raise_for_status()
+    set_id = await pool.fetchval("select id from generation_jobs where idempotency_key = 'stranded-set'")
+    held = await pool.fetchval(
+        "select count(*) from credit_holds h join generation_jobs j on j.workflow_id = h.workflow_id"
+        " where j.set_id = $1 and h.status = 'held'",
+        set_id,
+    )
+    assert held == 8
+    assert (await api.get("/api/v1/credits", headers=user)).json()["balance"] < before
+
+    cancelled = await api.delete(f"/api/v1/image-generation/jobs/{set_id}", headers=user)
+    assert cancelled.status_code == 202, cancelled.text
+    status = (await api.get(f"/api/v1/image-generation/status/{set_id}", headers=user)).json()
+    assert status["status"] == "cancelled"
+    assert [s["status"] for s in status["stickers"]] == ["cancelled"] * 8
+    assert (await api.get("/api/v1/credits", headers=user)).json()["balance"] == before
