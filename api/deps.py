@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.errors import ApiError
+from api.launcher import Launcher
 from comfyloom.db import api_keys, app_users
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
@@ -151,16 +152,19 @@ class Caller:
     pool: asyncpg.Pool
     temporal: Client
     settings: Settings
+    launcher: Launcher
 
 
 def current_caller(
+    request: Request,
     user_id: UserDep,
     key: KeyDep,
     pool: PoolDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> Caller:
-    return Caller(user_id=user_id, key=key, pool=pool, temporal=temporal, settings=settings)
+    launcher: Launcher = request.app.state.launcher
+    return Caller(user_id=user_id, key=key, pool=pool, temporal=temporal, settings=settings, launcher=launcher)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

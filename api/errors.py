@@ -73,7 +73,7 @@ ERROR_DESCRIPTIONS = {
     422: "Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content "
     "refused (`content_refused`); `fields` names each field at fault.",
     429: "Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.",
-    503: "Temporal is unavailable: nothing was started or charged; try again.",
+    503: "A part this needs (Temporal, storage) is unavailable: nothing was changed; try again.",
 }
 
 

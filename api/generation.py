@@ -32,11 +32,12 @@ log = logging.getLogger("comfyloom.api")
 # A stored story's words, and its characters', are named by the story's id when refused.
 STORED_STORY_FIELDS = {"story.": "storyId", "characters[": "storyId"}
 
-# What every route that starts a job declares: a 202 with the job, and each way admission can refuse.
+# What every route that starts a job declares: a 202 with the job, and each way admission can refuse. The 202
+# comes once the job is admitted; its run starts right after (api/launcher.py).
 STARTS_A_JOB: dict[str, Any] = {
     "status_code": 202,
     "response_model": JobAccepted,
-    "responses": responses(402, 404, 429, 503),
+    "responses": responses(402, 404, 429),
 }
 
 
@@ -101,26 +102,10 @@ async def refuse_if_unsafe(
         raise content_refused(refusal, field_names=field_names)
 
 
-async def launch(
-    start: starts.PendingStart,
-    *,
-    rows: list[UUID],
-    holds: list[str],
-    caller: Caller,
-    story_id: UUID | None = None,
-) -> JobAccepted:
-    """Start an admitted job's workflow (its note was written with the job); if Temporal refuses, the job's
-    rows are failed, its credits released, and the client gets a 503."""
-    try:
-        await starts.launch(caller.pool, caller.temporal, start)
-    except Exception as e:
-        async with caller.pool.acquire() as conn, conn.transaction():
-            for row in rows:
-                await jobs.mark_failed(conn, row, f"could not start the workflow: {e}")
-            for hold in holds:
-                await credits.release(conn, hold, "the workflow could not be started")
-            await starts.forget(conn, start.workflow_id)
-        raise ApiError(503, "temporal_unavailable", "the job could not be started; try again") from e
+async def launch(start: starts.PendingStart, *, caller: Caller, story_id: UUID | None = None) -> JobAccepted:
+    """The answer to an admitted job (its rows, holds and note committed); its run starts right after
+    (api/launcher.py), or from its note if that fails."""
+    caller.launcher.start(start)
     return JobAccepted(
         job_id=start.job_id,
         workflow_id=start.workflow_id,
@@ -188,11 +173,7 @@ async def start_generation(
     if replay is not None:
         return await replayed(replay, caller)
     return await launch(
-        note,
-        rows=[request.job_id],
-        holds=[workflow_id],
-        caller=caller,
-        story_id=request.story_id if KINDS[request.kind].owner == "story" else None,
+        note, caller=caller, story_id=request.story_id if KINDS[request.kind].owner == "story" else None
     )
 
 

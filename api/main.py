@@ -10,6 +10,7 @@ from fastapi import FastAPI, Response
 
 from api import errors
 from api.body_guard import BodyGuard
+from api.launcher import Launcher
 from api.routes import admin, characters, credits, health, image_generation, jobs, stories, webhooks
 from comfyloom import __version__, db, temporal
 from comfyloom.metrics import ApiMetrics
@@ -17,6 +18,8 @@ from comfyloom.settings import Settings, get_settings
 from comfyloom.storage import ObjectStore
 
 log = logging.getLogger("comfyloom.api")
+# How long a stopping API waits for the runs it is starting; the notes of any left start them later.
+LAUNCH_DRAIN_SECONDS = 5.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,9 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.store = store
         app.state.temporal = await temporal.connect(settings, identity="comfyloom-api")
+        app.state.launcher = launcher = Launcher(pool, app.state.temporal)
         try:
             yield
         finally:
+            await launcher.drain(LAUNCH_DRAIN_SECONDS)
             await pool.close()
 
     app = FastAPI(

@@ -162,4 +162,4 @@ async def start_set(
             await starts.record(conn, note)
     if replay is not None:
         return await replayed(replay, caller)
-    return await launch(note, rows=[set_id, *(c.job_id for c in children)], holds=child_ids, caller=caller)
+    return await launch(note, caller=caller)

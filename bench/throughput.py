@@ -36,6 +36,7 @@ import httpx
 from PIL import Image
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.comfy import prompt_id_for
 from comfy_templates import RenderParams, load_template
@@ -113,7 +114,14 @@ async def run_jobs(http: httpx.AsyncClient, temporal: Client, jobs: list[Job]) -
         job.accepted = time.time()
         answer.raise_for_status()
         job.workflow_id = answer.json()["workflowId"]
-        await temporal.get_workflow_handle(job.workflow_id).result()
+        while True:  # the API answers once the job is admitted and starts its run right after
+            try:
+                await temporal.get_workflow_handle(job.workflow_id).result()
+                break
+            except RPCError as e:
+                if e.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                await asyncio.sleep(0.02)
         job.done = await ready_at(temporal, job)
 
     await asyncio.gather(*(one(job) for job in jobs))

@@ -69,7 +69,7 @@ async def generate_sticker_set(
     return await start_new_set(body, caller=caller, idempotency_key=idempotency_key)
 
 
-@router.post("/stickers/bulk/{set_id}/retry", **(STARTS_A_JOB | {"responses": responses(402, 404, 409, 429, 503)}))
+@router.post("/stickers/bulk/{set_id}/retry", **(STARTS_A_JOB | {"responses": responses(402, 404, 409, 429)}))
 async def retry_sticker_set(set_id: str, caller: CallerDep) -> JobAccepted:
     """Render the set's failed stickers again; the good ones are kept, never redone."""
     return await retry_set(set_id, caller=caller)

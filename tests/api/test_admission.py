@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 
 from comfyloom.settings import Settings
 from tests.helpers.auth import as_user
-from tests.helpers.jobs import CHARACTER
+from tests.helpers.jobs import CHARACTER, run_of
 from tests.helpers.parts import serve_api
 
 AVATAR = "/api/v1/image-generation/avatar"
@@ -39,7 +39,7 @@ class Started:
     async def terminate(self) -> None:
         for workflow_id in self.ids:
             with contextlib.suppress(RPCError):  # already ended
-                await self.client.get_workflow_handle(workflow_id).terminate("test over")
+                await (await run_of(self.client, workflow_id)).terminate("test over")
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ async def test_more_jobs_at_a_time_than_allowed_are_429(
         assert answers[2].json()["error"]["type"] == "too_many_jobs"
         assert answers[2].headers["retry-after"] == "5"
         # Once a job ends, there is room again.
-        await client.get_workflow_handle(answers[0].json()["workflowId"]).terminate("done")
+        await (await run_of(client, answers[0].json()["workflowId"])).terminate("done")
         await pool.execute(
             "update generation_jobs set status = 'failed' where id = $1", uuid.UUID(answers[0].json()["jobId"])
         )

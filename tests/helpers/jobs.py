@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.helpers.auth import as_user
 
@@ -64,3 +66,18 @@ async def renders(comfy: str) -> int:
 def rendering(status: dict[str, Any]) -> bool:
     """The job is rendering, and ComfyUI has reported a sampler step."""
     return status["stage"] == "rendering" and bool((status.get("progress") or {}).get("step"))
+
+
+async def run_of(client: Client, workflow_id: str, within: float = 10) -> WorkflowHandle[Any, Any]:
+    """The job's run, once it exists: the API answers 202 when the job is admitted and starts the run right
+    after (api/launcher.py)."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await handle.describe()
+            return handle
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)

@@ -93,6 +93,7 @@ async def test_runs_started_by_the_earlier_release_finish_under_this_one(
     assert rig.sim.renders == 3
     for job in jobs:
         handle = client.get_workflow_handle(job["workflowId"])
+        await handle.result()  # a job is ready before its run clears staging and ends
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
         history = await handle.fetch_history()
         failed_tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]

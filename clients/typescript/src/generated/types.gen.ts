@@ -1820,7 +1820,7 @@ export type DeleteCharacterErrors = {
      */
     422: ErrorOut;
     /**
-     * Temporal is unavailable: nothing was started or charged; try again.
+     * A part this needs (Temporal, storage) is unavailable: nothing was changed; try again.
      */
     503: ErrorOut;
 };
@@ -2078,10 +2078,6 @@ export type GenerateAvatarErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type GenerateAvatarError = GenerateAvatarErrors[keyof GenerateAvatarErrors];
@@ -2145,10 +2141,6 @@ export type GenerateCoverErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type GenerateCoverError = GenerateCoverErrors[keyof GenerateCoverErrors];
@@ -2295,7 +2287,7 @@ export type CancelJobErrors = {
      */
     422: ErrorOut;
     /**
-     * Temporal is unavailable: nothing was started or charged; try again.
+     * A part this needs (Temporal, storage) is unavailable: nothing was changed; try again.
      */
     503: ErrorOut;
 };
@@ -2422,10 +2414,6 @@ export type GenerateSceneErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type GenerateSceneError = GenerateSceneErrors[keyof GenerateSceneErrors];
@@ -2539,10 +2527,6 @@ export type GenerateStickerErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type GenerateStickerError = GenerateStickerErrors[keyof GenerateStickerErrors];
@@ -2606,10 +2590,6 @@ export type GenerateStickerSetErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type GenerateStickerSetError = GenerateStickerSetErrors[keyof GenerateStickerSetErrors];
@@ -2672,10 +2652,6 @@ export type RetryStickerSetErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type RetryStickerSetError = RetryStickerSetErrors[keyof RetryStickerSetErrors];
@@ -2950,7 +2926,7 @@ export type DeleteStoryErrors = {
      */
     422: ErrorOut;
     /**
-     * Temporal is unavailable: nothing was started or charged; try again.
+     * A part this needs (Temporal, storage) is unavailable: nothing was changed; try again.
      */
     503: ErrorOut;
 };
@@ -3074,10 +3050,6 @@ export type GenerateStoryCoverErrors = {
      * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
      */
     429: ErrorOut;
-    /**
-     * Temporal is unavailable: nothing was started or charged; try again.
-     */
-    503: ErrorOut;
 };
 
 export type GenerateStoryCoverError = GenerateStoryCoverErrors[keyof GenerateStoryCoverErrors];
