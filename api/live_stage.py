@@ -64,11 +64,13 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
     if job.status in FINAL_STAGE:
         ended = await _progress(handle) if with_passed else None
         return Live(FINAL_STAGE[job.status], passed=ended.passed if ended else [])
-    try:
-        description = await handle.describe()
-    except RPCError:
-        return Live(Stage.queued)  # not started yet (its note waits for the sweep), or Temporal away
-    stage = None if with_passed else _searched_stage(description)
+    description = None
+    if not with_passed:
+        try:
+            description = await handle.describe()
+        except RPCError:
+            return Live(Stage.queued)  # not started yet (its note waits for the sweep), or Temporal away
+    stage = _searched_stage(description) if description else None
     if stage is not None:
         live = Live(stage)
     else:
@@ -78,6 +80,8 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
         live = Live(progress.stage, passed=progress.passed)
     if live.stage not in (Stage.rendering, Stage.building_prompt):
         return live
+    # A stream's look describes the run only here, where the pending activities say more.
+    description = description or await handle.describe()
     for pending in description.raw_description.pending_activities:
         if pending.activity_type.name in GPU_STEPS:
             await _gpu_step(client, pending, live)

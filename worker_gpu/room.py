@@ -45,11 +45,6 @@ class ComfyRoom(CustomSlotSupplier):
         self._released = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def out(self) -> int:
-        """Slots reserved and not yet released."""
-        return self._out
-
     async def _room(self) -> int:
         try:
             backlog = await self._comfy.backlog()
