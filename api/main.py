@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyGuard, max_bytes=settings.api_max_body_bytes)
     api_metrics = ApiMetrics()
-    app.middleware("http")(api_metrics.middleware)
+    app.add_middleware(api_metrics.middleware)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -246,8 +246,8 @@ def ms(values: list[float], high: float = 95) -> str:
     return f"{statistics.median(values) * 1000:.0f} / {pct(values, high) * 1000:.0f} ms"
 
 
-def table(rows: list[tuple[str, str, str, str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel
@@ -124,8 +125,10 @@ class Refusal(BaseModel):
 _SPACED = re.compile(r"(?<![a-z0-9])[a-z](?P<sep>[ .\-_*])[a-z](?:(?P=sep)[a-z])+(?![a-z0-9])")
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Lowercase ASCII words separated by single spaces: accents, leetspeak and punctuation removed."""
+    """Lowercase ASCII words separated by single spaces: accents, leetspeak and punctuation removed. Cached: every
+    request folds the blocklist and its characters' texts again, the same strings each time."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group()), text)

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.servers  # most start the whole dev stack
 BENCH = Path(__file__).parents[2] / "bench"
 SMALLEST = {
     "images.py": "--repeats 1".split(),
+    "burst.py": "--posts 5 --users 2 --rounds 1 --lone 2 --render-seconds 0.05 --settle 0".split(),
     "avatar_e2e.py": "--render-seconds 0.05 --jobs 1".split(),
     "throughput.py": "--render-seconds 0.05 --avatars 2 --sets 1 --lone-sets 1 --lone-avatars 1 --users 2".split(),
     "fleet.py": "--render-seconds 0.05 --gpus 1,2 --per-gpu 10 --users 3 --faster 0.02 --lone 1".split(),
