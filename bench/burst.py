@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py and bench/fleet.py
 
 from fleet import process_ids, snapshot
-from throughput import issue_users, pct, table
+from throughput import issue_users, pct, raw_post, table
 
 from comfyloom.dev import localstack
 from comfyloom.dev.demo import DEMO_CHARACTER
@@ -46,32 +45,6 @@ async def started(temporal: Client, workflow_id: str) -> None:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
             await asyncio.sleep(0.05)
-
-
-async def raw_post(
-    host: str, port: int, path: str, key: str, body: dict[str, object], go: asyncio.Event
-) -> tuple[float, str]:
-    """One POST on a connection opened before the burst, with the request's bytes ready: a load generator of
-    a few lines, so the client's own work (httpx takes milliseconds a request) stays out of the latency."""
-    data = json.dumps(body).encode()
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-    ).encode() + data
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        await go.wait()
-        sent = time.perf_counter()
-        writer.write(request)
-        answer = await reader.read()  # the server closes after the answer (Connection: close)
-        took = (time.perf_counter() - sent) * 1000
-    finally:
-        writer.close()
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if status != 202:
-        raise RuntimeError(f"POST {path} answered {status}: {payload[:300]!r}")
-    return took, json.loads(payload)["workflowId"]
 
 
 async def one_round(
@@ -101,14 +74,14 @@ async def one_round(
     before = snapshot(pids, "cpu")
     origin = time.perf_counter()
     go.set()
-    answers = await asyncio.gather(*tasks)
+    answers = [(answered - sent, body["workflowId"]) for sent, answered, body in await asyncio.gather(*tasks)]
     accepted_cpu = snapshot(pids, "cpu")
     window = time.perf_counter() - origin
     await asyncio.gather(*(started(temporal, workflow_id) for _, workflow_id in answers))
     all_started = time.perf_counter() - origin
     per_job = {n: (accepted_cpu[n] - before[n]) * 1000 / posts for n in pids}
     per_job["cores busy"] = sum(accepted_cpu[n] - before[n] for n in pids) / window
-    return [took for took, _ in answers], all_started, per_job
+    return [took * 1000 for took, _ in answers], all_started, per_job
 
 
 async def one_by_one(
