@@ -26,8 +26,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A released connection goes back as it is. asyncpg still rolls back a transaction left open; its default
+    reset would also run `RESET ALL`, `UNLISTEN *`, `CLOSE ALL` and `pg_advisory_unlock_all()`, a round trip on
+    every release (8 % of the API's CPU under a burst), for session state this code never leaves behind: no
+    SET, LISTEN or cursor outside a transaction, and the one session lock (migrations) is unlocked in place."""
+
+
 async def connect(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_nothing_to_reset
+    )
     assert pool is not None
     return pool
 
