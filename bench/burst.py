@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,9 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py and bench/fleet.py
 
 from fleet import process_ids, snapshot
-from throughput import issue_users, pct, raw_post, table
+from throughput import backlog_stack, issue_users, pct, raw_post, table
 
-from comfyloom.dev import localstack
 from comfyloom.dev.demo import DEMO_CHARACTER
 from comfyloom.dev.stack import DevPorts, DevStack
 
@@ -174,15 +172,8 @@ def main() -> None:
     parser.add_argument("--lone", type=int, default=50, help="POSTs one at a time first, on the idle stack")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds between rounds")
     args = parser.parse_args()
-    os.environ.update({"RATE_LIMIT_PER_MINUTE": "0", "MAX_CONCURRENT_JOBS": "0", "IDEMPOTENCY_WINDOW_SECONDS": "0"})
-    ports = DevPorts(*(localstack.free_port() for _ in range(5)))
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = DevStack(ports, data_dir=Path(tmp) / "stack", render_seconds=args.render_seconds)
-        try:
-            stack.start()
-            asyncio.run(measure(stack, ports, args))
-        finally:
-            stack.stop()
+    with backlog_stack(args.render_seconds) as (stack, ports):
+        asyncio.run(measure(stack, ports, args))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py, run as a script
 
-from throughput import Execution, Job, executions, issue_users, overhead, pct, run_jobs, table
+from throughput import Execution, Job, backlog_stack, executions, issue_users, overhead, pct, run_jobs, table
 
 from activities.comfy import prompt_id_for
 from comfyloom.dev import localstack
@@ -394,19 +393,14 @@ def main() -> None:
     parser.add_argument("--slow-gpu", action="store_true", help="then give one GPU twice the render time")
     parser.add_argument("--lone", type=int, default=10, help="avatars sent one at a time to the idle stack first")
     args = parser.parse_args()
-    os.environ.update({"RATE_LIMIT_PER_MINUTE": "0", "MAX_CONCURRENT_JOBS": "0", "IDEMPOTENCY_WINDOW_SECONDS": "0"})
-    ports = DevPorts(*(localstack.free_port() for _ in range(5)))
     gpus: list[Gpu] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = DevStack(ports, data_dir=Path(tmp) / "stack", render_seconds=args.render_seconds)
+    with backlog_stack(args.render_seconds) as (stack, ports):
         try:
-            stack.start()
             asyncio.run(measure(stack, ports, args, gpus))
         finally:
             for gpu in gpus:
                 for proc in gpu.procs:
                     proc.terminate()
-            stack.stop()
 
 
 if __name__ == "__main__":

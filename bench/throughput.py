@@ -28,7 +28,8 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -390,6 +391,21 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
     )
 
 
+@contextmanager
+def backlog_stack(render_seconds: float) -> Iterator[tuple[DevStack, DevPorts]]:
+    """A fresh dev stack in a temporary folder, stopped on the way out. A backlog on purpose: per-user limits
+    and the same-body window are product rules, not under test, so they are off."""
+    os.environ.update({"RATE_LIMIT_PER_MINUTE": "0", "MAX_CONCURRENT_JOBS": "0", "IDEMPOTENCY_WINDOW_SECONDS": "0"})
+    ports = DevPorts(*(localstack.free_port() for _ in range(5)))
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = DevStack(ports, data_dir=Path(tmp) / "stack", render_seconds=render_seconds)
+        try:
+            stack.start()
+            yield stack, ports
+        finally:
+            stack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--render-seconds", type=float, default=0.5)
@@ -403,16 +419,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ["MODERATION_POLICY"] = args.moderation
-    # A backlog on purpose: per-user limits and the same-body window are product rules, not under test.
-    os.environ.update({"RATE_LIMIT_PER_MINUTE": "0", "MAX_CONCURRENT_JOBS": "0", "IDEMPOTENCY_WINDOW_SECONDS": "0"})
-    ports = DevPorts(*(localstack.free_port() for _ in range(5)))
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = DevStack(ports, data_dir=Path(tmp) / "stack", render_seconds=args.render_seconds)
-        try:
-            stack.start()
-            asyncio.run(measure(stack, ports, args))
-        finally:
-            stack.stop()
+    with backlog_stack(args.render_seconds) as (stack, ports):
+        asyncio.run(measure(stack, ports, args))
 
 
 if __name__ == "__main__":
