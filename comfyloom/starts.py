@@ -44,6 +44,8 @@ class PendingStart(BaseModel):
     kind: str
     character_ids: list[str] = []
     new_run: bool = False
+    # The job's own run, which carries its search attributes; False for a run beside it (a webhook delivery).
+    job_run: bool = True
     created_at: datetime | None = None
 
 
@@ -58,6 +60,7 @@ def pending(
     kind: str,
     character_ids: Iterable[object] = (),
     new_run: bool = False,
+    job_run: bool = True,
 ) -> PendingStart:
     """The note for starting a workflow of `workflow_type` (a `workflow.defn` class's name) with `arg`."""
     return PendingStart(
@@ -70,6 +73,7 @@ def pending(
         kind=kind,
         character_ids=[str(c) for c in character_ids],
         new_run=new_run,
+        job_run=job_run,
     )
 
 
@@ -77,7 +81,7 @@ async def record(conn: Connection, start: PendingStart) -> None:
     """Write the note, inside the transaction that admits the job."""
     await conn.execute(
         "insert into workflow_starts (workflow_id, job_id, workflow_type, arg, summary, user_id, kind,"
-        " character_ids, new_run) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " character_ids, new_run, job_run) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         " on conflict (workflow_id) do update set job_id = excluded.job_id, arg = excluded.arg,"
         " created_at = now()",
         start.workflow_id,
@@ -89,6 +93,7 @@ async def record(conn: Connection, start: PendingStart) -> None:
         start.kind,
         start.character_ids,
         start.new_run,
+        start.job_run,
     )
 
 
@@ -99,7 +104,11 @@ async def launch(pool: asyncpg.Pool, temporal: Client, start: PendingStart) -> N
         RPCError: Temporal refused or did not answer; the note stays for the next try.
     """
     if not await _started(temporal, start):
-        attributes = search.for_job(start.user_id, start.kind, start.character_ids)
+        attributes = (
+            search.for_job(start.user_id, start.kind, start.character_ids)
+            if start.job_run
+            else TypedSearchAttributes.empty
+        )
         try:
             await _start(temporal, start, attributes)
         except RPCError as e:

@@ -29,8 +29,8 @@ from api.generation import status_url
 from api.owned import own_job
 from api.schemas import JobListOut, JobStatusOut, JobSummaryOut
 from api.status import status_of, watch
-from comfyloom import starts
-from comfyloom.db import app_users, credits, jobs
+from api.stranded import cancel_unstarted
+from comfyloom.db import app_users, jobs
 from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
 
@@ -104,15 +104,7 @@ async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id:
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, "temporal_unavailable", "the job could not be cancelled; try again") from e
-        # No workflow behind a live row (an API died before starting it): close the row (a set's, and its
-        # stickers', which hold the credits under their own run ids), give the credits back here, and drop the
-        # note that would have the sweep start it. A start already on its way finds the job ended (open_job).
-        async with pool.acquire() as conn, conn.transaction():
-            stickers = await jobs.set_children(conn, job.id) if job.kind == jobs.STICKER_SET else []
-            for row in (job, *stickers):
-                await jobs.mark_failed(conn, row.id, "cancelled", cancelled=True)
-                await credits.release(conn, row.workflow_id, "cancelled")
-            await starts.forget(conn, job.workflow_id)
+        await cancel_unstarted(pool, temporal, job)  # no run behind a live row: its start never came
     return await status_of(pool, temporal, job)
 
 

@@ -20,6 +20,7 @@ from comfyloom.settings import Settings
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import create_character, done, wait_for
 from tests.helpers.parts import serve_api
+from tests.helpers.webhooks import accepted_within, serving_receiver
 
 
 class Crash(BaseException):
@@ -41,9 +42,11 @@ async def crashing_api(
         yield http
 
 
-async def stranded_avatar(api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, key: str) -> dict[str, Any]:
+async def stranded_avatar(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, key: str, **fields: str
+) -> dict[str, Any]:
     character = await create_character(api)
-    body = {"characterId": character["id"]}
+    body = {"characterId": character["id"], **fields}
     with pytest.raises(httpx.HTTPError):
         response = await api.post("/api/v1/image-generation/avatar", json=body, headers={"Idempotency-Key": key})
         response.raise_for_status()
@@ -103,6 +106,23 @@ async def test_a_job_cancelled_before_its_workflow_started_is_never_started(
     assert hold == "released"
     with pytest.raises(RPCError):
         await client.get_workflow_handle(stranded["workflowId"]).describe()
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_a_job_cancelled_before_its_workflow_started_tells_its_webhook(
+    crashing_api: httpx.AsyncClient, api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool
+) -> None:
+    async with serving_receiver(api) as hook:
+        stranded = await stranded_avatar(crashing_api, client, pool, "stranded-told", webhookUrl=hook.url)
+        assert (await api.delete(f"/api/v1/image-generation/jobs/{stranded['jobId']}")).status_code == 202
+        await accepted_within(hook, 30)
+        [event] = hook.accepted
+        assert event["type"] == "job.cancelled" and event["data"]["jobId"] == stranded["jobId"]
+        assert hook.forged == 0
+    # The delivery's run is not a job's: it carries no job search attributes, so no listing shows it queued.
+    [delivery] = [w async for w in client.list_workflows(f"WorkflowId = 'webhook-cancel-{stranded['jobId']}'")]
+    assert "JobStatus" not in delivery.search_attributes
+    assert await starts.sweep(pool, client, grace=timedelta(0)) == []
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")

@@ -4,70 +4,24 @@ accepts, each attempt on record, and accepted exactly once; a URL into a private
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
-from standardwebhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 
 from comfyloom import webhooks
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, wait_for
+from tests.helpers.webhooks import Receiver, accepted_within, serving_receiver
 
 AVATAR = "/api/v1/image-generation/avatar"
 
 
-@dataclass
-class Receiver:
-    """An app's endpoint: verifies each signature, answers 500 to the first `failures` deliveries, then 204."""
-
-    secret: str
-    failures: int
-    url: str = ""
-    seen: list[str] = field(default_factory=list)  # each delivery's webhook-id, in order
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    forged: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.text()
-        try:
-            event = Webhook(self.secret).verify(body, dict(request.headers))
-        except WebhookVerificationError:
-            self.forged += 1
-            return web.Response(status=401)
-        self.seen.append(request.headers["webhook-id"])
-        if len(self.seen) <= self.failures:
-            return web.Response(status=500, text="down for maintenance")
-        self.accepted.append(event)
-        return web.Response(status=204)
-
-
 @pytest.fixture
 async def receiver(api: httpx.AsyncClient) -> AsyncIterator[Receiver]:
-    secret = (await api.post("/api/v1/webhooks/secret")).json()["webhookSecret"]
-    hook = Receiver(secret=secret, failures=2)
-    app = web.Application()
-    app.router.add_post("/hooks/comfyloom", hook.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    hook.url = f"http://127.0.0.1:{port}/hooks/comfyloom"
-    yield hook
-    await runner.cleanup()
-
-
-async def accepted_within(hook: Receiver, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not hook.accepted:
-        assert time.monotonic() < deadline, f"no delivery accepted; attempts seen: {hook.seen}"
-        await asyncio.sleep(0.2)
+    async with serving_receiver(api, failures=2) as hook:
+        yield hook
 
 
 async def test_the_end_of_a_job_is_delivered_once_after_the_receiver_recovers(
