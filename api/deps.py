@@ -41,6 +41,11 @@ async def get_store(request: Request) -> ObjectStore:
     return store
 
 
+async def get_launcher(request: Request) -> Launcher:
+    launcher: Launcher = request.app.state.launcher
+    return launcher
+
+
 # Shown in the OpenAPI docs as the scheme every endpoint but health and the docs requires.
 bearer = HTTPBearer(
     auto_error=False,
@@ -139,6 +144,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
+LauncherDep = Annotated[Launcher, Depends(get_launcher)]
 KeyDep = Annotated[api_keys.ApiKeyRow, Depends(current_key)]
 UserDep = Annotated[str, Depends(current_user_id)]
 AdminDep = Annotated[api_keys.ApiKeyRow, Depends(admin_key)]
@@ -158,14 +164,13 @@ class Caller:
 
 
 async def current_caller(
-    request: Request,
     user_id: UserDep,
     key: KeyDep,
     pool: PoolDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    launcher: LauncherDep,
 ) -> Caller:
-    launcher: Launcher = request.app.state.launcher
     return Caller(user_id=user_id, key=key, pool=pool, temporal=temporal, settings=settings, launcher=launcher)
 
 

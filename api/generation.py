@@ -6,12 +6,9 @@ Every endpoint that starts a generation goes through here, so each kind is start
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from typing import Any
 from uuid import UUID
-
-from temporalio.service import RPCError
 
 from api.admission import Ticket, admission, fingerprint
 from api.deps import Caller
@@ -26,8 +23,6 @@ from comfyloom.db.pool import Connection
 from comfyloom.kinds import KINDS
 from comfyloom.prompts.screening import screen
 from comfyloom.settings import Settings
-
-log = logging.getLogger("comfyloom.api")
 
 # A stored story's words, and its characters', are named by the story's id when refused.
 STORED_STORY_FIELDS = {"story.": "storyId", "characters[": "storyId"}
@@ -120,12 +115,9 @@ def status_url(job_id: UUID, settings: Settings) -> str:
 
 async def replayed(job: jobs.JobRow, caller: Caller) -> JobAccepted:
     """The answer to a repeated request: the job the first one started. If a crash stopped the first request
-    between admitting the job and starting its workflow, the workflow is started now."""
+    between admitting the job and starting its workflow, the workflow is started now, as any admitted job's is."""
     if (note := await starts.pending_for(caller.pool, job.workflow_id)) is not None:
-        try:
-            await starts.launch(caller.pool, caller.temporal, note)
-        except RPCError as e:  # Temporal away: the CPU worker's sweep starts it later
-            log.warning("could not start the stranded job %s yet: %s", job.workflow_id, e)
+        caller.launcher.start(note)
     return JobAccepted(
         job_id=job.id,
         workflow_id=job.workflow_id,

@@ -2,26 +2,21 @@
 
 The job's rows are closed and its credits come back here, and the note that would start its run is dropped. A
 job that named a webhook is told it was cancelled, as a run that ends tells it: by a `WebhookWorkflow`, started
-from a note of its own written in the same transaction, so a start that fails now is the CPU worker's sweep's.
+from a note of its own written in the same transaction, as every note is (api/launcher.py, then the sweep).
 """
 
 from __future__ import annotations
 
-import logging
-
 import asyncpg
-from temporalio.client import Client
-from temporalio.service import RPCError
 
+from api.launcher import Launcher
 from comfyloom import starts
 from comfyloom.contracts import Webhook, WebhookDelivery
 from comfyloom.db import credits, jobs
 from workflows.webhook import WebhookWorkflow
 
-log = logging.getLogger("comfyloom.api")
 
-
-async def cancel_unstarted(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> None:
+async def cancel_unstarted(pool: asyncpg.Pool, launcher: Launcher, job: jobs.JobRow) -> None:
     """Close a job (a set with its stickers, whose holds are theirs) whose run does not exist. A start already
     on its way finds the job ended (`open_job`) and renders nothing."""
     async with pool.acquire() as conn, conn.transaction():
@@ -35,10 +30,7 @@ async def cancel_unstarted(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRo
         if announce is not None:
             await starts.record(conn, announce)
     if announce is not None:
-        try:
-            await starts.launch(pool, temporal, announce)
-        except RPCError as e:
-            log.warning("could not start the webhook of cancelled job %s yet (%s); the sweep will", job.id, e)
+        launcher.start(announce)
 
 
 def _announcement(job: jobs.JobRow, note: starts.PendingStart | None) -> starts.PendingStart | None:

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import pages
 from api.deps import (
     ON_BEHALF_OF,
+    LauncherDep,
     PoolDep,
     SettingsDep,
     StreamUserDep,
@@ -89,7 +90,9 @@ async def list_jobs(
     response_model=JobStatusOut,
     responses=responses(404, 409, 503),
 )
-async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
+async def cancel_job(
+    job_id: str, pool: PoolDep, temporal: TemporalDep, launcher: LauncherDep, user_id: UserDep
+) -> JobStatusOut:
     """Cancel a job: its render stops in ComfyUI, staged objects are removed, its credits come back, and its
     status ends `cancelled`. A sticker set cancels every sticker still running; a set's sticker, just itself.
     This cancels, it does not delete: the job stays in `/jobs`, and its status and events still answer.
@@ -104,7 +107,7 @@ async def cancel_job(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id:
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, "temporal_unavailable", "the job could not be cancelled; try again") from e
-        await cancel_unstarted(pool, temporal, job)  # no run behind a live row: its start never came
+        await cancel_unstarted(pool, launcher, job)  # no run behind a live row: its start never came
     return await status_of(pool, temporal, job)
 
 
