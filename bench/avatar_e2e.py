@@ -11,49 +11,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
+import sys
 import tempfile
 import time
-from datetime import UTC
 from pathlib import Path
 
 import httpx
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py, run as a script
+
+from throughput import steps_of
 
 from comfyloom.dev import localstack
 from comfyloom.dev.demo import DEMO_CHARACTER
 from comfyloom.dev.stack import DevPorts, DevStack
-
-
-def steps_of(history: WorkflowHistory, posted: float) -> str:
-    """Each step of a run in ms after its POST: where the time beyond the render goes."""
-    scheduled: dict[int, str] = {}
-    marks = []
-    for event in history.events:
-        at = (event.event_time.ToDatetime(UTC).timestamp() - posted) * 1000
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-            marks.append(f"{scheduled[event.event_id]} scheduled {at:.0f}")
-        elif event.HasField("activity_task_started_event_attributes"):
-            name = scheduled[event.activity_task_started_event_attributes.scheduled_event_id]
-            marks.append(f"{name} started {at:.0f}")
-        elif event.HasField("activity_task_completed_event_attributes"):
-            name = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
-            marks.append(f"{name} done {at:.0f}")
-        elif event.HasField("workflow_task_started_event_attributes"):
-            marks.append(f"workflow task {at:.0f}")
-        elif event.HasField("marker_recorded_event_attributes"):
-            if event.marker_recorded_event_attributes.marker_name == "core_local_activity":
-                data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
-                marker = json.loads(data)
-                done = marker["complete_time"]
-                ended = (done["seconds"] + done["nanos"] / 1e9 - posted) * 1000
-                marks.append(f"{marker['activity_type']} (local) done {ended:.0f}")
-        elif event.HasField("workflow_execution_started_event_attributes"):
-            marks.append(f"run started {at:.0f}")
-    return ", ".join(marks)
 
 
 async def measure(api: str, key: str, temporal: str, jobs: int) -> list[tuple[float, int]]:
@@ -79,7 +53,7 @@ async def measure(api: str, key: str, temporal: str, jobs: int) -> list[tuple[fl
             results.append((elapsed, sum(e.ByteSize() for e in history.events)))
             if seed == jobs - 1:
                 print(f"the last job's steps, ms after its POST (ready at {elapsed * 1000:.0f}):")
-                print(f"  {steps_of(history, posted)}")
+                print(f"  {', '.join(steps_of(history, posted))}")
     return results
 
 

@@ -20,29 +20,15 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py and bench/fleet.py
 
 from fleet import process_ids, snapshot
-from throughput import backlog_stack, issue_users, pct, raw_post, table
+from throughput import backlog_stack, characters_for, issue_users, pct, raw_post, run_exists, table
 
-from comfyloom.dev.demo import DEMO_CHARACTER
 from comfyloom.dev.stack import DevPorts, DevStack
 
 TARGET_P99_MS = 150.0
-
-
-async def started(temporal: Client, workflow_id: str) -> None:
-    """Returns once the run exists: the API answered before starting it (api/launcher.py)."""
-    while True:
-        try:
-            await temporal.get_workflow_handle(workflow_id).describe()
-            return
-        except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND:
-                raise
-            await asyncio.sleep(0.05)
 
 
 async def one_round(
@@ -75,7 +61,7 @@ async def one_round(
     answers = [(answered - sent, body["workflowId"]) for sent, answered, body in await asyncio.gather(*tasks)]
     accepted_cpu = snapshot(pids, "cpu")
     window = time.perf_counter() - origin
-    await asyncio.gather(*(started(temporal, workflow_id) for _, workflow_id in answers))
+    await asyncio.gather(*(run_exists(temporal, workflow_id) for _, workflow_id in answers))
     all_started = time.perf_counter() - origin
     per_job = {n: (accepted_cpu[n] - before[n]) * 1000 / posts for n in pids}
     per_job["cores busy"] = sum(accepted_cpu[n] - before[n] for n in pids) / window
@@ -118,13 +104,7 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
     p99s = []
     async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as http:
         keys = await issue_users(http, stack.operator_key, args.users, 100_000)
-        characters = {}
-        for key in keys:
-            made = await http.post(
-                "/api/v1/characters", json=DEMO_CHARACTER, headers={"Authorization": f"Bearer {key}"}
-            )
-            made.raise_for_status()
-            characters[key] = made.json()["id"]
+        characters = await characters_for(http, keys)
         pids = process_ids(stack, [])
         if args.lone:
             print(f"{args.lone} POSTs one at a time ...")
@@ -156,7 +136,7 @@ async def measure(stack: DevStack, ports: DevPorts, args: argparse.Namespace) ->
             )
             await asyncio.sleep(args.settle)  # the runs' first steps, before the next burst
     print()
-    print(f"API processes: {os.environ.get('API_WORKERS', '1')}; render T = {args.render_seconds} s")
+    print(f"one API process; render T = {args.render_seconds} s")
     print(table(rows))
     best = min(p99s)
     print()

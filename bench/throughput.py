@@ -28,7 +28,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -37,7 +37,8 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from temporalio.client import Client
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -131,15 +132,33 @@ async def raw_post(
     return sent, answered, json.loads(payload)
 
 
-async def run_jobs(http: httpx.AsyncClient, temporal: Client, jobs: list[Job]) -> None:
-    """Creates each user's character, then sends every job at once and waits for all of them."""
-    api = http.base_url
+async def characters_for(http: httpx.AsyncClient, keys: Iterable[str]) -> dict[str, str]:
+    """The demo character, made once for each user's key: its id by key."""
     characters = {}
-    for key in {job.key for job in jobs}:
+    for key in keys:
         made = await http.post("/api/v1/characters", json=DEMO_CHARACTER, headers={"Authorization": f"Bearer {key}"})
         made.raise_for_status()
         characters[key] = made.json()["id"]
+    return characters
 
+
+async def run_exists(temporal: Client, workflow_id: str) -> WorkflowHandle[Any, Any]:
+    """The job's run, once it exists: the API answers once the job is admitted and starts its run right after."""
+    handle: WorkflowHandle[Any, Any] = temporal.get_workflow_handle(workflow_id)
+    while True:
+        try:
+            await handle.describe()
+            return handle
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.02)
+
+
+async def run_jobs(http: httpx.AsyncClient, temporal: Client, jobs: list[Job]) -> None:
+    """Creates each user's character, then sends every job at once and waits for all of them."""
+    api = http.base_url
+    characters = await characters_for(http, {job.key for job in jobs})
     go = asyncio.Event()
 
     async def one(job: Job) -> None:
@@ -147,20 +166,51 @@ async def run_jobs(http: httpx.AsyncClient, temporal: Client, jobs: list[Job]) -
         path = f"/api/v1/image-generation/{job.kind}"
         job.submitted, job.accepted, answer = await raw_post(api.host, api.port or 80, path, job.key, body, go)
         job.workflow_id = answer["workflowId"]
-        while True:  # the API answers once the job is admitted and starts its run right after
-            try:
-                await temporal.get_workflow_handle(job.workflow_id).result()
-                break
-            except RPCError as e:
-                if e.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                await asyncio.sleep(0.02)
+        await (await run_exists(temporal, job.workflow_id)).result()
         job.done = await ready_at(temporal, job)
 
     running = [asyncio.create_task(one(job)) for job in jobs]
     await asyncio.sleep(0.2)  # their connections open
     go.set()
     await asyncio.gather(*running)
+
+
+def local_activity_done(event: HistoryEvent) -> tuple[str, float] | None:
+    """A local activity's name and when it completed (seconds since the epoch), from its marker; None for any
+    other event, a patch's marker included."""
+    attributes = event.marker_recorded_event_attributes
+    if attributes.marker_name != "core_local_activity":
+        return None
+    marker = json.loads(attributes.details["data"].payloads[0].data)
+    completed: dict[str, int] = marker["complete_time"]
+    return marker["activity_type"], completed["seconds"] + completed["nanos"] / 1e9
+
+
+def steps_of(history: WorkflowHistory, origin: float, *, until: str | None = None) -> list[str]:
+    """Each step of a run in ms after `origin` (seconds since the epoch): where the time beyond the render goes.
+    With `until`, the steps up to that activity's start."""
+    scheduled: dict[int, str] = {}
+    marks = []
+    for event in history.events:
+        at = (event.event_time.ToDatetime(UTC).timestamp() - origin) * 1000
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+            marks.append(f"{scheduled[event.event_id]} scheduled {at:.0f}")
+        elif event.HasField("activity_task_started_event_attributes"):
+            name = scheduled[event.activity_task_started_event_attributes.scheduled_event_id]
+            marks.append(f"{name} started {at:.0f}")
+            if name == until:
+                break
+        elif event.HasField("activity_task_completed_event_attributes"):
+            name = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            marks.append(f"{name} done {at:.0f}")
+        elif event.HasField("workflow_task_started_event_attributes"):
+            marks.append(f"workflow task {at:.0f}")
+        elif local := local_activity_done(event):
+            marks.append(f"{local[0]} (local) done {(local[1] - origin) * 1000:.0f}")
+        elif event.HasField("workflow_execution_started_event_attributes"):
+            marks.append(f"run started {at:.0f}")
+    return marks
 
 
 async def ready_at(temporal: Client, job: Job) -> float:
@@ -170,11 +220,9 @@ async def ready_at(temporal: Client, job: Job) -> float:
     history = await temporal.get_workflow_handle(job.workflow_id).fetch_history()
     scheduled = set()
     for event in history.events:
-        if event.marker_recorded_event_attributes.marker_name == "core_local_activity":  # not a patch marker
-            marker = json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)
-            if marker["activity_type"] == last_step:
-                completed: dict[str, int] = marker["complete_time"]
-                return completed["seconds"] + completed["nanos"] / 1e9
+        if local := local_activity_done(event):
+            if local[0] == last_step:
+                return local[1]
         elif event.HasField("activity_task_scheduled_event_attributes"):
             if event.activity_task_scheduled_event_attributes.activity_type.name == last_step:
                 scheduled.add(event.event_id)
@@ -185,25 +233,11 @@ async def ready_at(temporal: Client, job: Job) -> float:
 
 
 async def timeline(temporal: Client, job: Job, origin: float) -> str:
-    """When each step of a run was started, in seconds from `origin`: where the time before a render goes."""
+    """When each step of a run happened, in ms from `origin`, up to its render's queueing: where the time before
+    a render goes."""
     history = await temporal.get_workflow_handle(job.workflow_id).fetch_history()
-    names: dict[int, str] = {}
-    marks = [f"submitted {job.submitted - origin:.2f}", f"accepted {job.accepted - origin:.2f}"]
-    for event in history.events:
-        at = event.event_time.ToDatetime(UTC).timestamp() - origin
-        if event.HasField("workflow_execution_started_event_attributes"):
-            marks.append(f"run started {at:.2f}")
-        elif event.HasField("workflow_task_started_event_attributes") and len(marks) < 5:
-            marks.append(f"first task {at:.2f}")
-        elif event.HasField("activity_task_scheduled_event_attributes"):
-            names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-            if names[event.event_id] in ("build_prompt", "queue_comfy_prompt"):
-                marks.append(f"{names[event.event_id]} scheduled {at:.2f}")
-        elif event.HasField("activity_task_started_event_attributes"):
-            name = names.get(event.activity_task_started_event_attributes.scheduled_event_id, "")
-            if name in ("build_prompt", "queue_comfy_prompt"):
-                marks.append(f"started {at:.2f}")
-    return ", ".join(marks)
+    marks = [f"submitted {(job.submitted - origin) * 1000:.0f}", f"accepted {(job.accepted - origin) * 1000:.0f}"]
+    return ", ".join(marks + steps_of(history, origin, until="queue_comfy_prompt"))
 
 
 async def record_history(temporal: Client, job: Job) -> None:
