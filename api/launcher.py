@@ -3,7 +3,8 @@
 The transaction that admits a job also writes the note that starts its run (`comfyloom/starts.py`), so the
 answer can go once it commits: the run is started right after, here. A start that fails for a while
 (Temporal away) or never comes (the API killed) is left to the note: the CPU worker's sweep starts it. A
-job cancelled meanwhile is closed by the API and its run, if one starts, ends at `open_job`. Under a burst
+job cancelled meanwhile is closed by the API and its run, if one starts, ends at `open_job`. Every note the
+API writes is started here: a job's run, a repeated request's stranded one, a cancelled job's webhook. Under a burst
 the start was most of an accept: 336 ms of 947 at p50 (docs/BENCHMARKS.md, "A fleet of GPUs").
 """
 
