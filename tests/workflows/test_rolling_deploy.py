@@ -89,11 +89,12 @@ async def test_runs_started_by_the_earlier_release_finish_under_this_one(
 
     async with build_cpu_worker(client, pool, store, rig.settings), gpu(client, store, rig):
         statuses = [await wait_for(api, job["jobId"], done, within=90, headers=as_user(USER)) for job in jobs]
+        for job in jobs:  # a job is ready before its run clears staging and ends: the workers must outlive that
+            await asyncio.wait_for(client.get_workflow_handle(job["workflowId"]).result(), 60)
     assert [s["status"] for s in statuses] == ["ready"] * 3, statuses
     assert rig.sim.renders == 3
     for job in jobs:
         handle = client.get_workflow_handle(job["workflowId"])
-        await handle.result()  # a job is ready before its run clears staging and ends
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
         history = await handle.fetch_history()
         failed_tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
