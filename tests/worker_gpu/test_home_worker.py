@@ -151,8 +151,9 @@ async def test_sigterm_lets_the_current_render_finish(
     simulator, settings = sim
     simulator.faults.append(Fault(kind="slow", seconds=2.0))
     accepted = await stop_while_rendering(api, client, store, settings, grace=20.0, worker_id="graceful-gpu")
-    # The worker returned only once the render under way was delivered.
-    status = await wait_for(api, accepted["jobId"], done, within=1, headers=as_user("graceful-gpu"))
+    # No GPU worker polls now: the job can end ready only if the stopped one delivered its render before it
+    # returned. The CPU steps after the render take what the machine's load makes them take.
+    status = await wait_for(api, accepted["jobId"], done, within=30, headers=as_user("graceful-gpu"))
     assert status["status"] == "ready", status
     assert simulator.renders == 1
 
