@@ -4,7 +4,10 @@ which of them poll."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -31,6 +34,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
+
+
+@pytest.fixture(autouse=True)
+async def tasks_shown_before_the_timeout(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """pytest-timeout prints threads' stacks, and every test here waits in one event loop's thread: a test
+    still running shortly before its timeout prints what each of the loop's tasks awaits."""
+    marker = request.node.get_closest_marker("timeout")
+    seconds = float(marker.args[0] if marker and marker.args else request.config.getini("timeout") or 0)
+    if not seconds:
+        yield
+        return
+    watchdog = asyncio.get_running_loop().call_later(max(seconds - 10, seconds * 0.9), _print_tasks)
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+def _print_tasks() -> None:
+    tasks = asyncio.all_tasks()
+    print(f"--- the {len(tasks)} tasks of the test's event loop, near its timeout ---", file=sys.stderr)
+    for task in tasks:
+        print(f"{task.get_name()}:", file=sys.stderr)
+        awaited: Any = task.get_coro()
+        while awaited is not None:  # the whole await chain: a task's own stack shows only its outer coroutine
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is not None:
+                print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}", file=sys.stderr)
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
 
 
 @pytest.fixture(scope="session")
