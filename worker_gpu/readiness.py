@@ -207,5 +207,8 @@ async def report_forever(
         except Exception as e:  # storage down must not stop the worker; the next round tries again
             log.warning("could not publish the worker report: %r", e)
         every = CHECK_EVERY_SECONDS if not report.problems else RECHECK_SECONDS
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that lands as the change comes,
+        # and the worker's stop then waits for this loop forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(events.changed.wait(), every)
+            async with asyncio.timeout(every):
+                await events.changed.wait()

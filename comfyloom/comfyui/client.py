@@ -373,8 +373,9 @@ async def wait_for_prompt(
 
     async with events.subscribe(prompt_id) as inbox:
         while True:
-            try:
-                message = await asyncio.wait_for(inbox.get(), timeout=poll_seconds)
+            try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that lands with a message
+                async with asyncio.timeout(poll_seconds):
+                    message = await inbox.get()
             except TimeoutError:
                 message = None
             if message is not None:
