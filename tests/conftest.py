@@ -36,12 +36,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.servers)
 
 
+# The timeout pytest-timeout set for a test (its marker, --timeout, PYTEST_TIMEOUT or the ini, as it resolved them).
+TIMEOUT = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    item.stash[TIMEOUT] = settings.timeout  # returns None, so pytest-timeout's own hook still sets the timer
+
+
 @pytest.fixture(autouse=True)
 async def tasks_shown_before_the_timeout(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """pytest-timeout prints threads' stacks, and every test here waits in one event loop's thread: a test
     still running shortly before its timeout prints what each of the loop's tasks awaits."""
-    marker = request.node.get_closest_marker("timeout")
-    seconds = float(marker.args[0] if marker and marker.args else request.config.getini("timeout") or 0)
+    seconds = request.node.stash.get(TIMEOUT, 0.0)
     if not seconds:
         yield
         return

@@ -137,6 +137,8 @@ async def test_a_worker_stopped_as_comfyuis_socket_connects_stops_its_report_loo
         if await store.exists(worker_report_key("stopping")):
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the loop never published its first report")
     await asyncio.sleep(0.05)
     events.changed.set()
     await asyncio.sleep(0)  # the wait for a change is done ...
