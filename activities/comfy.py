@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from PIL import Image
 from temporalio import activity
@@ -92,6 +92,22 @@ def filename_prefix_for(workflow_id: str, step: str) -> str:
     return f"comfyloom/{safe}"
 
 
+def render_graph(request: RenderRequest, checkpoint: str) -> dict[str, Any]:
+    """The graph this worker sends ComfyUI for `request`: what readiness and the tests validate, too."""
+    return load_template(request.template).render(
+        RenderParams(
+            positive=request.positive,
+            negative=request.negative,
+            seed=request.seed,
+            width=request.width,
+            height=request.height,
+            checkpoint=checkpoint,
+            filename_prefix=filename_prefix_for(request.workflow_id, request.step),
+        ),
+        request.loras,
+    )
+
+
 class ComfyActivities:
     def __init__(
         self,
@@ -143,19 +159,7 @@ class ComfyActivities:
         if (found := await self._client.find_prompt(prompt_id)) is not None:
             activity.logger.info("prompt %s already in ComfyUI; re-attaching", found)
             return self._queued(found, reattached=True)
-        template = load_template(request.template)
-        graph = template.render(
-            RenderParams(
-                positive=request.positive,
-                negative=request.negative,
-                seed=request.seed,
-                width=request.width,
-                height=request.height,
-                checkpoint=self._checkpoint,
-                filename_prefix=filename_prefix_for(request.workflow_id, request.step),
-            ),
-            request.loras,
-        )
+        graph = render_graph(request, self._checkpoint)
         async with self._queueing:
             waiting_since: datetime | None = None
             while await self._client.backlog() >= COMFY_BACKLOG:

@@ -29,7 +29,8 @@ from aiohttp import WSMsgType, web
 from PIL import Image, ImageDraw, PngImagePlugin
 from pydantic import BaseModel, Field
 
-from comfyloom.dev.simulator_nodes import object_info
+from comfyloom.comfyui.validation import comfy_error, validate_prompt
+from comfyloom.dev.catalogue import InputChanges, object_info
 
 log = logging.getLogger("comfyloom.simulator")
 
@@ -47,6 +48,8 @@ class SimConfig:
     loras: list[str] = field(default_factory=lambda: ["add_detail.safetensors"])
     # False: a bare ComfyUI, without the custom node packs (Easy-Use, Impact-Pack) some templates need.
     custom_nodes: bool = True
+    # Inputs a node pack's other release adds (as required) or drops: {"FaceDetailer": {"new_input": spec}}.
+    node_inputs: InputChanges = field(default_factory=dict)
     output_dir: Path | None = None
     # True: act as ComfyUI before mid-2025 (0.3.44 tried): a client's `prompt_id` is ignored and the prompt
     # runs under an id of ComfyUI's own, and sampler steps come as `progress` only (no `progress_state`).
@@ -114,102 +117,16 @@ class ValidationFailed(Exception):
         self.body = body
 
 
-def _error(kind: str, message: str, details: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": kind, "message": message, "details": details, "extra_info": extra or {}}
-
-
 def _is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
 
 
-def validate(graph: Any, info: dict[str, Any]) -> list[str]:
-    """Return the output node ids to execute, or raise with ComfyUI's 400 body."""
-    if not isinstance(graph, dict):
-        raise ValidationFailed({"error": _error("invalid_prompt", "Prompt is not a dict"), "node_errors": {}})
-    for node_id, node in graph.items():
-        class_type = node.get("class_type") if isinstance(node, dict) else None
-        if class_type is None:
-            raise ValidationFailed(
-                {
-                    "error": _error(
-                        "invalid_prompt",
-                        f"Cannot execute because a node is missing the class_type property.: Node ID '#{node_id}'",
-                    ),
-                    "node_errors": {},
-                }
-            )
-        if class_type not in info:
-            raise ValidationFailed(
-                {
-                    "error": _error(
-                        "missing_node_type",
-                        f"Node '{class_type}' not found. The custom node may not be installed.",
-                        f"Node ID '#{node_id}'",
-                        {"node_id": node_id, "class_type": class_type, "node_title": class_type},
-                    ),
-                    "node_errors": {},
-                }
-            )
-    outputs = [nid for nid, node in graph.items() if info[node["class_type"]]["output_node"]]
-    if not outputs:
-        raise ValidationFailed({"error": _error("prompt_no_outputs", "Prompt has no outputs"), "node_errors": {}})
-
-    node_errors: dict[str, Any] = {}
-    for node_id, node in graph.items():
-        errors: list[dict[str, Any]] = []
-        spec = info[node["class_type"]]["input"]["required"]
-        inputs = node.get("inputs", {})
-        for name, type_spec in spec.items():
-            if name not in inputs:
-                errors.append(_error("required_input_missing", "Required input is missing", name, {"input_name": name}))
-                continue
-            value = inputs[name]
-            if _is_link(value):
-                if value[0] not in graph:
-                    errors.append(_error("invalid_input_link", "Input links to a missing node", f"{name}: {value[0]}"))
-                continue
-            kind = type_spec[0]
-            if kind == "COMBO":
-                kind = type_spec[1].get("options", [])
-            if isinstance(kind, list) and value not in kind:
-                errors.append(
-                    _error(
-                        "value_not_in_list",
-                        "Value not in list",
-                        f"{name}: '{value}' not in {kind}",
-                        {"input_name": name, "received_value": value},
-                    )
-                )
-            elif kind == "INT" and (not isinstance(value, int) or isinstance(value, bool)):
-                errors.append(_error("invalid_input_type", "Failed to convert an input value to a INT value", name))
-            elif kind in ("INT", "FLOAT"):
-                opts = type_spec[1]
-                if isinstance(value, (int, float)) and value < opts["min"]:
-                    errors.append(
-                        _error(
-                            "value_smaller_than_min",
-                            f"Value {value} smaller than min of {opts['min']}",
-                            f"{name}: {value}",
-                        )
-                    )
-                elif isinstance(value, (int, float)) and value > opts["max"]:
-                    errors.append(
-                        _error(
-                            "value_bigger_than_max",
-                            f"Value {value} bigger than max of {opts['max']}",
-                            f"{name}: {value}",
-                        )
-                    )
-        if errors:
-            node_errors[node_id] = {"errors": errors, "dependent_outputs": outputs, "class_type": node["class_type"]}
-    if node_errors:
-        raise ValidationFailed(
-            {
-                "error": _error("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
-                "node_errors": node_errors,
-            }
-        )
-    return outputs
+def validate(graph: Any, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The outputs to execute and the dropped branches' errors, or raise with ComfyUI's 400 body."""
+    verdict = validate_prompt(graph, info)
+    if not verdict.ok:
+        raise ValidationFailed(verdict.body)
+    return verdict.outputs, verdict.node_errors
 
 
 def execution_order(graph: Graph, outputs: list[str]) -> list[str]:
@@ -305,7 +222,9 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.info = object_info(config.checkpoints, config.loras, custom_nodes=config.custom_nodes)
+        self.info = object_info(
+            config.checkpoints, config.loras, custom_nodes=config.custom_nodes, changes=config.node_inputs
+        )
         self._tmp = None if config.output_dir else tempfile.TemporaryDirectory(prefix="comfysim-")
         self.output_dir = config.output_dir or Path(self._tmp.name if self._tmp else ".")
         self.pending: list[QueueItem] = []
@@ -414,24 +333,24 @@ class Simulator:
     def enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
         if "prompt" not in body:
             raise ValidationFailed(
-                {"error": _error("no_prompt", "No prompt provided", "No prompt provided"), "node_errors": {}}
+                {"error": comfy_error("no_prompt", "No prompt provided", "No prompt provided"), "node_errors": {}}
             )
         graph = body["prompt"]
         if self.take_fault({"reject"}):
             node_id = next(iter(graph))
             raise ValidationFailed(
                 {
-                    "error": _error("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
+                    "error": comfy_error("prompt_outputs_failed_validation", "Prompt outputs failed validation"),
                     "node_errors": {
                         node_id: {
-                            "errors": [_error("simulated_rejection", "Simulated rejection", node_id)],
+                            "errors": [comfy_error("simulated_rejection", "Simulated rejection", node_id)],
                             "dependent_outputs": [],
                             "class_type": graph[node_id].get("class_type", "?"),
                         }
                     },
                 }
             )
-        outputs = validate(graph, self.info)
+        outputs, node_errors = validate(graph, self.info)
         prompt_id = str((None if self.config.legacy else body.get("prompt_id")) or uuid.uuid4())
         number = self.counter
         self.counter += 1
@@ -443,7 +362,7 @@ class Simulator:
         self.pending.append(item)
         self.pending.sort(key=lambda i: i.number)
         self._wake.set()
-        return {"prompt_id": prompt_id, "number": number, "node_errors": {}}
+        return {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
 
     def queue_entry(self, item: QueueItem) -> list[Any]:
         return [item.number, item.prompt_id, item.graph, item.extra_data, item.outputs]
@@ -702,7 +621,9 @@ def build_app(sim: Simulator) -> web.Application:
         try:
             body = await request.json()
         except json.JSONDecodeError:
-            return web.json_response({"error": _error("invalid_prompt", "Invalid JSON"), "node_errors": {}}, status=400)
+            return web.json_response(
+                {"error": comfy_error("invalid_prompt", "Invalid JSON"), "node_errors": {}}, status=400
+            )
         try:
             return web.json_response(sim.enqueue(body))
         except ValidationFailed as e:

@@ -14,6 +14,7 @@ import pytest
 import websockets
 from PIL import Image
 
+from comfy_templates import RenderParams, load_template
 from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SimConfig, serve
 from tests.helpers.graphs import avatar_graph
@@ -108,7 +109,16 @@ async def test_unknown_node_class_and_missing_prompt_are_rejected(comfy: str) ->
     async with httpx.AsyncClient(base_url=comfy) as http:
         unknown = await http.post("/prompt", json={"prompt": graph})
         empty = await http.post("/prompt", json={"client_id": "x"})
-    assert unknown.status_code == 400 and unknown.json()["error"]["type"] == "missing_node_type"
+    assert unknown.status_code == 400
+    assert unknown.json() == {  # as the real ComfyUI 0.3.64 answered (shared/comfyui-protocol/README.md)
+        "error": {
+            "type": "invalid_prompt",
+            "message": "Cannot execute because node UltimateSDUpscale does not exist.",
+            "details": "Node ID '#10'",
+            "extra_info": {},
+        },
+        "node_errors": {},
+    }
     assert empty.status_code == 400 and empty.json()["error"]["type"] == "no_prompt"
 
 
@@ -199,3 +209,48 @@ async def test_an_outage_refuses_connections_then_comes_back_with_or_without_its
         queue = (await http.get("/queue")).json()
         assert queue == {"queue_running": [], "queue_pending": []}, "a restart: the prompt is gone"
         assert (await http.get(f"/history/{kept}")).json() == {}
+
+
+def cover_graph() -> dict[str, Any]:
+    return load_template("cover").render(
+        RenderParams(
+            positive="a castle",
+            negative="lowres",
+            seed=1,
+            width=896,
+            height=1152,
+            checkpoint="waiNSFWIllustrious_v130.safetensors",
+            filename_prefix="tests/cover",
+        )
+    )
+
+
+async def test_the_old_cover_template_is_refused_as_the_real_comfyui_refused_it(comfy: str) -> None:
+    graph = cover_graph()
+    for name in [n for n in graph["12"]["inputs"] if n.startswith("sam_")]:
+        del graph["12"]["inputs"][name]
+    async with httpx.AsyncClient(base_url=comfy) as http:
+        response = await http.post("/prompt", json={"prompt": graph})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"]["type"] == "prompt_outputs_failed_validation"
+    node = body["node_errors"]["12"]
+    assert node["class_type"] == "FaceDetailer" and node["dependent_outputs"] == ["9"]
+    assert [e["type"] for e in node["errors"]] == ["required_input_missing"] * 6
+
+
+async def test_a_simulated_pack_release_that_adds_a_required_input_refuses_the_template() -> None:
+    port = localstack.free_port()
+    config = SimConfig(node_inputs={"FaceDetailer": {"sam_new_knob": ["FLOAT", {"default": 0.5, "min": 0.0}]}})
+    runner = await serve(config, "127.0.0.1", port)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            info = (await http.get("/object_info/FaceDetailer")).json()
+            response = await http.post("/prompt", json={"prompt": cover_graph()})
+            plain = await http.post("/prompt", json={"prompt": avatar_graph()})
+    finally:
+        await runner.cleanup()
+    assert "sam_new_knob" in info["FaceDetailer"]["input"]["required"]
+    assert response.status_code == 400
+    assert response.json()["node_errors"]["12"]["errors"][0]["details"] == "sam_new_knob"
+    assert plain.status_code == 200

@@ -1,0 +1,90 @@
+"""The node catalogue the simulator serves as `/object_info`: a real ComfyUI's, recorded, not our own idea of it.
+
+`catalogues/object_info-0.3.64-packs.json` is `GET /object_info` of ComfyUI 0.3.64 with the design
+document's node packs (Impact-Pack 7.10.6, Impact-Subpack 1.3.4, Easy-Use 1.3.6, rgthree-comfy,
+ComfyUI_essentials): see shared/comfyui-protocol/README.md. Only its model lists change, to name the files the
+simulator pretends to have; a test can also change a class's inputs, as another release of a pack does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+RECORDED = "object_info-0.3.64-packs.json"
+# The stand-in model files present when the catalogue was recorded: each list naming them gets the
+# simulator's own files instead.
+RECORDED_CHECKPOINTS = {"waiNSFWIllustrious_v130.safetensors", "random_sd15.safetensors"}
+RECORDED_LORAS = {"comfyloom_test_lora.safetensors"}
+# Shipped with ComfyUI itself, though it lives in custom_nodes/.
+BUILT_IN_CUSTOM_NODES = {"custom_nodes.websocket_image_save"}
+
+# Per class, inputs to add as required (a spec, as `/object_info` gives one) or, with None, to drop.
+InputChanges = dict[str, dict[str, list[Any] | None]]
+
+
+@cache
+def _recorded(name: str) -> str:
+    return resources.files("comfyloom.dev.catalogues").joinpath(name).read_text()
+
+
+def pack_of(node: dict[str, Any]) -> str | None:
+    """The custom node pack a class comes from (its `python_module`), None for ComfyUI's own nodes."""
+    module = str(node.get("python_module", ""))
+    if not module.startswith("custom_nodes.") or module in BUILT_IN_CUSTOM_NODES:
+        return None
+    return module.removeprefix("custom_nodes.").split(".")[0]
+
+
+def _swap(options: list[Any], recorded: set[str], ours: list[str]) -> list[Any]:
+    """`options` with the recorded stand-in files replaced, where the first of them stood, by `ours`."""
+    swapped: list[Any] = []
+    placed = False
+    for option in options:
+        if not isinstance(option, str) or option not in recorded:
+            swapped.append(option)
+        elif not placed:
+            swapped.extend(ours)
+            placed = True
+    return swapped
+
+
+def object_info(
+    checkpoints: list[str],
+    loras: list[str],
+    *,
+    custom_nodes: bool = True,
+    changes: InputChanges | None = None,
+    name: str = RECORDED,
+) -> dict[str, Any]:
+    """The recorded catalogue with these model files; without `custom_nodes`, a bare ComfyUI's classes."""
+    info: dict[str, Any] = json.loads(_recorded(name))
+    if not custom_nodes:
+        info = {cls: node for cls, node in info.items() if pack_of(node) is None}
+    for node in info.values():
+        for section in node["input"].values():
+            for spec in section.values() if isinstance(section, dict) else ():
+                if isinstance(spec, list) and spec and isinstance(spec[0], list):
+                    spec[0] = _swap(_swap(spec[0], RECORDED_CHECKPOINTS, checkpoints), RECORDED_LORAS, loras)
+                elif isinstance(spec, list) and len(spec) > 1 and spec[0] == "COMBO":
+                    options = spec[1].get("options")
+                    if isinstance(options, list):
+                        spec[1]["options"] = _swap(
+                            _swap(options, RECORDED_CHECKPOINTS, checkpoints), RECORDED_LORAS, loras
+                        )
+    for cls, inputs in (changes or {}).items():
+        node = info[cls]
+        required = node["input"].setdefault("required", {})
+        order = node.setdefault("input_order", {}).setdefault("required", [])
+        for input_name, spec in inputs.items():
+            if spec is None:
+                required.pop(input_name, None)
+                if input_name in order:
+                    order.remove(input_name)
+            else:
+                required[input_name] = copy.deepcopy(spec)
+                order.append(input_name)
+    return info

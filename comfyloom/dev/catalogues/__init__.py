@@ -1,0 +1,1 @@
+"""Recorded `/object_info` documents of real ComfyUI installations (see catalogue.py)."""
