@@ -118,8 +118,11 @@ class ComfyActivities:
         worker_task_queue: str,
         checkpoint: str,
         poll_seconds: float,
+        takes: Callable[[str], bool] | None = None,
     ) -> None:
         self._client = client
+        # Whether this worker's ComfyUI accepts a template, by its readiness check (None: not asked).
+        self._takes = takes
         self._events = events
         self._store = store
         self._worker_task_queue = worker_task_queue
@@ -159,6 +162,12 @@ class ComfyActivities:
         if (found := await self._client.find_prompt(prompt_id)) is not None:
             activity.logger.info("prompt %s already in ComfyUI; re-attaching", found)
             return self._queued(found, reattached=True)
+        if self._takes is not None and not self._takes(request.template):
+            # Taken just before the check said ComfyUI would refuse it (or from the shared queue): handed back
+            # to its queue, for a worker whose ComfyUI accepts it.
+            raise failure(
+                ErrorType.template_refused_here, f"this GPU worker's ComfyUI would refuse template {request.template!r}"
+            )
         graph = render_graph(request, self._checkpoint)
         async with self._queueing:
             waiting_since: datetime | None = None

@@ -25,6 +25,8 @@ from comfyloom.contracts import (
     PublishedImage,
     PublishRequest,
     QueuedPrompt,
+    Renderable,
+    RenderableQuery,
     RenderRequest,
     RenderResult,
     StickerSetSummary,
@@ -40,6 +42,11 @@ async def open_job(job: OpenJob) -> None:
 @activity.defn(name="build_prompt")
 async def build_prompt(request: PromptRequest) -> PromptSpec:
     raise NotImplementedError("a stub: the worker runs activities.prompt.PromptActivities.build_prompt")
+
+
+@activity.defn(name="check_renderable")
+async def check_renderable(query: RenderableQuery) -> Renderable:
+    raise NotImplementedError("a stub: the worker runs activities.fleet.FleetActivities.check_renderable")
 
 
 @activity.defn(name="queue_comfy_prompt")

@@ -22,6 +22,10 @@ from comfyloom.settings import Settings
 
 NodeInput = tuple[str, str]
 
+# The node pack releases the stock templates are written for, and validated against in the suite (the recorded
+# catalogue in comfyloom/dev/catalogues). Another release may add or drop inputs: `worker-gpu --check` says so.
+SUPPORTED_PACKS = {"ComfyUI-Impact-Pack": "7.10.x", "ComfyUI-Impact-Subpack": "1.3.x", "ComfyUI-Easy-Use": "1.3.x"}
+
 
 class Manifest(BaseModel):
     graph: str
@@ -67,6 +71,19 @@ class Template:
     @property
     def class_types(self) -> set[str]:
         return {node["class_type"] for node in self.graph.values()}
+
+    def sample_params(self, checkpoint: str) -> RenderParams:
+        """Values a job could fill in, at the manifest's size: to validate the template before any job."""
+        width, height = self.manifest.size
+        return RenderParams(
+            positive="1girl, portrait",
+            negative="lowres",
+            seed=1,
+            width=width,
+            height=height,
+            checkpoint=checkpoint,
+            filename_prefix=f"comfyloom/check_{self.name}",
+        )
 
     def render(self, params: RenderParams, loras: list[Lora] | None = None) -> dict[str, Any]:
         """A fresh graph with the job's values in place; the template itself is never mutated."""

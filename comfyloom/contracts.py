@@ -448,8 +448,22 @@ class TemplateCheck(BaseModel):
     template: str
     missing_nodes: list[str] = []
     missing_models: list[str] = []
-    # This ComfyUI answers and has every node and model the template needs.
+    # Why ComfyUI's own validation refuses the template, as readiness says it (node, input, pack).
+    refused: list[str] = []
+    # This ComfyUI answers, has every node and model the template needs, and accepts its graph.
     renders: bool = True
+
+
+class Renderable(BaseModel):
+    """Whether any GPU worker can render a template, by the reports they publish (comfyloom/gpu_fleet.py)."""
+
+    verdict: Literal["yes", "no", "unknown"]
+    # For `no`: each reporting worker's reason, prefixed with its id.
+    reasons: list[str] = []
+
+
+class RenderableQuery(BaseModel):
+    template: str
 
 
 class GpuWorkerReport(BaseModel):
@@ -460,6 +474,8 @@ class GpuWorkerReport(BaseModel):
     reachable: bool
     comfyui_version: str | None = None
     devices: list[str] = []
+    # The custom node packs ComfyUI loaded (from `/object_info`'s python_module), with their node classes' count.
+    packs: dict[str, int] = {}
     templates: list[TemplateCheck] = []
     problems: list[str] = []
     # What to know that does not stop rendering, e.g. an untested ComfyUI version.

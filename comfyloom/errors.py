@@ -25,6 +25,10 @@ class ErrorType(StrEnum):
     comfy_prompt_lost = "ComfyPromptLost"  # ComfyUI restarted: the workflow renders again
     comfy_interrupted = "ComfyInterrupted"
     comfy_no_output = "ComfyNoOutput"
+    # Every GPU worker that reports says its ComfyUI would refuse the job's template: raised by the workflow.
+    template_unrenderable = "TemplateUnrenderable"
+    # This worker's ComfyUI would refuse the template: handed back to the queue, for a worker whose ComfyUI accepts it.
+    template_refused_here = "TemplateRefusedHere"
     gpu_worker_shutdown = "GpuWorkerShutdown"  # handed back to the queue, for this worker's successor or another
     gpu_deadline_exceeded = "GpuDeadlineExceeded"  # raised by the workflow, saying what it waited for
     invalid_image = "InvalidImage"  # the render is unusable (size, transparency)
@@ -37,7 +41,13 @@ class ErrorType(StrEnum):
 
 
 RETRYABLE = frozenset(
-    {ErrorType.gemini_busy, ErrorType.gpu_worker_shutdown, ErrorType.translation_pending, ErrorType.webhook_failed}
+    {
+        ErrorType.gemini_busy,
+        ErrorType.gpu_worker_shutdown,
+        ErrorType.template_refused_here,
+        ErrorType.translation_pending,
+        ErrorType.webhook_failed,
+    }
 )
 # What no retry of the same step can fix (a render that can be tried again is the workflow's choice).
 NON_RETRYABLE = frozenset(ErrorType) - RETRYABLE

@@ -9,6 +9,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from activities.fleet import FleetActivities
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
 from activities.moderation import ModerationActivities
@@ -34,6 +35,7 @@ def build_cpu_worker(
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
     webhooks = WebhookActivities(pool, settings)
+    fleet = FleetActivities(store)
     return Worker(
         client,
         task_queue=CPU_TASK_QUEUE,
@@ -49,6 +51,7 @@ def build_cpu_worker(
             jobs.cancel_set,
             jobs.fail_job,
             prompts.build_prompt,
+            fleet.check_renderable,
             images.convert_webp,
             moderation.moderate_image,
             publish.publish_image,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from comfy_templates import active_templates
+from comfy_templates import SUPPORTED_PACKS, active_templates
 from comfyloom import metrics, temporal
 from comfyloom.comfyui.client import ComfyClient
 from comfyloom.lifecycle import run_service
@@ -52,6 +52,13 @@ async def check_setup(settings: Settings) -> int:
         problems.append(f"storage: cannot write {settings.s3_bucket}/{worker_report_key(worker_id)}: {e}")
     if report.comfyui_version:
         print(f"ComfyUI {report.comfyui_version} at {settings.comfyui_url}")
+    if report.reachable:
+        found = ", ".join(f"{pack} ({count} nodes)" for pack, count in report.packs.items())
+        print(f"node packs: {found or 'none (a bare ComfyUI)'}")
+        print(f"templates written for: {', '.join(f'{p} {v}' for p, v in SUPPORTED_PACKS.items())}")
+        for check in report.templates:
+            verdict = "ComfyUI accepts it" if check.renders else "ComfyUI would refuse it (below)"
+            print(f"{'OK  ' if check.renders else 'FAIL'}  template {check.template}: {verdict}")
     for note in report.notes:
         print(f"NOTE  {note}")
     for problem in problems:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from comfy_templates import Template
+from comfy_templates import SUPPORTED_PACKS, Template
 from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
+from comfyloom.comfyui.validation import explain, packs_in, validate_prompt
 from comfyloom.contracts import GpuWorkerReport, TemplateCheck
 from comfyloom.object_keys import worker_report_key
 from comfyloom.storage import ObjectStore
@@ -122,14 +123,20 @@ async def check_comfyui(
     for template in templates:
         missing_nodes = sorted(template.class_types - set(info))
         missing_values = [m for m in _missing_choices(template, info, checkpoint) if m.node not in missing_nodes]
+        refused: list[str] = []
+        if not missing_nodes and not missing_values:  # those said in their own words; now what else ComfyUI says
+            graph = template.render(template.sample_params(checkpoint))
+            refused = explain(validate_prompt(graph, info), graph, info, template.name, supported=SUPPORTED_PACKS)
         checks.append(
             TemplateCheck(
                 template=template.name,
                 missing_nodes=missing_nodes,
                 missing_models=[str(m.value) for m in missing_values],
-                renders=not missing_nodes and not missing_values,
+                refused=refused,
+                renders=not missing_nodes and not missing_values and not refused,
             )
         )
+        problems += refused
         for node in missing_nodes:
             problems.append(
                 f"template '{template.name}' needs node '{node}', which this ComfyUI does not have"
@@ -159,10 +166,31 @@ async def check_comfyui(
         checked_at=now,
         comfyui_version=version,
         devices=[d.get("name", "?") for d in stats.get("devices", [])],
+        packs=packs_in(info),
         templates=checks,
         problems=sorted(set(problems)),
         notes=[note] if note else [],
     )
+
+
+class Capability:
+    """Which templates this worker takes renders of, by its latest readiness check: the gate on each template's
+    queue (worker_gpu/room.py). Until the first check, none; then all but those a reachable ComfyUI was found
+    to refuse (a template this deployment does not use is not checked, and ComfyUI has the last word on it).
+    A ComfyUI that does not answer keeps the last verdict: its jobs are taken and wait for ComfyUI inside the
+    activity, as they always did."""
+
+    def __init__(self) -> None:
+        self._refused: set[str] | None = None
+
+    def update(self, report: GpuWorkerReport) -> None:
+        if report.reachable:
+            self._refused = {check.template for check in report.templates if not check.renders}
+        elif self._refused is None:
+            self._refused = set()
+
+    def takes(self, template: str) -> bool:
+        return self._refused is not None and template not in self._refused
 
 
 async def publish(store: ObjectStore, report: GpuWorkerReport) -> None:
@@ -187,13 +215,17 @@ async def report_forever(
     worker_id: str,
     checkpoint: str,
     templates: list[Template],
+    capability: Capability | None = None,
 ) -> None:
     """Check and publish: every minute while all is well, every 10 s while something is wrong, and at once
-    when ComfyUI's WebSocket connects or drops (ComfyUI went away or came back)."""
+    when ComfyUI's WebSocket connects or drops (ComfyUI went away or came back). `capability` learns each
+    verdict before it is published."""
     last_problems: list[str] | None = None
     while True:
         events.changed.clear()
         report = await check_comfyui(client, worker_id, checkpoint, templates)
+        if capability is not None:
+            capability.update(report)
         if report.problems != last_problems:
             for problem in report.problems:
                 log.warning("%s", problem)

@@ -1,9 +1,16 @@
-"""How many jobs the GPU worker takes from the shared queue: only as many as its ComfyUI has room for.
+"""How many jobs the GPU worker takes: only as many as its ComfyUI has room for, and only of templates its
+ComfyUI accepts.
 
 Temporal hands a worker a task only after the worker reserved a slot for it. A fixed number of slots let a
 worker whose ComfyUI already held its backlog take more jobs and keep them waiting, while another GPU
-worker sat idle. Here a slot is reserved only while ComfyUI's backlog plus the slots already out is below
-COMFY_BACKLOG, so the rest of the queue stays in Temporal for whichever GPU frees up first.
+worker sat idle. Here a queue gets a slot only while ComfyUI's backlog plus the jobs in hand is below
+COMFY_BACKLOG, so the rest stays in Temporal for whichever GPU frees up first.
+
+Renders wait on one queue per template (comfyloom/gpu_fleet.py), and a worker polls a template's queue only
+while its readiness check says ComfyUI accepts that template: a job never reaches a ComfyUI that would refuse
+it, and waits for a worker that can render it. Each queue may have one poll out whenever there is room, so
+one busy template never keeps another's jobs waiting; when jobs of several templates arrive in the same
+instant, the worker may take one more than it has room for, which then waits its turn in the activity.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 from temporalio.worker import (
     CustomSlotSupplier,
@@ -28,20 +36,31 @@ from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
 RECHECK_SECONDS = 0.5
 
 
-class ComfyRoom(CustomSlotSupplier):
-    """Slots for `queue_comfy_prompt`: one per place free in this worker's ComfyUI backlog.
+class _Permit(SlotPermit):
+    def __init__(self, task_queue: str) -> None:
+        self.task_queue = task_queue
+        self.used = False
 
-    A slot is out from its reservation (before the poll) until the activity that queued a prompt ends, by
-    when ComfyUI counts the prompt itself. A ComfyUI that does not answer gets one slot: the job that takes
-    it waits for ComfyUI, heartbeating why, as before.
+
+class ComfyRoom(CustomSlotSupplier):
+    """Slots for `queue_comfy_prompt`, on every queue this worker takes renders from.
+
+    A slot is reserved before a poll; once a task arrives it counts as a job in hand until the activity that
+    queued its prompt ends, by when ComfyUI counts the prompt itself. A ComfyUI that does not answer gives
+    room for one: the job that takes it waits for ComfyUI, heartbeating why, as before. `takes(task_queue)`
+    says whether to poll a queue at all (a template ComfyUI refuses: no).
     """
 
-    def __init__(self, comfy: ComfyClient, events: ComfyEvents, capacity: int) -> None:
+    def __init__(
+        self, comfy: ComfyClient, events: ComfyEvents, capacity: int, takes: Callable[[str], bool] | None = None
+    ) -> None:
         self._comfy = comfy
         self._events = events
         self._capacity = capacity
-        self._out = 0
-        self._lock = threading.Lock()  # release_slot is called from the SDK's own threads
+        self._takes = takes or (lambda task_queue: True)
+        self._in_hand = 0
+        self._polling: set[str] = set()  # queues with a slot out for a poll that has brought no task yet
+        self._lock = threading.Lock()  # mark_slot_used and release_slot are called from the SDK's own threads
         self._released = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -54,14 +73,16 @@ class ComfyRoom(CustomSlotSupplier):
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         self._loop = asyncio.get_running_loop()
+        queue = ctx.task_queue
         while True:
             self._released.clear()
             self._events.queue_changed.clear()
-            room = await self._room()
-            with self._lock:
-                if self._out < room:
-                    self._out += 1
-                    return SlotPermit()
+            if self._takes(queue):
+                room = await self._room()
+                with self._lock:
+                    if queue not in self._polling and self._in_hand < room:
+                        self._polling.add(queue)
+                        return _Permit(queue)
             waits = [asyncio.ensure_future(e.wait()) for e in (self._released, self._events.queue_changed)]
             try:
                 await asyncio.wait(waits, timeout=RECHECK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
@@ -73,18 +94,32 @@ class ComfyRoom(CustomSlotSupplier):
         return None  # eager tasks come only with workflows, which this worker does not run
 
     def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
-        pass
+        permit = ctx.permit
+        if isinstance(permit, _Permit) and not permit.used:
+            with self._lock:
+                permit.used = True
+                self._polling.discard(permit.task_queue)
+                self._in_hand += 1
+        self._wake()  # the queue may poll again
 
     def release_slot(self, ctx: SlotReleaseContext) -> None:
-        with self._lock:
-            self._out -= 1
+        permit = ctx.permit
+        if isinstance(permit, _Permit):
+            with self._lock:
+                if permit.used:
+                    self._in_hand -= 1
+                else:
+                    self._polling.discard(permit.task_queue)
+        self._wake()
+
+    def _wake(self) -> None:
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed as the worker stopped
                 self._loop.call_soon_threadsafe(self._released.set)
 
 
 def queue_tuner(room: ComfyRoom) -> WorkerTuner:
-    """The shared-queue worker's slots: `room` for activities; it runs no workflows, local activities or Nexus."""
+    """A render queue's slots: `room` for activities; it runs no workflows, local activities or Nexus."""
     one = FixedSizeSlotSupplier(1)
     return WorkerTuner.create_composite(
         workflow_supplier=one, activity_supplier=room, local_activity_supplier=one, nexus_supplier=one

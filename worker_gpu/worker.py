@@ -1,6 +1,8 @@
-"""The GPU worker: two Temporal workers over one ComfyUI.
+"""The GPU worker: Temporal workers over one ComfyUI.
 
-- the shared `imagegen-gpu` queue takes `queue_comfy_prompt` from any job;
+- each template in use has a queue, `imagegen-gpu@<template>`, that takes `queue_comfy_prompt` for renders
+  of it; this worker polls it only while its ComfyUI accepts the template (worker_gpu/room.py);
+- the shared `imagegen-gpu` queue takes `queue_comfy_prompt` from runs started before those queues;
 - this worker's own queue, `imagegen-gpu/<worker id>`, takes `await_comfy_result` for the prompts
   it queued, since only its ComfyUI knows them.
 
@@ -22,12 +24,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.comfy import COMFY_BACKLOG, ComfyActivities
-from comfy_templates import active_templates
+from comfy_templates import active_templates, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
+from comfyloom.gpu_fleet import template_task_queue
 from comfyloom.lifecycle import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
-from worker_gpu.readiness import report_forever, report_stopped
+from worker_gpu.readiness import Capability, report_forever, report_stopped
 from worker_gpu.room import ComfyRoom, queue_tuner
 
 AWAIT_CONCURRENCY = 16
@@ -55,11 +58,20 @@ async def gpu_workers(
     comfy = ComfyClient(settings.comfyui_url, client_id=worker_id)
     events = ComfyEvents(comfy)
     listener = asyncio.create_task(events.run(), name="comfyui-events")
+    templates = active_templates(settings)
+    capability = Capability()
     reporter = asyncio.create_task(
-        report_forever(comfy, events, store, worker_id, settings.comfyui_checkpoint, active_templates(settings)),
+        report_forever(comfy, events, store, worker_id, settings.comfyui_checkpoint, templates, capability),
         name="comfyui-readiness",
     )
-    room = ComfyRoom(comfy, events, capacity=COMFY_BACKLOG)
+    # Every template shipped, not only those in use here: the API's settings choose, and may differ from ours.
+    template_queues = {template_task_queue(name): name for name in template_names()}
+
+    def takes(task_queue: str) -> bool:
+        template = template_queues.get(task_queue)
+        return template is None or capability.takes(template)
+
+    room = ComfyRoom(comfy, events, capacity=COMFY_BACKLOG, takes=takes)
     activities = ComfyActivities(
         comfy,
         events,
@@ -67,6 +79,7 @@ async def gpu_workers(
         worker_task_queue=own_queue,
         checkpoint=settings.comfyui_checkpoint,
         poll_seconds=settings.comfyui_poll_seconds,
+        takes=capability.takes,
     )
 
     def worker(task_queue: str, activity: Callable[..., Any], identity: str, **slots: Any) -> Worker:
@@ -82,7 +95,11 @@ async def gpu_workers(
         )
 
     workers = [
-        # Jobs are taken from the shared queue only while this ComfyUI has room for them (worker_gpu/room.py).
+        # Jobs are taken only while this ComfyUI has room for them, and accepts their template (worker_gpu/room.py).
+        *(
+            worker(queue, activities.queue_comfy_prompt, f"{worker_id}@{template}", tuner=queue_tuner(room))
+            for queue, template in template_queues.items()
+        ),
         worker(GPU_TASK_QUEUE, activities.queue_comfy_prompt, f"{worker_id}@shared", tuner=queue_tuner(room)),
         worker(own_queue, activities.await_comfy_result, worker_id, max_concurrent_activities=AWAIT_CONCURRENCY),
     ]

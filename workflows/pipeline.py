@@ -22,8 +22,16 @@ from temporalio.exceptions import (
 from activities import steps
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
+    from comfyloom.contracts import (
+        AwaitRequest,
+        QueuedPrompt,
+        RenderableQuery,
+        RenderProgress,
+        RenderRequest,
+        RenderResult,
+    )
     from comfyloom.errors import ErrorType, failure
+    from comfyloom.gpu_fleet import template_task_queue
     from comfyloom.object_keys import staging_prefix
     from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES
 
@@ -75,6 +83,9 @@ RENDER_AGAIN = (ErrorType.comfy_out_of_memory, ErrorType.comfy_prompt_lost)
 
 # Marks histories recorded by the render loop below; older ones replay through `_render_v1`.
 RENDER_UNTIL_DEADLINE = "render-until-gpu-deadline"
+# Marks runs that queue on their template's own task queue (polled only by GPU workers whose ComfyUI accepts
+# the template) after asking the workers' reports whether any can render it; older runs use the shared queue.
+ROUTE_BY_TEMPLATE = "route-by-template"
 
 
 async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
@@ -93,13 +104,19 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     """
     if not workflow.patched(RENDER_UNTIL_DEADLINE):
         return await _render_v1(request, gpu_deadline=gpu_deadline)
+    task_queue = None
+    if workflow.patched(ROUTE_BY_TEMPLATE):
+        await _fail_if_no_gpu_can_render(request.template)
+        task_queue = template_task_queue(request.template)
     deadline = workflow.now() + gpu_deadline
     reattach: list[str] = []
     renders = 0
     for attempt in itertools.count(1):
         queued: QueuedPrompt | None = None
         try:
-            queued = await _queue(request, attempt, reattach, schedule_to_close=_left(deadline, gpu_deadline))
+            queued = await _queue(
+                request, attempt, reattach, schedule_to_close=_left(deadline, gpu_deadline), task_queue=task_queue
+            )
             return await _await(request, queued, schedule_to_close=_left(deadline, gpu_deadline))
         except ActivityError as e:
             cause = e.cause
@@ -118,13 +135,39 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     raise AssertionError("unreachable")
 
 
+async def _fail_if_no_gpu_can_render(template: str) -> None:
+    """Fail at once, before any GPU time or charge, when every GPU worker that checked its ComfyUI lately says
+    ComfyUI would refuse `template`. While none has said (machines off), the job waits for one, as always.
+
+    Raises:
+        ApplicationError: `TemplateUnrenderable`, with each worker's reason.
+    """
+    try:
+        found = await run_step(steps.check_renderable, RenderableQuery(template=template), summary=template)
+    except ActivityError as e:  # the reports unreadable: the job waits for a GPU worker, as before this check
+        workflow.logger.warning("GPU workers' reports unreadable (%s); queueing anyway", failure_reason(e))
+        return
+    if found.verdict == "no":
+        raise failure(
+            ErrorType.template_unrenderable,
+            f"no GPU machine can draw this image now: its ComfyUI would refuse template '{template}'"
+            f" ({'; '.join(found.reasons)}); no credits were charged",
+        )
+
+
 async def _queue(
-    request: RenderRequest, attempt: int, reattach: list[str], *, schedule_to_close: timedelta
+    request: RenderRequest,
+    attempt: int,
+    reattach: list[str],
+    *,
+    schedule_to_close: timedelta,
+    task_queue: str | None = None,
 ) -> QueuedPrompt:
     """One render attempt's prompt, queued on (or found again in) some GPU worker's ComfyUI."""
     return await run_step(
         steps.queue_comfy_prompt,
         request.model_copy(update={"step": f"{request.step}-{attempt}", "reattach_prompt_ids": list(reattach)}),
+        task_queue=task_queue,
         schedule_to_close=schedule_to_close,
         summary=f"{request.template} {request.width}x{request.height} seed {request.seed}, attempt {attempt}",
     )

@@ -51,6 +51,8 @@ POLICIES: dict[str, ActivityPolicy] = {
     "build_prompt": ActivityPolicy(
         CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(0, first=2, cap=60), schedule_to_close=24 * 3600 * S
     ),
+    # Reads the GPU workers' reports before queueing; unreadable ones leave the job to wait for a GPU worker.
+    "check_renderable": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(3), local=True),
     # After the render, convert -> moderate -> publish -> record run back to back in one workflow task.
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
     # About 15 ms an image on one core (bench/images.py); a storage hiccup is tried again.
@@ -77,6 +79,7 @@ POLICIES: dict[str, ActivityPolicy] = {
     # heartbeating since when, and an attempt past start_to_close is simply tried again. A rejected graph
     # fails at once. Queueing may wait for a free slot in ComfyUI's queue, heartbeating, so a dead worker is
     # noticed in 20 s.
+    # On the template's own queue (comfyloom/gpu_fleet.py), which only workers whose ComfyUI accepts it poll.
     "queue_comfy_prompt": ActivityPolicy(
         GPU_TASK_QUEUE, start_to_close=30 * 60 * S, heartbeat=20 * S, retry=_retry(0, first=2, cap=10)
     ),

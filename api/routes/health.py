@@ -22,16 +22,15 @@ from temporalio.client import Client
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep
 from api.schemas import ComponentHealth, GpuWorkerOut, Health
-from comfy_templates import active_templates
-from comfyloom.contracts import GpuWorkerReport
-from comfyloom.object_keys import WORKER_REPORTS_PREFIX
+from comfy_templates import active_templates, template_for
+from comfyloom.contracts import GpuWorkerReport, ImageKind
+from comfyloom.gpu_fleet import gpu_worker_reports
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["health"])
 
 GPU_POLLER_WINDOW = timedelta(minutes=2)
-GPU_REPORT_WINDOW = timedelta(minutes=5)
 # Load balancers poll health every few seconds: the GPU side (pollers, worker reports) is read at most this
 # often per API replica. Workers refresh their reports every 10 s while something is wrong.
 GPU_VIEW_SECONDS = 2.0
@@ -81,7 +80,7 @@ async def health(
         state = "unavailable"
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     else:
-        reasons = _gpu_reasons(workers, in_use, renderable)
+        reasons = _gpu_reasons(workers, in_use, renderable, settings)
         complete = any(w.polling and set(in_use) <= set(w.renders) for w in workers)
         state = "ok" if complete else "degraded" if renderable else "unavailable"
     return Health(
@@ -96,13 +95,18 @@ async def health(
     )
 
 
-def _gpu_reasons(workers: list[GpuWorkerOut], in_use: list[str], renderable: set[str]) -> list[str]:
+def _gpu_reasons(workers: list[GpuWorkerOut], in_use: list[str], renderable: set[str], settings: Settings) -> list[str]:
     """Why jobs of some kinds cannot render now, in plain words; empty when every template in use can."""
     if not any(w.polling for w in workers):
         return ["no GPU worker polls Temporal: the GPU machine is off, asleep, or its worker is not running"]
     if not (set(in_use) - renderable):
         return []
-    reasons = [f"no GPU worker can render template '{name}'" for name in in_use if name not in renderable]
+    kinds = {name: [k.value for k in ImageKind if template_for(k, settings).name == name] for name in in_use}
+    reasons = [
+        f"no GPU worker can render template '{name}': {', '.join(kinds[name])} jobs fail at once, charging nothing"
+        for name in in_use
+        if name not in renderable
+    ]
     for worker in workers:
         if worker.polling:
             reasons += [f"{worker.worker_id}: {problem}" for problem in worker.problems]
@@ -169,17 +173,3 @@ def _worker_out(worker_id: str, report: GpuWorkerReport | None, *, polling: bool
         notes=report.notes,
         checked_at=report.checked_at,
     )
-
-
-async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerReport]:
-    """Reports GPU workers published lately, newest first; a worker that stopped reporting drops out."""
-    cutoff = datetime.now(UTC) - GPU_REPORT_WINDOW
-    reports = []
-    for key in await store.list_keys(WORKER_REPORTS_PREFIX):
-        try:
-            report = GpuWorkerReport.model_validate_json(await store.get(key))
-        except Exception:  # a report being rewritten or malformed is skipped, never fatal to health
-            continue
-        if report.checked_at >= cutoff:
-            reports.append(report)
-    return sorted(reports, key=lambda r: r.checked_at, reverse=True)

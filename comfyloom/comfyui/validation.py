@@ -63,6 +63,27 @@ def combo_options(input_type: Any, extra: dict[str, Any]) -> list[Any] | None:
     return None
 
 
+# Shipped with ComfyUI itself, though it lives in custom_nodes/.
+BUILT_IN_CUSTOM_NODES = {"custom_nodes.websocket_image_save"}
+
+
+def pack_of(node: dict[str, Any]) -> str | None:
+    """The custom node pack a class comes from (its `python_module`), None for ComfyUI's own nodes."""
+    module = str(node.get("python_module", ""))
+    if not module.startswith("custom_nodes.") or module in BUILT_IN_CUSTOM_NODES:
+        return None
+    return module.removeprefix("custom_nodes.").split(".")[0].split("@")[0]
+
+
+def packs_in(info: ObjectInfo) -> dict[str, int]:
+    """The custom node packs a ComfyUI has loaded, with how many node classes each brought."""
+    found: dict[str, int] = {}
+    for node in info.values():
+        if (pack := pack_of(node)) is not None:
+            found[pack] = found.get(pack, 0) + 1
+    return dict(sorted(found.items()))
+
+
 _CONVERT = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 
 
@@ -271,3 +292,40 @@ def validate_prompt(graph: Any, info: ObjectInfo) -> Verdict:
             node_errors=node_errors,
         )
     return Verdict(outputs=good, node_errors=node_errors)
+
+
+def explain(verdict: Verdict, graph: Graph, info: ObjectInfo, template: str, *, supported: dict[str, str]) -> list[str]:
+    """Why ComfyUI would refuse `template`, one sentence per error, naming the node, the input and the pack to
+    look at (`supported`: the pack releases the templates are written for)."""
+    if verdict.error is not None and not verdict.node_errors:
+        return [f"{template}: ComfyUI refuses the graph: {verdict.error['message']} ({verdict.error['details']})"]
+    sentences = []
+    for node_id, entry in verdict.node_errors.items():
+        class_type = entry["class_type"]
+        pack = pack_of(info.get(class_type, {}))
+        owner = f"{pack} ({supported[pack]} supported)" if pack in supported else pack or "ComfyUI"
+        where = f"{template}: {class_type} (node {node_id})"
+        for error in entry["errors"]:
+            extra = error.get("extra_info") or {}
+            name = extra.get("input_name", error["details"])
+            value = extra.get("received_value", graph.get(node_id, {}).get("inputs", {}).get(name))
+            match error["type"]:
+                case "required_input_missing":
+                    sentences.append(
+                        f"{where} needs input {name}, which the template does not set: {owner} is newer or older"
+                        " than the template"
+                    )
+                case "value_not_in_list":
+                    sentences.append(
+                        f"{where} input {name} is {value!r}, which this ComfyUI does not offer ({error['details']});"
+                        " model file missing?"
+                    )
+                case "value_smaller_than_min" | "value_bigger_than_max" | "invalid_input_type":
+                    sentences.append(f"{where} input {name}: {error['message']}: {owner} changed what it accepts")
+                case "return_type_mismatch":
+                    sentences.append(
+                        f"{where} input {name}: {error['details']}: {owner} changed the node's inputs or outputs"
+                    )
+                case _:
+                    sentences.append(f"{where}: {error['message']}: {error['details']}")
+    return sentences

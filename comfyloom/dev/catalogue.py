@@ -14,13 +14,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from comfyloom.comfyui.validation import pack_of
+
 RECORDED = "object_info-0.3.64-packs.json"
 # The stand-in model files present when the catalogue was recorded: each list naming them gets the
 # simulator's own files instead.
 RECORDED_CHECKPOINTS = {"waiNSFWIllustrious_v130.safetensors", "random_sd15.safetensors"}
 RECORDED_LORAS = {"comfyloom_test_lora.safetensors"}
-# Shipped with ComfyUI itself, though it lives in custom_nodes/.
-BUILT_IN_CUSTOM_NODES = {"custom_nodes.websocket_image_save"}
 
 # Per class, inputs to add as required (a spec, as `/object_info` gives one) or, with None, to drop.
 InputChanges = dict[str, dict[str, list[Any] | None]]
@@ -29,14 +29,6 @@ InputChanges = dict[str, dict[str, list[Any] | None]]
 @cache
 def _recorded(name: str) -> str:
     return resources.files("comfyloom.dev.catalogues").joinpath(name).read_text()
-
-
-def pack_of(node: dict[str, Any]) -> str | None:
-    """The custom node pack a class comes from (its `python_module`), None for ComfyUI's own nodes."""
-    module = str(node.get("python_module", ""))
-    if not module.startswith("custom_nodes.") or module in BUILT_IN_CUSTOM_NODES:
-        return None
-    return module.removeprefix("custom_nodes.").split(".")[0]
 
 
 def _swap(options: list[Any], recorded: set[str], ours: list[str]) -> list[Any]:

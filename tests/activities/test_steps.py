@@ -11,6 +11,7 @@ from temporalio import activity
 
 from activities import steps
 from activities.comfy import ComfyActivities
+from activities.fleet import FleetActivities
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
 from activities.moderation import ModerationActivities
@@ -20,6 +21,7 @@ from activities.webhooks import WebhookActivities
 
 IMPLEMENTATIONS = [
     ComfyActivities,
+    FleetActivities,
     ImageActivities,
     JobActivities,
     ModerationActivities,

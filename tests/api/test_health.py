@@ -102,7 +102,7 @@ async def test_a_comfyui_missing_custom_nodes_is_degraded_naming_the_template(
     finally:
         await runner.cleanup()
     assert body["status"] == "degraded"
-    assert "no GPU worker can render template 'cover'" in body["reasons"]
+    assert "no GPU worker can render template 'cover': cover jobs fail at once, charging nothing" in body["reasons"]
     assert any("FaceDetailer" in reason and reason.startswith("health-bare: ") for reason in body["reasons"])
 
 

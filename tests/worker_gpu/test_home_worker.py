@@ -138,7 +138,8 @@ async def stop_while_rendering(
     graced = settings.model_copy(update={"shutdown_grace_seconds": grace})
     worker = asyncio.create_task(run_gpu_worker(client, store, graced, stop, worker_id=worker_id))
     accepted = await start_avatar(api, worker_id)
-    await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user(worker_id))
+    # Rendering in ComfyUI, its progress heard: not merely past the prompt step, with the GPU step to come.
+    await wait_for(api, accepted["jobId"], lambda s: s["progress"] is not None, headers=as_user(worker_id))
     stop.set()
     await asyncio.wait_for(worker, grace + 10)
     return accepted

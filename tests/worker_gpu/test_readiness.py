@@ -13,6 +13,7 @@ from temporalio.client import Client
 from comfy_templates import Template, active_templates, load_template, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.dev import localstack
+from comfyloom.dev.catalogue import InputChanges
 from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings
@@ -33,6 +34,33 @@ async def bare_comfyui() -> AsyncIterator[ComfyClient]:
     yield client
     await client.aclose()
     await runner.cleanup()
+
+
+# A FaceDetailer of an Impact-Pack release newer than the templates': one more required input.
+NEWER_IMPACT_PACK: InputChanges = {"FaceDetailer": {"sam_new_knob": ["FLOAT", {"default": 0.5, "max": 1.0}]}}
+
+
+@pytest.fixture
+async def newer_pack_comfyui() -> AsyncIterator[ComfyClient]:
+    port = localstack.free_port()
+    runner = await serve(SimConfig(node_inputs=NEWER_IMPACT_PACK), "127.0.0.1", port)
+    client = ComfyClient(f"http://127.0.0.1:{port}", "check")
+    yield client
+    await client.aclose()
+    await runner.cleanup()
+
+
+async def test_a_template_comfyui_would_refuse_is_named_with_its_node_input_and_pack(
+    newer_pack_comfyui: ComfyClient,
+) -> None:
+    report = await check_comfyui(newer_pack_comfyui, "w1", CHECKPOINT, EVERY_TEMPLATE)
+    assert report.problems == [
+        "cover: FaceDetailer (node 12) needs input sam_new_knob, which the template does not set:"
+        " ComfyUI-Impact-Pack (7.10.x supported) is newer or older than the template"
+    ]
+    renders = {check.template: check.renders for check in report.templates}
+    assert renders == {name: name != "cover" for name in template_names()}
+    assert report.packs["ComfyUI-Impact-Pack"] > 100 and "ComfyUI-Easy-Use" in report.packs
 
 
 async def test_a_complete_comfyui_has_no_problems(local_parts: LocalParts) -> None:
@@ -108,9 +136,9 @@ async def test_health_shows_what_a_gpu_worker_is_missing(
 ) -> None:
     missing = settings.model_copy(update={"comfyui_checkpoint": "not-installed.safetensors"})
     async with running_gpu_worker(client, store, missing):
-        for _ in range(50):
+        for _ in range(150):  # its report can come before Temporal lists it polling ("not polling Temporal")
             reports = (await api.get("/api/v1/image-generation/health")).json()["gpuWorkerReports"]
-            if reports and reports[0]["problems"]:
+            if reports and reports[0]["polling"] and reports[0]["problems"]:
                 break
             await asyncio.sleep(0.1)
     assert reports[0]["workerId"] == "test-gpu"

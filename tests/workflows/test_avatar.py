@@ -120,7 +120,7 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
         assert by_activity[name].startswith("test-gpu"), by_activity
     for name in ("build_prompt", "clear_staging"):
         assert not by_activity[name].startswith("test-gpu"), by_activity
-    # open_job, convert_webp, moderate_image, publish_image and finish_job are local activities of the CPU
-    # worker that runs the workflow: recorded as markers, never offered to a queue a GPU worker polls.
+    # open_job, check_renderable, convert_webp, moderate_image, publish_image and finish_job are local activities
+    # of the CPU worker that runs the workflow: recorded as markers, never offered to a queue a GPU worker polls.
     markers = [e for e in history.events if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER]
-    assert len(markers) == 5
+    assert len(markers) == 6

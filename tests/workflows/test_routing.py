@@ -1,0 +1,100 @@
+"""A render goes only to a GPU worker whose ComfyUI accepts its template; when none that reports does, the job
+fails at once, saying why, and charges nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+
+from comfyloom import temporal
+from comfyloom.contracts import GpuWorkerReport
+from comfyloom.dev.catalogue import InputChanges
+from comfyloom.dev.simulator import SimConfig
+from comfyloom.object_keys import WORKER_REPORTS_PREFIX, worker_report_key
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from tests.helpers.gpu import assert_no_leftovers, gpu, simulated
+from tests.helpers.history import record
+from tests.helpers.jobs import create_character, done, post, wait_for
+
+# Impact-Pack as a later release might ship it: FaceDetailer requires one input more than the cover sets.
+NEWER_IMPACT_PACK: InputChanges = {"FaceDetailer": {"sam_new_knob": ["INT", {"default": 0, "min": 0, "max": 8}]}}
+SENTENCE = (
+    "cover: FaceDetailer (node 12) needs input sam_new_knob, which the template does not set:"
+    " ComfyUI-Impact-Pack (7.10.x supported) is newer or older than the template"
+)
+
+
+async def start_cover(api: httpx.AsyncClient) -> dict[str, Any]:
+    character = await create_character(api)
+    body = {"title": "A Lua", "synopsis": "Uma floresta encantada.", "characterIds": [character["id"]]}
+    response = await post(api, "/api/v1/image-generation/cover", body)
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
+async def reported(store: ObjectStore, worker_id: str) -> GpuWorkerReport:
+    for _ in range(100):
+        if await store.exists(worker_report_key(worker_id)):
+            return GpuWorkerReport.model_validate_json(await store.get(worker_report_key(worker_id)))
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{worker_id} published no report")
+
+
+@pytest.fixture
+async def no_reports(store: ObjectStore) -> None:
+    """Reports left by other tests' workers would speak for ComfyUIs that are gone."""
+    await store.delete_prefix(WORKER_REPORTS_PREFIX)
+
+
+@pytest.mark.usefixtures("cpu_worker", "no_reports")
+async def test_a_job_no_gpu_worker_can_render_fails_at_once_saying_why_and_charging_nothing(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    async with (
+        simulated(settings, SimConfig(node_inputs=NEWER_IMPACT_PACK)) as newer,
+        gpu(client, store, newer, worker_id="newer-pack-gpu"),
+    ):
+        report = await reported(store, "newer-pack-gpu")
+        assert report.problems == [SENTENCE]
+        accepted = await start_cover(api)
+        status = await wait_for(api, accepted["jobId"], done, within=30)
+        avatar = await post(
+            api, "/api/v1/image-generation/avatar", {"characterId": (await create_character(api))["id"]}
+        )
+        drawn = await wait_for(api, avatar.json()["jobId"], done, within=30)
+    assert status["status"] == "failed"
+    assert SENTENCE in status["error"] and status["error"].endswith("no credits were charged")
+    assert status["error"].startswith("no GPU machine can draw this image now")
+    assert newer.sim.renders == 1 and drawn["status"] == "ready"  # the avatar: that ComfyUI renders the rest
+    await assert_no_leftovers(store, pool, accepted, ready=False)
+    await record(client, accepted["workflowId"], "cover_no_gpu_can_render_failed_at_once")
+
+
+@pytest.mark.usefixtures("cpu_worker", "no_reports")
+async def test_with_two_gpu_workers_a_cover_goes_to_the_one_whose_comfyui_accepts_it(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    async with (
+        simulated(settings, SimConfig(node_inputs=NEWER_IMPACT_PACK, render_seconds=0.2)) as newer,
+        simulated(settings, SimConfig(render_seconds=0.2)) as stock,
+        gpu(client, store, newer, worker_id="newer-pack-gpu"),
+    ):
+        await reported(store, "newer-pack-gpu")
+        # A second machine: a connection of its own (one client may not run two workers on a queue).
+        other = await temporal.connect(settings, identity="stock-gpu")
+        async with gpu(other, store, stock, worker_id="stock-gpu"):
+            await reported(store, "stock-gpu")
+            covers = [await start_cover(api) for _ in range(3)]
+            statuses = [await wait_for(api, c["jobId"], done, within=60) for c in covers]
+    assert [s["status"] for s in statuses] == ["ready"] * 3, statuses
+    assert (stock.sim.renders, newer.sim.renders) == (3, 0)
+    for accepted in covers:
+        await assert_no_leftovers(store, pool, accepted, ready=True)
+    await record(client, covers[0]["workflowId"], "cover_routed_to_the_gpu_that_accepts_it")
