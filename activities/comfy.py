@@ -31,6 +31,7 @@ from comfyloom.comfyui.client import (
     output_images,
     wait_for_prompt,
 )
+from comfyloom.comfyui.failures import interrupted_sentence, operator_details, user_sentence
 from comfyloom.contracts import (
     AwaitRequest,
     QueuedPrompt,
@@ -231,12 +232,15 @@ class ComfyActivities:
                 await self._stop(prompt_id)
             raise
         except ComfyExecutionFailed as e:
+            log.warning("prompt %s failed in ComfyUI: %s", prompt_id, e)  # ComfyUI's words, for operators
+            details = operator_details(e.data)
             if e.out_of_memory:
                 await self._client.free(unload_models=True, free_memory=True)
-                raise failure(ErrorType.comfy_out_of_memory, str(e)) from e
-            raise failure(ErrorType.comfy_execution_failed, str(e)) from e
+                raise failure(ErrorType.comfy_out_of_memory, user_sentence(e.data), details) from e
+            raise failure(ErrorType.comfy_execution_failed, user_sentence(e.data), details) from e
         except ComfyInterrupted as e:
-            raise failure(ErrorType.comfy_interrupted, str(e)) from e
+            log.warning("prompt %s: %s", prompt_id, e)
+            raise failure(ErrorType.comfy_interrupted, interrupted_sentence(e.node_id), str(e)) from e
         except ComfyPromptLost as e:
             raise failure(ErrorType.comfy_prompt_lost, str(e)) from e
         ran = entry.get("prompt")

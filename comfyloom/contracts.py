@@ -448,8 +448,8 @@ class TemplateCheck(BaseModel):
     template: str
     missing_nodes: list[str] = []
     missing_models: list[str] = []
-    # Why ComfyUI's own validation refuses the template, as readiness says it (node, input, pack).
-    refused: list[str] = []
+    # Why this ComfyUI cannot render the template, in plain words: the node, the input, the pack or model file.
+    reasons: list[str] = []
     # This ComfyUI answers, has every node and model the template needs, and accepts its graph.
     renders: bool = True
 

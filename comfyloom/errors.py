@@ -53,8 +53,11 @@ RETRYABLE = frozenset(
 NON_RETRYABLE = frozenset(ErrorType) - RETRYABLE
 
 
-def failure(type: ErrorType, message: str, *, next_retry_delay: timedelta | None = None) -> ApplicationError:
-    """The error to raise for `type`, retryable or not as the table says."""
+def failure(
+    type: ErrorType, message: str, *details: object, next_retry_delay: timedelta | None = None
+) -> ApplicationError:
+    """The error to raise for `type`, retryable or not as the table says; `details` are for operators (the
+    Web UI shows them with the failure), the message for users."""
     return ApplicationError(
-        message, type=type.value, non_retryable=type in NON_RETRYABLE, next_retry_delay=next_retry_delay
+        message, *details, type=type.value, non_retryable=type in NON_RETRYABLE, next_retry_delay=next_retry_delay
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from comfyloom.contracts import GpuWorkerReport, Renderable, TemplateCheck
+from comfyloom.contracts import GpuWorkerReport, Renderable
 from comfyloom.object_keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import GPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
@@ -36,15 +36,6 @@ async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerReport]:
     return sorted(reports, key=lambda r: r.checked_at, reverse=True)
 
 
-def why_not(check: TemplateCheck) -> list[str]:
-    """Why a worker cannot render a template, in the words its readiness check used."""
-    if check.refused:
-        return check.refused
-    missing = [f"its ComfyUI lacks node '{node}' (custom node pack missing?)" for node in check.missing_nodes]
-    missing += [f"its ComfyUI lacks model file '{model}'" for model in check.missing_models]
-    return [f"{check.template}: {reason}" for reason in missing] or [f"{check.template}: not renderable"]
-
-
 def renderable(template: str, reports: list[GpuWorkerReport]) -> Renderable:
     """Whether some GPU worker can render `template`: `unknown` while none has checked a reachable ComfyUI for
     it (a job then waits for one, as for a GPU machine that is off)."""
@@ -57,5 +48,5 @@ def renderable(template: str, reports: list[GpuWorkerReport]) -> Renderable:
             continue
         if check.renders:
             return Renderable(verdict="yes")
-        reasons += [f"{report.worker_id}: {reason}" for reason in why_not(check)]
+        reasons += [f"{report.worker_id}: {reason}" for reason in check.reasons or [f"{template}: not renderable"]]
     return Renderable(verdict="no", reasons=reasons) if reasons else Renderable(verdict="unknown")

@@ -24,7 +24,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from comfyloom.settings import GPU_TASK_QUEUE, Settings
+from comfyloom.settings import Settings
 
 log = logging.getLogger("comfyloom.metrics")
 
@@ -42,8 +42,9 @@ def worker_runtime(settings: Settings) -> Runtime | None:
     )
 
 
-async def report_gpu_backlog(client: Client, runtime: Runtime | None) -> None:
-    """How many GPU activities wait for a GPU worker, and for how long: the alert for a GPU machine that is off."""
+async def report_gpu_backlog(client: Client, runtime: Runtime | None, task_queues: list[str]) -> None:
+    """How many GPU activities wait for a GPU worker, and for how long: the alert for a GPU machine that is off.
+    Renders wait on their template's queue (comfyloom/gpu_fleet.py), so `task_queues` are summed."""
     if runtime is None:
         return
     meter = runtime.metric_meter
@@ -53,19 +54,22 @@ async def report_gpu_backlog(client: Client, runtime: Runtime | None) -> None:
     )
     while True:
         try:
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=GPU_TASK_QUEUE),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                    report_stats=True,
-                ),
-                timeout=timedelta(seconds=5),
-            )
-            count.set(described.stats.approximate_backlog_count)
-            age.set(described.stats.approximate_backlog_age.ToTimedelta().total_seconds())
+            described = [
+                await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=client.namespace,
+                        task_queue=TaskQueue(name=queue),
+                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                        report_stats=True,
+                    ),
+                    timeout=timedelta(seconds=5),
+                )
+                for queue in task_queues
+            ]
+            count.set(sum(d.stats.approximate_backlog_count for d in described))
+            age.set(max(d.stats.approximate_backlog_age.ToTimedelta().total_seconds() for d in described))
         except Exception as e:  # Temporal unreachable: the SDK's own metrics say so; try again later
-            log.warning("could not describe %s: %r", GPU_TASK_QUEUE, e)
+            log.warning("could not describe the GPU queues: %r", e)
         await asyncio.sleep(BACKLOG_EVERY.total_seconds())
 
 

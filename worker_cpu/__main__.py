@@ -11,7 +11,7 @@ from comfyloom import db, metrics, starts, temporal
 from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.storage import ObjectStore
-from worker_cpu.worker import build_cpu_worker
+from worker_cpu.worker import build_cpu_worker, gpu_render_queues
 
 log = logging.getLogger("comfyloom.worker_cpu")
 
@@ -42,7 +42,7 @@ async def serve(stop: asyncio.Event) -> None:
     worker = build_cpu_worker(client, pool, store, settings)
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
-    backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime), name="gpu-backlog")
+    backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime, gpu_render_queues()), name="gpu-backlog")
     # Jobs an API admitted but crashed before starting: started here after a grace (comfyloom/starts.py).
     sweep = asyncio.create_task(starts.sweep_forever(pool, client), name="stranded-jobs")
     try:

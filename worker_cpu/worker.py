@@ -16,9 +16,16 @@ from activities.moderation import ModerationActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
 from activities.webhooks import WebhookActivities
-from comfyloom.settings import CPU_TASK_QUEUE, Settings
+from comfy_templates import template_names
+from comfyloom.gpu_fleet import template_task_queue
+from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from workflows.registry import ALL_WORKFLOWS, WORKFLOW_RUNNER
+
+
+def gpu_render_queues() -> list[str]:
+    """Where renders wait for a GPU worker: each template's queue, and the shared one of runs started before."""
+    return [GPU_TASK_QUEUE, *(template_task_queue(name) for name in template_names())]
 
 
 def build_cpu_worker(

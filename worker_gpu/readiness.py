@@ -45,6 +45,7 @@ def _choices(object_info: dict[str, Any], node: str, input_name: str) -> list[An
 
 @dataclass(frozen=True)
 class Missing:
+    node_id: str
     node: str
     input: str
     value: Any
@@ -67,7 +68,7 @@ def _missing_choices(template: Template, object_info: dict[str, Any], checkpoint
                 continue  # a link to another node, or a value each job sets
             choices = _choices(object_info, node["class_type"], name)
             if choices is not None and value not in choices:
-                missing.append(Missing(node["class_type"], name, value, choices, field))
+                missing.append(Missing(node_id, node["class_type"], name, value, choices, field))
     return missing
 
 
@@ -123,8 +124,17 @@ async def check_comfyui(
     for template in templates:
         missing_nodes = sorted(template.class_types - set(info))
         missing_values = [m for m in _missing_choices(template, info, checkpoint) if m.node not in missing_nodes]
+        # Why this template cannot render here, for the workflow's answer to a job of it (comfyloom/gpu_fleet.py).
+        reasons = [f"{template.name}: ComfyUI lacks node {node} (custom node pack missing?)" for node in missing_nodes]
+        for m in missing_values:
+            offered = ", ".join(sorted(map(str, m.choices))) or "none"
+            setting = " (COMFYUI_CHECKPOINT)" if m.field == "checkpoint" else ""
+            reasons.append(
+                f"{template.name}: {m.node} (node {m.node_id}) input {m.input} is '{m.value}'{setting}, which this"
+                f" ComfyUI does not offer (has: {offered}; model file missing?)"
+            )
         refused: list[str] = []
-        if not missing_nodes and not missing_values:  # those said in their own words; now what else ComfyUI says
+        if not reasons:  # the rest in ComfyUI's own terms: what its validation would refuse
             graph = template.render(template.sample_params(checkpoint))
             refused = explain(validate_prompt(graph, info), graph, info, template.name, supported=SUPPORTED_PACKS)
         checks.append(
@@ -132,8 +142,8 @@ async def check_comfyui(
                 template=template.name,
                 missing_nodes=missing_nodes,
                 missing_models=[str(m.value) for m in missing_values],
-                refused=refused,
-                renders=not missing_nodes and not missing_values and not refused,
+                reasons=reasons + refused,
+                renders=not reasons and not refused,
             )
         )
         problems += refused
@@ -182,6 +192,9 @@ class Capability:
 
     def __init__(self) -> None:
         self._refused: set[str] | None = None
+        # Set once the first report is out: the worker polls only then, so a job that asks the reports
+        # whether any worker renders its template (comfyloom/gpu_fleet.py) hears this one.
+        self.published = asyncio.Event()
 
     def update(self, report: GpuWorkerReport) -> None:
         if report.reachable:
@@ -238,6 +251,8 @@ async def report_forever(
             await publish(store, report)
         except Exception as e:  # storage down must not stop the worker; the next round tries again
             log.warning("could not publish the worker report: %r", e)
+        if capability is not None:
+            capability.published.set()
         every = CHECK_EVERY_SECONDS if not report.problems else RECHECK_SECONDS
         # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that lands as the change comes,
         # and the worker's stop then waits for this loop forever.

@@ -34,6 +34,8 @@ from worker_gpu.readiness import Capability, report_forever, report_stopped
 from worker_gpu.room import ComfyRoom, queue_tuner
 
 AWAIT_CONCURRENCY = 16
+# How long the worker waits for its first readiness report to be out before it polls anyway.
+FIRST_REPORT_SECONDS = 15.0
 # Heartbeats carry progress and bring cancellation back; the SDK's default throttle (80% of the
 # heartbeat timeout) would delay both by up to 16 s.
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
@@ -52,7 +54,8 @@ def worker_task_queue(worker_id: str) -> str:
 async def gpu_workers(
     client: Client, store: ObjectStore, settings: Settings, *, worker_id: str | None = None
 ) -> AsyncIterator[list[Worker]]:
-    """The GPU worker's two Temporal workers with the ComfyUI event listener running beside them."""
+    """The GPU worker's Temporal workers, with the ComfyUI event listener and the readiness loop beside them;
+    yielded once the first readiness report is out."""
     worker_id = worker_id or default_worker_id(settings)
     own_queue = worker_task_queue(worker_id)
     comfy = ComfyClient(settings.comfyui_url, client_id=worker_id)
@@ -104,6 +107,9 @@ async def gpu_workers(
         worker(own_queue, activities.await_comfy_result, worker_id, max_concurrent_activities=AWAIT_CONCURRENCY),
     ]
     try:
+        with contextlib.suppress(TimeoutError):  # a ComfyUI or storage slow to answer delays polling, not forever
+            async with asyncio.timeout(FIRST_REPORT_SECONDS):
+                await capability.published.wait()
         yield workers
     finally:
         for task in (listener, reporter):

@@ -50,7 +50,9 @@ class ComfyExecutionFailed(ComfyError):
 
 
 class ComfyInterrupted(ComfyError):
-    pass
+    def __init__(self, message: str, node_id: Any = None) -> None:
+        super().__init__(message)
+        self.node_id = node_id
 
 
 class ComfyPromptLost(ComfyError):
@@ -391,7 +393,9 @@ async def wait_for_prompt(
                 elif kind == "execution_error":
                     raise _execution_failed(data)
                 elif kind == "execution_interrupted":
-                    raise ComfyInterrupted(f"prompt {prompt_id} was interrupted at node {data.get('node_id')}")
+                    raise ComfyInterrupted(
+                        f"prompt {prompt_id} was interrupted at node {data.get('node_id')}", data.get("node_id")
+                    )
                 elif kind != "execution_success":
                     continue
             try:
@@ -423,5 +427,7 @@ def _failure_from_history(prompt_id: str, status: dict[str, Any]) -> ComfyError:
         if event == "execution_error":
             return _execution_failed(data)
         if event == "execution_interrupted":
-            return ComfyInterrupted(f"prompt {prompt_id} was interrupted at node {data.get('node_id')}")
+            return ComfyInterrupted(
+                f"prompt {prompt_id} was interrupted at node {data.get('node_id')}", data.get("node_id")
+            )
     return ComfyExecutionFailed(f"prompt {prompt_id} ended with status error", {})

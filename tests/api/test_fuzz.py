@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from comfyloom.db import credits
 from comfyloom.storage import ObjectStore
@@ -23,6 +24,8 @@ SEED = 17
 EXAMPLES = int(os.environ.get("COMFYLOOM_FUZZ_EXAMPLES", "150"))
 
 
+# Bounded by examples, not time: about 270 s on a 2-core machine alone, too near the suite's 300 s per test.
+@pytest.mark.timeout(600)
 async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does_not_say(
     api: httpx.AsyncClient, pool: asyncpg.Pool, store: ObjectStore, tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK
 from tests.helpers.parts import HEALTH_NAMESPACE, running_gpu_worker, serve_api
 
 HEALTH = "/api/v1/image-generation/health"
@@ -89,21 +90,39 @@ async def test_a_gpu_worker_that_can_render_everything_is_ok_and_a_stopped_one_d
     assert gone["status"] == "unavailable"
 
 
-async def test_a_comfyui_missing_custom_nodes_is_degraded_naming_the_template(
-    ops: httpx.AsyncClient, health_client: Client, store: ObjectStore, settings: Settings
+@pytest.mark.parametrize(
+    ("config", "because"),
+    [
+        (
+            SimConfig(custom_nodes=False),
+            "template 'cover' needs node 'FaceDetailer', which this ComfyUI does not have (custom node missing?)",
+        ),
+        # An Impact-Pack release whose FaceDetailer requires one input more than the cover template sets.
+        (SimConfig(node_inputs=NEWER_IMPACT_PACK), COVER_REFUSED),
+    ],
+    ids=["bare-comfyui", "newer-impact-pack"],
+)
+async def test_a_comfyui_that_cannot_render_a_template_is_degraded_naming_the_kind_and_why(
+    ops: httpx.AsyncClient,
+    health_client: Client,
+    store: ObjectStore,
+    settings: Settings,
+    config: SimConfig,
+    because: str,
 ) -> None:
     port = localstack.free_port()
-    runner = await serve(SimConfig(custom_nodes=False), "127.0.0.1", port)
+    runner = await serve(config, "127.0.0.1", port)
+    worker_id = "health-bare" if not config.custom_nodes else "health-newer"
     try:
-        async with worker(health_client, store, settings, "health-bare", comfyui_url=f"http://127.0.0.1:{port}"):
-            body = await health_until(
-                ops, lambda b: b["status"] != "unavailable" and b["gpuWorkerReports"][0]["checkedAt"]
-            )
+        async with worker(health_client, store, settings, worker_id, comfyui_url=f"http://127.0.0.1:{port}"):
+            body = await health_until(ops, checked(worker_id))
     finally:
         await runner.cleanup()
     assert body["status"] == "degraded"
     assert "no GPU worker can render template 'cover': cover jobs fail at once, charging nothing" in body["reasons"]
-    assert any("FaceDetailer" in reason and reason.startswith("health-bare: ") for reason in body["reasons"])
+    assert f"{worker_id}: {because}" in body["reasons"]
+    [report] = [r for r in body["gpuWorkerReports"] if r["workerId"] == worker_id]
+    assert "cover" not in report["renders"] and "avatar" in report["renders"]
 
 
 async def test_a_missing_checkpoint_makes_every_template_unavailable(

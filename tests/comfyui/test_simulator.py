@@ -14,10 +14,10 @@ import pytest
 import websockets
 from PIL import Image
 
-from comfy_templates import RenderParams, load_template
 from comfyloom.dev import localstack
 from comfyloom.dev.simulator import SimConfig, serve
-from tests.helpers.graphs import avatar_graph
+from tests.helpers.graphs import avatar_graph, cover_graph
+from tests.helpers.packs import NEWER_IMPACT_PACK
 from tests.helpers.parts import LocalParts
 
 
@@ -211,20 +211,6 @@ async def test_an_outage_refuses_connections_then_comes_back_with_or_without_its
         assert (await http.get(f"/history/{kept}")).json() == {}
 
 
-def cover_graph() -> dict[str, Any]:
-    return load_template("cover").render(
-        RenderParams(
-            positive="a castle",
-            negative="lowres",
-            seed=1,
-            width=896,
-            height=1152,
-            checkpoint="waiNSFWIllustrious_v130.safetensors",
-            filename_prefix="tests/cover",
-        )
-    )
-
-
 async def test_the_old_cover_template_is_refused_as_the_real_comfyui_refused_it(comfy: str) -> None:
     graph = cover_graph()
     for name in [n for n in graph["12"]["inputs"] if n.startswith("sam_")]:
@@ -241,8 +227,7 @@ async def test_the_old_cover_template_is_refused_as_the_real_comfyui_refused_it(
 
 async def test_a_simulated_pack_release_that_adds_a_required_input_refuses_the_template() -> None:
     port = localstack.free_port()
-    config = SimConfig(node_inputs={"FaceDetailer": {"sam_new_knob": ["FLOAT", {"default": 0.5, "min": 0.0}]}})
-    runner = await serve(config, "127.0.0.1", port)
+    runner = await serve(SimConfig(node_inputs=NEWER_IMPACT_PACK), "127.0.0.1", port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             info = (await http.get("/object_info/FaceDetailer")).json()

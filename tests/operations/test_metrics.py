@@ -18,7 +18,7 @@ from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, start_avatar, wait_for
-from worker_cpu.worker import build_cpu_worker
+from worker_cpu.worker import build_cpu_worker, gpu_render_queues
 
 
 async def test_api_counts_requests_by_route_template_not_by_id(api: httpx.AsyncClient) -> None:
@@ -48,7 +48,7 @@ async def test_worker_exports_sdk_metrics_generation_duration_and_gpu_backlog(
     measured = await Client.connect(
         client.service_client.config.target_host, runtime=runtime, data_converter=pydantic_data_converter
     )
-    backlog = asyncio.create_task(metrics.report_gpu_backlog(measured, runtime))
+    backlog = asyncio.create_task(metrics.report_gpu_backlog(measured, runtime, gpu_render_queues()))
     try:
         async with build_cpu_worker(measured, pool, store, settings):
             accepted = await start_avatar(api, "metrics-user")

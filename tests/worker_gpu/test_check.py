@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from comfyloom.dev import localstack
-from comfyloom.dev.catalogue import InputChanges
-from comfyloom.dev.simulator import SimConfig, serve
+from comfyloom.dev.simulator import SimConfig
 from comfyloom.settings import Settings
+from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK, simulated_comfyui
 from worker_gpu.__main__ import check_setup
 
 
@@ -26,20 +26,12 @@ async def test_a_machine_that_reaches_everything_is_ready(
 async def test_a_template_the_users_comfyui_would_refuse_is_named_with_node_and_input(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = localstack.free_port()
-    newer: InputChanges = {"FaceDetailer": {"sam_new_knob": ["INT", {"default": 0, "min": 0, "max": 8}]}}
-    runner = await serve(SimConfig(node_inputs=newer), "127.0.0.1", port)
-    try:
-        assert await check_setup(settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"})) == 1
-    finally:
-        await runner.cleanup()
+    async with simulated_comfyui(SimConfig(node_inputs=NEWER_IMPACT_PACK)) as comfy:
+        assert await check_setup(settings.model_copy(update={"comfyui_url": comfy.base_url})) == 1
     out = capsys.readouterr().out
     assert "FAIL  template cover: ComfyUI would refuse it (below)" in out
     assert "OK    template avatar: ComfyUI accepts it" in out
-    assert (
-        "FAIL  cover: FaceDetailer (node 12) needs input sam_new_knob, which the template does not set:"
-        " ComfyUI-Impact-Pack (7.10.x supported) is newer or older than the template"
-    ) in out
+    assert f"FAIL  {COVER_REFUSED}" in out
 
 
 async def test_each_unreachable_part_is_named(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,12 +12,11 @@ from temporalio.client import Client
 
 from comfy_templates import Template, active_templates, load_template, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
-from comfyloom.dev import localstack
-from comfyloom.dev.catalogue import InputChanges
-from comfyloom.dev.simulator import SimConfig, serve
+from comfyloom.dev.simulator import SimConfig
 from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK, simulated_comfyui
 from tests.helpers.parts import LocalParts, running_gpu_worker
 from worker_gpu.readiness import check_comfyui, report_forever, report_stopped, version_note
 
@@ -28,36 +27,21 @@ EVERY_TEMPLATE = [load_template(name) for name in template_names()]
 @pytest.fixture
 async def bare_comfyui() -> AsyncIterator[ComfyClient]:
     """A fresh ComfyUI install: built-in nodes only, no Impact-Pack or Easy-Use."""
-    port = localstack.free_port()
-    runner = await serve(SimConfig(custom_nodes=False), "127.0.0.1", port)
-    client = ComfyClient(f"http://127.0.0.1:{port}", "check")
-    yield client
-    await client.aclose()
-    await runner.cleanup()
-
-
-# A FaceDetailer of an Impact-Pack release newer than the templates': one more required input.
-NEWER_IMPACT_PACK: InputChanges = {"FaceDetailer": {"sam_new_knob": ["FLOAT", {"default": 0.5, "max": 1.0}]}}
+    async with simulated_comfyui(SimConfig(custom_nodes=False)) as client:
+        yield client
 
 
 @pytest.fixture
 async def newer_pack_comfyui() -> AsyncIterator[ComfyClient]:
-    port = localstack.free_port()
-    runner = await serve(SimConfig(node_inputs=NEWER_IMPACT_PACK), "127.0.0.1", port)
-    client = ComfyClient(f"http://127.0.0.1:{port}", "check")
-    yield client
-    await client.aclose()
-    await runner.cleanup()
+    async with simulated_comfyui(SimConfig(node_inputs=NEWER_IMPACT_PACK)) as client:
+        yield client
 
 
 async def test_a_template_comfyui_would_refuse_is_named_with_its_node_input_and_pack(
     newer_pack_comfyui: ComfyClient,
 ) -> None:
     report = await check_comfyui(newer_pack_comfyui, "w1", CHECKPOINT, EVERY_TEMPLATE)
-    assert report.problems == [
-        "cover: FaceDetailer (node 12) needs input sam_new_knob, which the template does not set:"
-        " ComfyUI-Impact-Pack (7.10.x supported) is newer or older than the template"
-    ]
+    assert report.problems == [COVER_REFUSED]
     renders = {check.template: check.renders for check in report.templates}
     assert renders == {name: name != "cover" for name in template_names()}
     assert report.packs["ComfyUI-Impact-Pack"] > 100 and "ComfyUI-Easy-Use" in report.packs

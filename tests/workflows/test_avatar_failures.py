@@ -29,8 +29,9 @@ async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
         ).json()
         status = await wait_for(api, accepted["jobId"], done)
     assert status["status"] == "failed" and status["stage"] == "failed"
-    assert "node 4 (CheckpointLoaderSimple)" in status["error"]
-    assert "not-installed.safetensors" in status["error"]
+    # The worker's readiness check knew: the job fails before it reaches ComfyUI, naming node and model.
+    assert "CheckpointLoaderSimple (node 4) input ckpt_name is 'not-installed.safetensors'" in status["error"]
+    assert status["error"].endswith("no credits were charged")
     assert await staging_left(store, accepted["workflowId"]) == []
     assert await pool.fetchval("select count(*) from images where job_id = $1", accepted["jobId"]) == 0
     # Rejected once, never retried.

@@ -78,7 +78,10 @@ async def test_comfyui_restart_mid_render_is_detected_and_requeued_once(
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        (Fault(kind="fail", node="8", message="decoder exploded"), ["node 8 (VAEDecode)", "decoder exploded"]),
+        (
+            Fault(kind="fail", node="8", message="decoder exploded"),
+            ["node 8 (VAEDecode) raised RuntimeError", "ComfyUI log says why; no credits were charged"],
+        ),
         (Fault(kind="reject"), ["ComfyUI rejected the graph", "Simulated rejection"]),
     ],
     ids=["execution_error", "rejected_graph"],

@@ -13,7 +13,6 @@ from temporalio.client import Client
 
 from comfyloom import temporal
 from comfyloom.contracts import GpuWorkerReport
-from comfyloom.dev.catalogue import InputChanges
 from comfyloom.dev.simulator import SimConfig
 from comfyloom.object_keys import WORKER_REPORTS_PREFIX, worker_report_key
 from comfyloom.settings import Settings
@@ -21,13 +20,7 @@ from comfyloom.storage import ObjectStore
 from tests.helpers.gpu import assert_no_leftovers, gpu, simulated
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, post, wait_for
-
-# Impact-Pack as a later release might ship it: FaceDetailer requires one input more than the cover sets.
-NEWER_IMPACT_PACK: InputChanges = {"FaceDetailer": {"sam_new_knob": ["INT", {"default": 0, "min": 0, "max": 8}]}}
-SENTENCE = (
-    "cover: FaceDetailer (node 12) needs input sam_new_knob, which the template does not set:"
-    " ComfyUI-Impact-Pack (7.10.x supported) is newer or older than the template"
-)
+from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK
 
 
 async def start_cover(api: httpx.AsyncClient) -> dict[str, Any]:
@@ -62,7 +55,7 @@ async def test_a_job_no_gpu_worker_can_render_fails_at_once_saying_why_and_charg
         gpu(client, store, newer, worker_id="newer-pack-gpu"),
     ):
         report = await reported(store, "newer-pack-gpu")
-        assert report.problems == [SENTENCE]
+        assert report.problems == [COVER_REFUSED]
         accepted = await start_cover(api)
         status = await wait_for(api, accepted["jobId"], done, within=30)
         avatar = await post(
@@ -70,7 +63,7 @@ async def test_a_job_no_gpu_worker_can_render_fails_at_once_saying_why_and_charg
         )
         drawn = await wait_for(api, avatar.json()["jobId"], done, within=30)
     assert status["status"] == "failed"
-    assert SENTENCE in status["error"] and status["error"].endswith("no credits were charged")
+    assert COVER_REFUSED in status["error"] and status["error"].endswith("no credits were charged")
     assert status["error"].startswith("no GPU machine can draw this image now")
     assert newer.sim.renders == 1 and drawn["status"] == "ready"  # the avatar: that ComfyUI renders the rest
     await assert_no_leftovers(store, pool, accepted, ready=False)
