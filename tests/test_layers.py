@@ -30,6 +30,7 @@ LIBRARY = {
     "comfyloom.imaging": 2,
     "comfyloom.comfyui": 2,
     "comfyloom.moderation": 2,
+    "comfyloom.gpu_fleet": 2,
     "comfyloom.contracts": 1,
     "comfyloom.storage": 1,
     "comfyloom.temporal": 1,

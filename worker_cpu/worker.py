@@ -17,9 +17,9 @@ from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
 from activities.webhooks import WebhookActivities
 from comfy_templates import template_names
-from comfyloom.gpu_fleet import template_task_queue
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
+from workflows.policies import template_task_queue
 from workflows.registry import ALL_WORKFLOWS, WORKFLOW_RUNNER
 
 
@@ -42,7 +42,7 @@ def build_cpu_worker(
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
     webhooks = WebhookActivities(pool, settings)
-    fleet = FleetActivities(store)
+    fleet = FleetActivities(client, store)
     return Worker(
         client,
         task_queue=CPU_TASK_QUEUE,

@@ -77,7 +77,8 @@ class ComfyRoom(CustomSlotSupplier):
         while True:
             self._released.clear()
             self._events.queue_changed.clear()
-            if self._takes(queue):
+            # ComfyUI is asked only when this queue could poll: many waiting queues must not flood it.
+            if self._takes(queue) and queue not in self._polling and self._in_hand < self._capacity:
                 room = await self._room()
                 with self._lock:
                     if queue not in self._polling and self._in_hand < room:

@@ -26,12 +26,12 @@ from temporalio.worker import Worker
 from activities.comfy import COMFY_BACKLOG, ComfyActivities
 from comfy_templates import active_templates, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
-from comfyloom.gpu_fleet import template_task_queue
 from comfyloom.lifecycle import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import Capability, report_forever, report_stopped
 from worker_gpu.room import ComfyRoom, queue_tuner
+from workflows.policies import template_task_queue
 
 AWAIT_CONCURRENCY = 16
 # How long the worker waits for its first readiness report to be out before it polls anyway.
@@ -99,11 +99,24 @@ async def gpu_workers(
 
     workers = [
         # Jobs are taken only while this ComfyUI has room for them, and accepts their template (worker_gpu/room.py).
+        # One poll a queue (room.py allows no more), so a worker's idle queues cost Temporal one long poll each.
         *(
-            worker(queue, activities.queue_comfy_prompt, f"{worker_id}@{template}", tuner=queue_tuner(room))
+            worker(
+                queue,
+                activities.queue_comfy_prompt,
+                f"{worker_id}@{template}",
+                tuner=queue_tuner(room),
+                max_concurrent_activity_task_polls=1,
+            )
             for queue, template in template_queues.items()
         ),
-        worker(GPU_TASK_QUEUE, activities.queue_comfy_prompt, f"{worker_id}@shared", tuner=queue_tuner(room)),
+        worker(
+            GPU_TASK_QUEUE,
+            activities.queue_comfy_prompt,
+            f"{worker_id}@shared",
+            tuner=queue_tuner(room),
+            max_concurrent_activity_task_polls=1,
+        ),
         worker(own_queue, activities.await_comfy_result, worker_id, max_concurrent_activities=AWAIT_CONCURRENCY),
     ]
     try:

@@ -31,9 +31,8 @@ with workflow.unsafe.imports_passed_through():
         RenderResult,
     )
     from comfyloom.errors import ErrorType, failure
-    from comfyloom.gpu_fleet import template_task_queue
     from comfyloom.object_keys import staging_prefix
-    from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES
+    from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES, template_task_queue
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -145,6 +144,8 @@ async def _fail_if_no_gpu_can_render(template: str) -> None:
     try:
         found = await run_step(steps.check_renderable, RenderableQuery(template=template), summary=template)
     except ActivityError as e:  # the reports unreadable: the job waits for a GPU worker, as before this check
+        if is_cancellation(e):
+            raise
         workflow.logger.warning("GPU workers' reports unreadable (%s); queueing anyway", failure_reason(e))
         return
     if found.verdict == "no":

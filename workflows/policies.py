@@ -98,3 +98,8 @@ POLICIES: dict[str, ActivityPolicy] = {
 }
 
 MAX_RENDER_ATTEMPTS = 3
+
+
+def template_task_queue(template: str) -> str:
+    """Where renders of `template` wait: polled only by GPU workers whose ComfyUI accepts the template."""
+    return f"{GPU_TASK_QUEUE}@{template}"

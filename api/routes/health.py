@@ -12,30 +12,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response, status
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep
 from api.schemas import ComponentHealth, GpuWorkerOut, Health
 from comfy_templates import active_templates, template_for
 from comfyloom.contracts import GpuWorkerReport, ImageKind
-from comfyloom.gpu_fleet import gpu_worker_reports
-from comfyloom.settings import GPU_TASK_QUEUE, Settings
+from comfyloom.gpu_fleet import gpu_fleet
+from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["health"])
 
-GPU_POLLER_WINDOW = timedelta(minutes=2)
 # Load balancers poll health every few seconds: the GPU side (pollers, worker reports) is read at most this
 # often per API replica. Workers refresh their reports every 10 s while something is wrong.
 GPU_VIEW_SECONDS = 2.0
-# The suffix a GPU worker's identity carries on the shared queue (worker_gpu/worker.py).
-SHARED_QUEUE_IDENTITY = "@shared"
 
 
 async def _check(probe: Awaitable[object]) -> ComponentHealth:
@@ -118,35 +113,15 @@ async def _gpu_view(request: Request, temporal: Client, store: ObjectStore, sett
     cached: tuple[float, list[GpuWorkerOut]] | None = getattr(request.app.state, "gpu_view", None)
     if cached is not None and time.monotonic() - cached[0] < GPU_VIEW_SECONDS:
         return cached[1]
-    polls, reports = await asyncio.gather(_polls(temporal, settings), gpu_worker_reports(store))
-    by_id = {r.worker_id: r for r in reports}
-    # A worker that said it stopped is not polling, unless it polled again since (restarted).
-    polling = {
-        worker_id
-        for worker_id, last_poll in polls.items()
-        if worker_id not in by_id or not by_id[worker_id].stopped or last_poll > by_id[worker_id].checked_at
-    }
-    workers = [_worker_out(worker_id, by_id.get(worker_id), polling=True) for worker_id in sorted(polling)]
-    workers += [_worker_out(r.worker_id, r, polling=False) for r in reports if r.worker_id not in polling]
+    fleet = await gpu_fleet(temporal, settings.temporal_namespace, store)
+    workers = [
+        _worker_out(worker_id, fleet.reports.get(worker_id), polling=True) for worker_id in sorted(fleet.polling)
+    ]
+    workers += [
+        _worker_out(r.worker_id, r, polling=False) for r in fleet.reports.values() if r.worker_id not in fleet.polling
+    ]
     request.app.state.gpu_view = (time.monotonic(), workers)
     return workers
-
-
-async def _polls(temporal: Client, settings: Settings) -> dict[str, datetime]:
-    """Each GPU worker polling the shared queue lately, and when it last polled."""
-    described = await temporal.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=settings.temporal_namespace,
-            task_queue=TaskQueue(name=GPU_TASK_QUEUE),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        ),
-        timeout=timedelta(seconds=3),
-    )
-    now = datetime.now(UTC)
-    polls = {
-        p.identity.removesuffix(SHARED_QUEUE_IDENTITY): p.last_access_time.ToDatetime(UTC) for p in described.pollers
-    }
-    return {worker_id: last for worker_id, last in polls.items() if now - last <= GPU_POLLER_WINDOW}
 
 
 def _worker_out(worker_id: str, report: GpuWorkerReport | None, *, polling: bool) -> GpuWorkerOut:

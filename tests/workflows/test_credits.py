@@ -100,7 +100,7 @@ async def test_a_failed_render_gives_the_credits_back(
     after = await account(api, headers)
     assert (after["balance"], after["reserved"]) == (5, 0)
     assert [(e["entry"], e["amount"]) for e in after["ledger"][:2]] == [("release", 5), ("hold", -5)]
-    assert "decoder exploded" in after["ledger"][0]["note"]
+    assert "node 8 (VAEDecode) raised RuntimeError" in after["ledger"][0]["note"]
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
