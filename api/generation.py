@@ -113,6 +113,11 @@ def status_url(job_id: UUID, settings: Settings) -> str:
     return f"{settings.api_public_url}/api/v1/image-generation/status/{job_id}"
 
 
+def _owned_by_story(kind: str) -> bool:
+    """A job row's kind is an image kind or a sticker set's (`sticker_set`, no `ImageKind`)."""
+    return kind in ImageKind.__members__.values() and KINDS[ImageKind(kind)].owner == "story"
+
+
 async def replayed(job: jobs.JobRow, caller: Caller) -> JobAccepted:
     """The answer to a repeated request: the job the first one started. If a crash stopped the first request
     between admitting the job and starting its workflow, the workflow is started now, as any admitted job's is."""
@@ -122,7 +127,7 @@ async def replayed(job: jobs.JobRow, caller: Caller) -> JobAccepted:
         job_id=job.id,
         workflow_id=job.workflow_id,
         status_url=status_url(job.id, caller.settings),
-        story_id=job.story_id if KINDS[ImageKind(job.kind)].owner == "story" else None,
+        story_id=job.story_id if _owned_by_story(job.kind) else None,
         replayed=True,
     )
 

@@ -77,6 +77,22 @@ async def test_the_same_idempotency_key_returns_the_same_job(
     assert error["type"] == "idempotency_key_reused" and error["fields"][0]["field"] == "Idempotency-Key"
 
 
+async def test_a_repeated_sticker_set_request_is_the_first_set_not_a_server_error(
+    api: httpx.AsyncClient, started: Started
+) -> None:
+    """A set's row has kind `sticker_set`, no image kind: answering a repeat of it once was a 500."""
+    _, headers, character = await new_user(api)
+    keyed = {**headers, "Idempotency-Key": "set-attempt-1"}
+    bulk = "/api/v1/image-generation/stickers/bulk"
+    answers = await asyncio.gather(*(api.post(bulk, json={"characterId": character}, headers=keyed) for _ in range(4)))
+    assert [a.status_code for a in answers] == [202] * 4, [a.text for a in answers]
+    bodies = [started.add(a).json() for a in answers]
+    assert len({b["jobId"] for b in bodies}) == 1 and sorted(b["replayed"] for b in bodies) == [False] + [True] * 3
+    # Without the key (and no repeat window in the suite's settings): a set of its own.
+    again = started.add(await api.post(bulk, json={"characterId": character}, headers=headers))
+    assert again.status_code == 202 and again.json()["jobId"] != bodies[0]["jobId"], again.text
+
+
 async def test_the_same_body_within_the_window_is_one_job(
     settings: Settings, pool: asyncpg.Pool, started: Started
 ) -> None:
