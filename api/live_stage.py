@@ -11,13 +11,13 @@ from typing import Any
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
-from temporalio.service import RPCError
 
 from activities.steps import GPU_STEPS
 from comfyloom import search
 from comfyloom.contracts import Progress, RenderProgress, Stage
 from comfyloom.db.jobs import JobRow, JobStatus
 from comfyloom.errors import ErrorType
+from comfyloom.temporal import TEMPORAL_AWAY
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 FINAL_STAGE = {JobStatus.ready: Stage.done, JobStatus.failed: Stage.failed, JobStatus.cancelled: Stage.cancelled}
@@ -47,7 +47,7 @@ async def _progress(handle: WorkflowHandle[Any, Any]) -> Progress | None:
     try:
         # A query needs a CPU worker to answer; without one it would wait, so it gets a short deadline.
         progress: Progress = await handle.query("progress", result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
-    except RPCError:
+    except TEMPORAL_AWAY:
         return None
     return progress
 
@@ -68,7 +68,7 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
     if not with_passed:
         try:
             description = await handle.describe()
-        except RPCError:
+        except TEMPORAL_AWAY:
             return Live(Stage.queued)  # not started yet (its note waits for the sweep), or Temporal away
     stage = _searched_stage(description) if description else None
     if stage is not None:

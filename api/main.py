@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.pool = pool
         app.state.store = store
-        app.state.temporal = await temporal.connect(settings, identity="comfyloom-api")
+        # Lazy: an API started while Temporal is away admits jobs (their runs start when it is back) and says so.
+        app.state.temporal = await temporal.connect(settings, identity="comfyloom-api", lazy=True)
         app.state.launcher = launcher = Launcher(pool, app.state.temporal)
         try:
             yield

@@ -43,7 +43,16 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or bool(settings.temporal_api_key)
 
 
-async def connect(settings: Settings, *, identity: str | None = None, runtime: Runtime | None = None) -> Client:
+# What a call raises when Temporal cannot answer: RPCError, or RuntimeError ("Failed client connect") from a lazy
+# client (connect(lazy=True)) that has not reached it yet; the next call tries to connect again.
+TEMPORAL_AWAY: tuple[type[Exception], ...] = (RPCError, RuntimeError)
+
+
+async def connect(
+    settings: Settings, *, identity: str | None = None, runtime: Runtime | None = None, lazy: bool = False
+) -> Client:
+    """A client of the configured Temporal; `lazy` connects at its first call, so a Temporal that is away fails
+    that call (and is tried again at the next), not the start of the process holding the client."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -52,6 +61,7 @@ async def connect(settings: Settings, *, identity: str | None = None, runtime: R
         data_converter=pydantic_data_converter,
         identity=identity,
         runtime=runtime,
+        lazy=lazy,
     )
 
 

@@ -34,6 +34,7 @@ from api.stranded import cancel_unstarted
 from comfyloom.db import app_users, jobs
 from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
+from comfyloom.temporal import TEMPORAL_AWAY
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"], responses=responses(401, 403, 422))
 
@@ -104,8 +105,8 @@ async def cancel_job(
         raise ApiError(409, "already_finished", f"the job has already ended: {job.status.value}", field="jobId")
     try:
         await temporal.get_workflow_handle(job.workflow_id).cancel()
-    except RPCError as e:
-        if e.status != RPCStatusCode.NOT_FOUND:
+    except TEMPORAL_AWAY as e:
+        if not isinstance(e, RPCError) or e.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, "temporal_unavailable", "the job could not be cancelled; try again") from e
         await cancel_unstarted(pool, launcher, job)  # no run behind a live row: its start never came
     return await status_of(pool, temporal, job)
