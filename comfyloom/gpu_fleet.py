@@ -7,6 +7,7 @@ template is unrenderable only when every polling GPU worker that checked a reach
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,20 +37,23 @@ class GpuFleet:
 
 
 async def gpu_fleet(client: Client, namespace: str, store: ObjectStore) -> GpuFleet:
-    """Who polls the shared GPU queue lately, and what each reported of its ComfyUI."""
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=namespace,
-            task_queue=TaskQueue(name=GPU_TASK_QUEUE),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    """Who polls the shared GPU queue lately, and what each reported of its ComfyUI (both read at once)."""
+    described, published = await asyncio.gather(
+        client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=namespace,
+                task_queue=TaskQueue(name=GPU_TASK_QUEUE),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            ),
+            timeout=timedelta(seconds=3),
         ),
-        timeout=timedelta(seconds=3),
+        gpu_worker_reports(store),
     )
     now = datetime.now(UTC)
     polls = {
         p.identity.removesuffix(SHARED_QUEUE_IDENTITY): p.last_access_time.ToDatetime(UTC) for p in described.pollers
     }
-    reports = {r.worker_id: r for r in await gpu_worker_reports(store)}
+    reports = {r.worker_id: r for r in published}
     polling = {
         worker_id
         for worker_id, last in polls.items()

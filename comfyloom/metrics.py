@@ -44,7 +44,7 @@ def worker_runtime(settings: Settings) -> Runtime | None:
 
 async def report_gpu_backlog(client: Client, runtime: Runtime | None, task_queues: list[str]) -> None:
     """How many GPU activities wait for a GPU worker, and for how long: the alert for a GPU machine that is off.
-    Renders wait on their template's queue (comfyloom/gpu_fleet.py), so `task_queues` are summed."""
+    Renders wait on their template's queue (workflows/policies.py), so `task_queues` are summed."""
     if runtime is None:
         return
     meter = runtime.metric_meter

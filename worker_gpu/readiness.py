@@ -15,7 +15,7 @@ from typing import Any
 
 from comfy_templates import SUPPORTED_PACKS, Template
 from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
-from comfyloom.comfyui.validation import explain, packs_in, validate_prompt
+from comfyloom.comfyui.validation import combo_options, explain, packs_in, validate_prompt
 from comfyloom.contracts import GpuWorkerReport, TemplateCheck
 from comfyloom.object_keys import worker_report_key
 from comfyloom.storage import ObjectStore
@@ -28,19 +28,14 @@ RECHECK_SECONDS = 10.0
 
 
 def _choices(object_info: dict[str, Any], node: str, input_name: str) -> list[Any] | None:
-    """The values ComfyUI offers for a list input (installed models, sampler names), or None.
-
-    `/object_info` says so in two ways, both used by current ComfyUI: `[["a", "b"], {...}]` and
-    `["COMBO", {"options": ["a", "b"], ...}]`.
-    """
+    """The values ComfyUI offers for a list input (installed models, sampler names), or None: in either form
+    current ComfyUI uses, as its validation reads them (`combo_options`)."""
     spec = object_info.get(node, {}).get("input", {})
     declared = {**spec.get("required", {}), **spec.get("optional", {})}.get(input_name)
     if not isinstance(declared, list) or not declared:
         return None
-    if isinstance(declared[0], list):
-        return declared[0]
-    options = declared[1].get("options") if declared[0] == "COMBO" and len(declared) > 1 else None
-    return options if isinstance(options, list) else None
+    extra = declared[1] if len(declared) > 1 and isinstance(declared[1], dict) else {}
+    return combo_options(declared[0], extra)
 
 
 @dataclass(frozen=True)
@@ -125,7 +120,15 @@ async def check_comfyui(
         missing_nodes = sorted(template.class_types - set(info))
         missing_values = [m for m in _missing_choices(template, info, checkpoint) if m.node not in missing_nodes]
         # Why this template cannot render here, for the workflow's answer to a job of it (comfyloom/gpu_fleet.py).
-        reasons = [f"{template.name}: ComfyUI lacks node {node} (custom node pack missing?)" for node in missing_nodes]
+        # Missing nodes and ComfyUI's refusals go to the report's problems as they are; a missing model is said
+        # there without its node id, and the checkpoint once for all templates.
+        reasons: list[str] = []
+        for node in missing_nodes:
+            reasons.append(
+                f"template '{template.name}' needs node '{node}', which this ComfyUI does not have"
+                " (custom node missing?)"
+            )
+        problems += reasons
         for m in missing_values:
             offered = ", ".join(sorted(map(str, m.choices))) or "none"
             setting = " (COMFYUI_CHECKPOINT)" if m.field == "checkpoint" else ""
@@ -133,27 +136,6 @@ async def check_comfyui(
                 f"{template.name}: {m.node} (node {m.node_id}) input {m.input} is '{m.value}'{setting}, which this"
                 f" ComfyUI does not offer (has: {offered}; model file missing?)"
             )
-        refused: list[str] = []
-        if not reasons:  # the rest in ComfyUI's own terms: what its validation would refuse
-            graph = template.render(template.sample_params(checkpoint))
-            refused = explain(validate_prompt(graph, info), graph, info, template.name, supported=SUPPORTED_PACKS)
-        checks.append(
-            TemplateCheck(
-                template=template.name,
-                missing_nodes=missing_nodes,
-                missing_models=[str(m.value) for m in missing_values],
-                reasons=reasons + refused,
-                renders=not reasons and not refused,
-            )
-        )
-        problems += refused
-        for node in missing_nodes:
-            problems.append(
-                f"template '{template.name}' needs node '{node}', which this ComfyUI does not have"
-                " (custom node missing?)"
-            )
-        for m in missing_values:
-            offered = ", ".join(sorted(map(str, m.choices))) or "none"
             if m.field == "checkpoint":
                 without_checkpoint[template.name] = offered
             else:
@@ -161,6 +143,20 @@ async def check_comfyui(
                     f"template '{template.name}' needs {m.node}.{m.input} = '{m.value}', which this ComfyUI does"
                     f" not offer (has: {offered}; model file missing?)"
                 )
+        if not reasons:  # the rest in ComfyUI's own terms: what its validation would refuse
+            graph = template.render(template.sample_params(checkpoint))
+            refused = explain(validate_prompt(graph, info), graph, info, template.name, supported=SUPPORTED_PACKS)
+            reasons += refused
+            problems += refused
+        checks.append(
+            TemplateCheck(
+                template=template.name,
+                missing_nodes=missing_nodes,
+                missing_models=[str(m.value) for m in missing_values],
+                reasons=reasons,
+                renders=not reasons,
+            )
+        )
     if without_checkpoint:
         problems.append(
             f"checkpoint '{checkpoint}' (COMFYUI_CHECKPOINT), which {', '.join(without_checkpoint)} load, is not in"

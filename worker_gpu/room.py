@@ -6,11 +6,12 @@ worker whose ComfyUI already held its backlog take more jobs and keep them waiti
 worker sat idle. Here a queue gets a slot only while ComfyUI's backlog plus the jobs in hand is below
 COMFY_BACKLOG, so the rest stays in Temporal for whichever GPU frees up first.
 
-Renders wait on one queue per template (comfyloom/gpu_fleet.py), and a worker polls a template's queue only
-while its readiness check says ComfyUI accepts that template: a job never reaches a ComfyUI that would refuse
-it, and waits for a worker that can render it. Each queue may have one poll out whenever there is room, so
-one busy template never keeps another's jobs waiting; when jobs of several templates arrive in the same
-instant, the worker may take one more than it has room for, which then waits its turn in the activity.
+Renders wait on one queue per template (`workflows.policies.template_task_queue`), and a worker polls a
+template's queue only while its readiness check says ComfyUI accepts that template: a job never reaches a
+ComfyUI that would refuse it, and waits for a worker that can render it. Each queue may have one poll out
+whenever there is room, so one busy template never keeps another's jobs waiting; when jobs of several
+templates arrive in the same instant, the worker may take one more than it has room for, which then waits
+its turn in the activity.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The GPU worker: Temporal workers over one ComfyUI.
 
-- each template in use has a queue, `imagegen-gpu@<template>`, that takes `queue_comfy_prompt` for renders
+- each template shipped has a queue, `imagegen-gpu@<template>`, that takes `queue_comfy_prompt` for renders
   of it; this worker polls it only while its ComfyUI accepts the template (worker_gpu/room.py);
 - the shared `imagegen-gpu` queue takes `queue_comfy_prompt` from runs started before those queues;
 - this worker's own queue, `imagegen-gpu/<worker id>`, takes `await_comfy_result` for the prompts
@@ -97,6 +97,8 @@ async def gpu_workers(
             graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         )
 
+    # Every render queue, by the name its identity ends in: the templates', and the shared one of older runs.
+    render_queues = {**template_queues, GPU_TASK_QUEUE: "shared"}
     workers = [
         # Jobs are taken only while this ComfyUI has room for them, and accepts their template (worker_gpu/room.py).
         # One poll a queue (room.py allows no more), so a worker's idle queues cost Temporal one long poll each.
@@ -104,18 +106,11 @@ async def gpu_workers(
             worker(
                 queue,
                 activities.queue_comfy_prompt,
-                f"{worker_id}@{template}",
+                f"{worker_id}@{name}",
                 tuner=queue_tuner(room),
                 max_concurrent_activity_task_polls=1,
             )
-            for queue, template in template_queues.items()
-        ),
-        worker(
-            GPU_TASK_QUEUE,
-            activities.queue_comfy_prompt,
-            f"{worker_id}@shared",
-            tuner=queue_tuner(room),
-            max_concurrent_activity_task_polls=1,
+            for queue, name in render_queues.items()
         ),
         worker(own_queue, activities.await_comfy_result, worker_id, max_concurrent_activities=AWAIT_CONCURRENCY),
     ]

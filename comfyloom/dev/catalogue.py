@@ -45,28 +45,25 @@ def _swap(options: list[Any], recorded: set[str], ours: list[str]) -> list[Any]:
 
 
 def object_info(
-    checkpoints: list[str],
-    loras: list[str],
-    *,
-    custom_nodes: bool = True,
-    changes: InputChanges | None = None,
-    name: str = RECORDED,
+    checkpoints: list[str], loras: list[str], *, custom_nodes: bool = True, changes: InputChanges | None = None
 ) -> dict[str, Any]:
     """The recorded catalogue with these model files; without `custom_nodes`, a bare ComfyUI's classes."""
-    info: dict[str, Any] = json.loads(_recorded(name))
+    info: dict[str, Any] = json.loads(_recorded(RECORDED))
     if not custom_nodes:
         info = {cls: node for cls, node in info.items() if pack_of(node) is None}
+
+    def ours(options: list[Any]) -> list[Any]:
+        return _swap(_swap(options, RECORDED_CHECKPOINTS, checkpoints), RECORDED_LORAS, loras)
+
     for node in info.values():
         for section in node["input"].values():
             for spec in section.values() if isinstance(section, dict) else ():
-                if isinstance(spec, list) and spec and isinstance(spec[0], list):
-                    spec[0] = _swap(_swap(spec[0], RECORDED_CHECKPOINTS, checkpoints), RECORDED_LORAS, loras)
-                elif isinstance(spec, list) and len(spec) > 1 and spec[0] == "COMBO":
-                    options = spec[1].get("options")
-                    if isinstance(options, list):
-                        spec[1]["options"] = _swap(
-                            _swap(options, RECORDED_CHECKPOINTS, checkpoints), RECORDED_LORAS, loras
-                        )
+                if not isinstance(spec, list) or not spec:
+                    continue
+                if isinstance(spec[0], list):  # `[[...], {...}]`
+                    spec[0] = ours(spec[0])
+                elif spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1].get("options"), list):
+                    spec[1]["options"] = ours(spec[1]["options"])
     for cls, inputs in (changes or {}).items():
         node = info[cls]
         required = node["input"].setdefault("required", {})
