@@ -78,6 +78,13 @@ class JobActivities:
         """Close the job with its reason and leave no object behind that nothing points at."""
         removed = await self._store.delete_prefix(fail.staging_prefix)
         for key in fail.published_keys:
+            held = await self._store.describe(key)
+            if held is None:
+                continue
+            if held.owner is not None and held.owner != str(fail.job_id):
+                # Publishing refused the key (ObjectTaken): the object there is another job's image.
+                activity.logger.warning("%s is job %s's image: left in place", key, held.owner)
+                continue
             await self._store.delete(key)
         async with self._pool.acquire() as conn, conn.transaction():
             await jobs.mark_failed(conn, fail.job_id, fail.error, cancelled=fail.cancelled)

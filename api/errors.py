@@ -82,30 +82,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
-def document_body_limit(app: FastAPI) -> None:
-    """Every operation that takes a body also answers 413 (api/body_guard.py): say so in its OpenAPI entry."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = build()
-            too_large = responses(413)[413]
-            for operations in spec["paths"].values():
-                for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].setdefault(
-                            "413",
-                            {
-                                "description": too_large["description"],
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
-                            },
-                        )
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def not_found(what: str, ident: object, *, field: str | None = None) -> ApiError:
     return ApiError(404, "not_found", f"{what} {ident} not found", field=field)
 

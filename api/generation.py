@@ -221,10 +221,16 @@ async def start_for_character(
     )
 
 
-def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
-    """One of the scene template's sizes, within this GPU's pixel budget (SCENE_MAX_PIXELS)."""
+def scene_sizes(settings: Settings) -> list[tuple[int, int]]:
+    """The scene template's sizes within this GPU's pixel budget (SCENE_MAX_PIXELS): the spec's enum for `size`."""
     budget = settings.scene_max_pixels
-    usable = [s for s in template_for(ImageKind.scene, settings).manifest.allowed_sizes if s[0] * s[1] <= budget]
+    return [s for s in template_for(ImageKind.scene, settings).manifest.allowed_sizes if s[0] * s[1] <= budget]
+
+
+def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
+    """One of `scene_sizes`; anything else is a 422 naming `size`, saying why and what fits."""
+    budget = settings.scene_max_pixels
+    usable = scene_sizes(settings)
     choices = ", ".join(f"{w}x{h}" for w, h in usable) or "none"
     width, height = size
     if size not in usable:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 
-from api import errors
+from api import errors, spec
 from api.body_guard import BodyGuard
 from api.launcher import Launcher
 from api.routes import admin, characters, credits, health, image_generation, jobs, stories, webhooks
@@ -71,5 +71,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(health.router)
-    errors.document_body_limit(app)
+    spec.document(app, settings)
     return app

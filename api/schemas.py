@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -121,7 +121,9 @@ class ImageOut(CamelModel):
 class LoraIn(CamelRequest, Lora):
     """A contract `Lora` in camelCase, whose name must be a bare file name."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$", description="File name in models/loras.")
+    name: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^/\\\u0000]+$", description="File name in models/loras."
+    )
 
 
 class JobRequest(CamelRequest):
@@ -130,7 +132,7 @@ class JobRequest(CamelRequest):
     webhook_url: str | None = Field(
         default=None,
         max_length=2000,
-        pattern=r"^https?://[^\s]+$",
+        pattern=r"^https?://[^\s\u0000]+$",
         description="Where to POST the job's final status when it ends, signed as Standard Webhooks do with your "
         "key's webhook secret; your key's default URL when not given. Must resolve to a public address.",
     )
@@ -232,8 +234,27 @@ class CoverOptions(JobRequest):
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
 
+# A described story's fields: a cover takes them or a `storyId`, never both (null is as absent).
+DESCRIBED_STORY = ("title", "genre", "synopsis", "characterIds")
+
+
+def _one_form_of_cover(schema: dict[str, Any]) -> None:
+    """The two forms as JSON Schema says them: a `storyId` and none of the story's fields, or a `title` and
+    no `storyId`; the API refuses anything else with a 422 (api/covers.py)."""
+    null = {"type": "null"}
+    schema["oneOf"] = [
+        {
+            "required": ["storyId"],
+            "properties": {"storyId": {"type": "string", "format": "uuid"}, **dict.fromkeys(DESCRIBED_STORY, null)},
+        },
+        {"required": ["title"], "properties": {"title": {"type": "string"}, "storyId": null}},
+    ]
+
+
 class CoverCreate(CoverOptions):
     """A cover for a stored story (`storyId`), or for a new one described here (`title`, …), which is saved."""
+
+    model_config = ConfigDict(json_schema_extra=_one_form_of_cover)
 
     story_id: UUID | None = None
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -386,7 +407,7 @@ class ApiKeyCreate(CamelRequest):
     name: str = Field(default="", max_length=200, description="What the key is for.")
     admin: StrictBool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
     webhook_url: str | None = Field(
-        default=None, max_length=2000, pattern=r"^https?://[^\s]+$", description="Where this key's jobs report."
+        default=None, max_length=2000, pattern=r"^https?://[^\s\u0000]+$", description="Where this key's jobs report."
     )
 
 

@@ -33,6 +33,7 @@ class ErrorType(StrEnum):
     gpu_deadline_exceeded = "GpuDeadlineExceeded"  # raised by the workflow, saying what it waited for
     invalid_image = "InvalidImage"  # the render is unusable (size, transparency)
     content_blocked = "ContentBlocked"  # the image, by output moderation: raised by the workflow
+    object_taken = "ObjectTaken"  # a public key another job's object holds: refused, never overwritten
     translation_pending = "TranslationPending"  # TRANSLATION_POLICY=wait: Gemini is asked again, until the deadline
     translation_unavailable = "TranslationUnavailable"  # TRANSLATION_POLICY=wait (past it) or fail: no render
     webhook_refused = "WebhookRefused"  # its URL resolves inwards, or its key has no secret: never sent

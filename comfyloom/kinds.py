@@ -53,8 +53,9 @@ class KindSpec:
     recipe: Callable[[PromptInputs], Recipe]
     # The request's own text Gemini reads the scene from (a cover's story, a chat's context), if any.
     scene_text: Callable[[PromptRequest], str | None]
-    # Where the image (and a messenger variant, if the kind has one) is published, at the workflow's time.
-    public_keys: Callable[[GenerationRequest, int], tuple[str, str | None]]
+    # Where the image (and a messenger variant, if the kind has one) is published: at the run's start time, and
+    # named by the job (the third argument; None for runs recorded before keys were, which replay as they were).
+    public_keys: Callable[[GenerationRequest, int, uuid.UUID | None], tuple[str, str | None]]
     # Rows beyond `images` that find the image: a character's avatar, a sticker, a story's cover, a chat scene.
     record: Callable[[FinishJob], list[Statement]]
 
@@ -87,11 +88,11 @@ def _cover_recipe(inputs: PromptInputs) -> Recipe:
     return Recipe(inputs.cast, lead=builders.genre_tags(story.genre) or [], tail=builders.scene_tags(inputs.scene))
 
 
-def _sticker_keys(request: GenerationRequest, ms: int) -> tuple[str, str | None]:
+def _sticker_keys(request: GenerationRequest, ms: int, job: uuid.UUID | None) -> tuple[str, str | None]:
     emotion = request.emotion.value if request.emotion else "sticker"
     return (
-        object_keys.sticker_key(request.user_id, _first(request), emotion, ms),
-        object_keys.sticker_key(request.user_id, _first(request), emotion, ms, messenger=True),
+        object_keys.sticker_key(request.user_id, _first(request), emotion, ms, job),
+        object_keys.sticker_key(request.user_id, _first(request), emotion, ms, job, messenger=True),
     )
 
 
@@ -162,7 +163,7 @@ KINDS: dict[ImageKind, KindSpec] = {
             negative=("multiple views",),
             recipe=lambda inputs: Recipe(inputs.cast[:1]),
             scene_text=lambda request: None,
-            public_keys=lambda r, ms: (object_keys.avatar_key(r.user_id, _first(r), ms), None),
+            public_keys=lambda r, ms, job: (object_keys.avatar_key(r.user_id, _first(r), ms, job), None),
             record=_avatar_rows,
         ),
         KindSpec(
@@ -188,7 +189,7 @@ KINDS: dict[ImageKind, KindSpec] = {
             negative=("multiple views", "split screen", "border", "frame", "title", "logo"),
             recipe=_cover_recipe,
             scene_text=lambda request: request.story.text if request.story else None,
-            public_keys=lambda r, ms: (object_keys.cover_key(_story(r), ms), None),
+            public_keys=lambda r, ms, job: (object_keys.cover_key(_story(r), ms, job), None),
             record=_cover_rows,
         ),
         KindSpec(
@@ -201,7 +202,7 @@ KINDS: dict[ImageKind, KindSpec] = {
             negative=("multiple views", "split screen", "border", "frame"),
             recipe=lambda inputs: Recipe(inputs.cast, tail=builders.scene_tags(inputs.scene)),
             scene_text=lambda request: request.scene_context,
-            public_keys=lambda r, ms: (object_keys.scene_key(r.user_id, r.job_id, ms), None),
+            public_keys=lambda r, ms, job: (object_keys.scene_key(r.user_id, r.job_id, ms), None),
             record=_scene_rows,
         ),
     )

@@ -30,19 +30,28 @@ def story_prefix(story_id: UUID) -> str:
     return f"stories/{story_id}/"
 
 
-def avatar_key(user_id: str, character_id: UUID, timestamp_ms: int) -> str:
-    return f"{character_prefix(user_id, character_id)}avatar/avatar_{timestamp_ms}.webp"
+def _stamp(timestamp_ms: int, job_id: UUID | None) -> str:
+    """The time keeps a folder in order; the job makes the name its own, whatever the clock says (two runs
+    whose first tasks start in one millisecond). `None` names as runs before `job-id-in-keys` did."""
+    return f"{timestamp_ms}_{job_id}" if job_id is not None else str(timestamp_ms)
 
 
-def sticker_key(user_id: str, character_id: UUID, emotion: str, timestamp_ms: int, *, messenger: bool = False) -> str:
+def avatar_key(user_id: str, character_id: UUID, timestamp_ms: int, job_id: UUID | None) -> str:
+    return f"{character_prefix(user_id, character_id)}avatar/avatar_{_stamp(timestamp_ms, job_id)}.webp"
+
+
+def sticker_key(
+    user_id: str, character_id: UUID, emotion: str, timestamp_ms: int, job_id: UUID | None, *, messenger: bool = False
+) -> str:
     suffix = "_512" if messenger else ""
-    return f"{character_prefix(user_id, character_id)}stickers/{emotion}_{timestamp_ms}{suffix}.webp"
+    return f"{character_prefix(user_id, character_id)}stickers/{emotion}_{_stamp(timestamp_ms, job_id)}{suffix}.webp"
 
 
-def cover_key(story_id: UUID, timestamp_ms: int) -> str:
-    return f"{story_prefix(story_id)}cover/cover_{timestamp_ms}.webp"
+def cover_key(story_id: UUID, timestamp_ms: int, job_id: UUID | None) -> str:
+    return f"{story_prefix(story_id)}cover/cover_{_stamp(timestamp_ms, job_id)}.webp"
 
 
 def scene_key(user_id: str, job_id: UUID, timestamp_ms: int) -> str:
-    """A scene may show several characters, or none: it is filed by user and job, not by character."""
-    return f"scenes/{user_id}/scene_{timestamp_ms}_{job_id}.webp"
+    """A scene may show several characters, or none: it is filed by user and job, not by character (and was
+    named by its job before the other kinds were)."""
+    return f"scenes/{user_id}/scene_{_stamp(timestamp_ms, job_id)}.webp"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,19 @@ if TYPE_CHECKING:
 PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
+# The object metadata (x-amz-meta-job) naming the job a public object was published for.
+OWNER_METADATA = "job"
+
+
 class ObjectMissing(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    etag: str
+    # The job it was published for; None for a staged object, or one published before owners were written.
+    owner: str | None
 
 
 def _missing(error: ClientError) -> bool:
@@ -99,20 +111,25 @@ class ObjectStore:
         return await asyncio.to_thread(run)
 
     async def exists(self, key: str) -> bool:
-        def run() -> bool:
+        return await self.describe(key) is not None
+
+    async def describe(self, key: str) -> StoredObject | None:
+        """The object's ETag and owner, or None when there is none."""
+
+        def run() -> StoredObject | None:
             try:
-                self._client.head_object(Bucket=self.bucket, Key=key)
+                head = self._client.head_object(Bucket=self.bucket, Key=key)
             except ClientError as e:
                 if _missing(e):
-                    return False
+                    return None
                 raise
-            return True
+            return StoredObject(etag=head["ETag"], owner=head.get("Metadata", {}).get(OWNER_METADATA))
 
         return await asyncio.to_thread(run)
 
-    async def publish(self, source_key: str, public_key: str, content_type: str) -> None:
-        """Server-side copy into the public layout, with the headers browsers and CDNs need.
-        Raises ObjectMissing when `source_key` is not there."""
+    async def publish(self, source_key: str, public_key: str, content_type: str, owner: str | None = None) -> None:
+        """Server-side copy into the public layout, with the headers browsers and CDNs need, and the job it is
+        published for (`owner`). Raises ObjectMissing when `source_key` is not there."""
 
         def run() -> None:
             try:
@@ -123,6 +140,7 @@ class ObjectStore:
                     ContentType=content_type,
                     CacheControl=PUBLIC_CACHE_CONTROL,
                     MetadataDirective="REPLACE",
+                    Metadata={OWNER_METADATA: owner} if owner else {},
                 )
             except ClientError as e:
                 if _missing(e):

@@ -63,6 +63,29 @@ def test_every_kind_publishes_under_a_public_prefix(kind: ImageKind) -> None:
         width=768,
         height=768,
     )
-    image, messenger = KINDS[kind].public_keys(request, 1_700_000_000_000)
+    image, messenger = KINDS[kind].public_keys(request, 1_700_000_000_000, request.job_id)
     for key in filter(None, (image, messenger)):
         assert key.startswith(PUBLIC_PREFIXES) and key.endswith(".webp")
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_two_jobs_of_one_character_started_in_one_millisecond_publish_to_two_names(kind: ImageKind) -> None:
+    """The key names the job: the clock alone gave two runs whose first tasks started together one object."""
+    story, character = uuid.uuid4(), uuid.uuid4()
+    keys = set()
+    for _ in range(2):
+        request = GenerationRequest(
+            job_id=uuid.uuid4(),
+            user_id="u1",
+            kind=kind,
+            character_ids=[character],
+            emotion=Emotion.happy,
+            story_id=story,
+            template=KINDS[kind].template(Settings()),
+            width=768,
+            height=768,
+        )
+        image, messenger = KINDS[kind].public_keys(request, 1_700_000_000_000, request.job_id)
+        assert str(request.job_id) in image
+        keys |= {image, messenger} - {None}
+    assert len(keys) == (4 if kind is ImageKind.sticker else 2)

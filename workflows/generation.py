@@ -45,11 +45,14 @@ MODERATE_OUTPUT = "moderate-output"
 # Marks runs that record the job ready in the workflow task that published it, and clear staging after: the
 # user waits one activity and one workflow task less. Older runs cleared staging first.
 READY_BEFORE_CLEARING = "ready-before-clearing-staging"
+# Marks runs whose public keys name the job as well as the run's start: two runs whose first tasks started in
+# one millisecond published to one key, the later overwriting the earlier's image. Older runs keep their keys.
+JOB_ID_IN_KEYS = "job-id-in-keys"
 
 
-def public_keys(request: GenerationRequest, timestamp_ms: int) -> tuple[str, str | None]:
+def public_keys(request: GenerationRequest, timestamp_ms: int, *, by_job: bool) -> tuple[str, str | None]:
     """Where the image (and a sticker's messenger variant) is published; workflow time makes retries agree."""
-    return KINDS[request.kind].public_keys(request, timestamp_ms)
+    return KINDS[request.kind].public_keys(request, timestamp_ms, request.job_id if by_job else None)
 
 
 class GenerationWorkflow(ReportsProgress):
@@ -85,7 +88,8 @@ class GenerationWorkflow(ReportsProgress):
             # after publishing runs convert, publish and record again, and they must write the same objects.
             keep_staging = workflow.patched(KEEP_STAGING_UNTIL_RECORDED)
             now = workflow.info().start_time if keep_staging else workflow.now()
-            image_key, messenger_key = public_keys(request, int(now.timestamp() * 1000))
+            by_job = workflow.patched(JOB_ID_IN_KEYS)
+            image_key, messenger_key = public_keys(request, int(now.timestamp() * 1000), by_job=by_job)
             if keep_staging:
                 published = [image_key, *([messenger_key] if messenger_key else [])]
             converted = await run_step(
@@ -132,7 +136,7 @@ class GenerationWorkflow(ReportsProgress):
             published = [item.public_key for item in items]
             images = await run_step(
                 steps.publish_image,
-                PublishRequest(items=items, staging_prefix=None if keep_staging else staging),
+                PublishRequest(items=items, staging_prefix=None if keep_staging else staging, job_id=request.job_id),
                 summary=", ".join(published),
             )
             ready_first = keep_staging and workflow.patched(READY_BEFORE_CLEARING)

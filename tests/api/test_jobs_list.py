@@ -59,5 +59,10 @@ async def test_jobs_are_listed_newest_first_a_page_at_a_time(api: httpx.AsyncCli
     assert (await api.get(JOBS, headers=as_user("someone-else"))).json()["items"] == []
     bad = await api.get(JOBS, params={"cursor": "nonsense"}, headers=headers)
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "cursor"
+    # Any cursor of the spec's form is a place: after the newest time, every job; before the first, none.
+    latest = await api.get(JOBS, params={"cursor": "9" * 16 + "_" + "f" * 32, "limit": 100}, headers=headers)
+    assert latest.status_code == 200 and len(latest.json()["items"]) == len(made)
+    earliest = await api.get(JOBS, params={"cursor": "0_" + "0" * 32}, headers=headers)
+    assert earliest.status_code == 200 and earliest.json()["items"] == []
     wrong_kind = await api.get(JOBS, params={"kind": "poster"}, headers=headers)
     assert wrong_kind.status_code == 422

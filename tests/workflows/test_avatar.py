@@ -40,7 +40,9 @@ async def test_avatar_lands_as_webp_with_a_ready_row(
     assert status["stage"] == "done"
     url = status["resultUrl"]
     key = url.removeprefix(settings.public_url(""))
-    assert re.fullmatch(rf"characters/user-1/{character['id']}/avatar/avatar_\d{{13}}\.webp", key), key
+    assert re.fullmatch(
+        rf"characters/user-1/{character['id']}/avatar/avatar_\d{{13}}_{accepted['jobId']}\.webp", key
+    ), key
 
     # The public URL serves a real 768x768 WebP with the right headers.
     async with httpx.AsyncClient() as http:

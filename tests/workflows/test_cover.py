@@ -45,7 +45,7 @@ async def test_a_cover_of_a_described_story_is_saved_with_a_new_story(
     assert status["storyId"] == story_id
     await record(client, accepted["workflowId"], "cover_ready")
     key = status["resultUrl"].removeprefix(settings.public_url(""))
-    assert re.fullmatch(rf"stories/{story_id}/cover/cover_\d{{13}}\.webp", key), key
+    assert re.fullmatch(rf"stories/{story_id}/cover/cover_\d{{13}}_{accepted['jobId']}\.webp", key), key
     async with httpx.AsyncClient() as http:
         published = await http.get(status["resultUrl"])
     with Image.open(io.BytesIO(published.content)) as img:

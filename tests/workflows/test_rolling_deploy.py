@@ -29,7 +29,7 @@ from tests.helpers.history import patches, record
 from tests.helpers.jobs import done, start_avatar, wait_for
 from tests.helpers.parts import worker_env
 from worker_cpu.worker import build_cpu_worker
-from workflows.generation import KEEP_STAGING_UNTIL_RECORDED, MODERATE_OUTPUT, READY_BEFORE_CLEARING
+from workflows.generation import JOB_ID_IN_KEYS, KEEP_STAGING_UNTIL_RECORDED, MODERATE_OUTPUT, READY_BEFORE_CLEARING
 
 EARLIER_RELEASE = "905418a"
 ROOT = Path(__file__).parents[2]
@@ -101,6 +101,11 @@ async def test_runs_started_by_the_earlier_release_finish_under_this_one(
         assert failed_tasks == [], failed_tasks[0].workflow_task_failed_event_attributes.failure.message
         # Rendered by the earlier release's loop (no marker there); converted, moderated and published by
         # this one's.
-        assert patches(history) == [KEEP_STAGING_UNTIL_RECORDED, MODERATE_OUTPUT, READY_BEFORE_CLEARING]
+        assert patches(history) == [
+            KEEP_STAGING_UNTIL_RECORDED,
+            JOB_ID_IN_KEYS,
+            MODERATE_OUTPUT,
+            READY_BEFORE_CLEARING,
+        ]
         await assert_no_leftovers(store, pool, job, ready=True)
     await record(client, jobs[0]["workflowId"], f"avatar_started_by_{EARLIER_RELEASE}_finished_after")

@@ -285,12 +285,16 @@ export type ComponentHealth = {
     ok: boolean;
 };
 
-/**
- * CoverCreate
- *
- * A cover for a stored story (`storyId`), or for a new one described here (`title`, …), which is saved.
- */
-export type CoverCreate = {
+export type CoverCreate = ({
+    characterIds?: null;
+    genre?: null;
+    storyId: string;
+    synopsis?: null;
+    title?: null;
+} | {
+    storyId?: null;
+    title: string;
+}) & {
     /**
      * Characterids
      *
@@ -1075,7 +1079,7 @@ export type SceneCreate = {
      *
      * WIDTHxHEIGHT, one of the scene template's sizes within SCENE_MAX_PIXELS.
      */
-    size?: string;
+    size?: '1024x1024' | '1152x896' | '896x1152' | '1216x832' | '832x1216' | '1344x768' | '768x1344';
     /**
      * Storyid
      *
@@ -1472,7 +1476,7 @@ export type CreateApiKeyErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
 };
@@ -1654,7 +1658,7 @@ export type CreateCharacterErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -1758,7 +1762,7 @@ export type UpsertCharacterErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -2071,7 +2075,7 @@ export type GenerateAvatarErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
     /**
@@ -2134,7 +2138,7 @@ export type GenerateCoverErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
     /**
@@ -2407,7 +2411,7 @@ export type GenerateSceneErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
     /**
@@ -2520,7 +2524,7 @@ export type GenerateStickerErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
     /**
@@ -2583,7 +2587,7 @@ export type GenerateStickerSetErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
     /**
@@ -2756,7 +2760,7 @@ export type CreateStoryErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -2864,7 +2868,7 @@ export type UpsertStoryErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };

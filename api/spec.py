@@ -1,0 +1,108 @@
+"""What the OpenAPI document states beyond what FastAPI reads off the models: the rules the API enforces
+outside them, so a client generated from the spec (and a fuzzer) knows them.
+
+- every operation with a body answers 413 (api/body_guard.py refuses it before it is read);
+- no string of a body holds NUL (the body guard refuses it in any field): a pattern on each;
+- a scene's `size` is one of the sizes this deployment renders (the template's, within SCENE_MAX_PIXELS);
+- where a 422 can answer a request the schema allows (a webhookUrl that resolves inwards, text refused as
+  content), the 422's description names the error type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.errors import ERROR_DESCRIPTIONS, responses
+from api.generation import scene_sizes
+from comfyloom.settings import Settings
+
+# JSON Schema (ECMA-262) for "no NUL character"; the body guard's rule.
+NUL_FREE = "^[^\\u0000]*$"
+# Why a 422 may answer a body the schema allows: a webhook URL resolving inwards (any body with `webhookUrl`),
+# and text refused as content (the bodies whose text api/generation.py and the routes screen).
+WEBHOOK_REFUSED = "`webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address"
+CONTENT_REFUSED = "`content_refused`: the text is refused as content (`fields` names it)"
+SCREENED_BODIES = {"CharacterCreate", "CharacterFields", "StoryCreate", "StoryFields", "CoverCreate", "SceneCreate"}
+
+
+def document(app: FastAPI, settings: Settings) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            schemas = spec.get("components", {}).get("schemas", {})
+            for operation in _operations(spec):
+                body = operation.get("requestBody")
+                if body is None:
+                    continue
+                operation["responses"].setdefault("413", _error_response(413))
+                schema = body["content"].get("application/json", {}).get("schema", {})
+                for found in _reachable(schema, schemas):
+                    _forbid_nul(found)
+                top = next(_reachable(schema, schemas), {})
+                reasons = [
+                    *([CONTENT_REFUSED] if top.get("title") in SCREENED_BODIES else []),
+                    *([WEBHOOK_REFUSED] if "webhookUrl" in top.get("properties", {}) else []),
+                ]
+                if reasons and "422" in operation["responses"]:
+                    operation["responses"]["422"]["description"] = " ".join(
+                        [
+                            ERROR_DESCRIPTIONS[422],
+                            "A body the schema allows may still be refused:",
+                            "; ".join(reasons) + ".",
+                        ]
+                    )
+            size = schemas.get("SceneCreate", {}).get("properties", {}).get("size")
+            if size is not None:
+                size["enum"] = [f"{w}x{h}" for w, h in scene_sizes(settings)]
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for operations in spec["paths"].values():
+        yield from operations.values()
+
+
+def _error_response(code: int) -> dict[str, Any]:
+    return {
+        "description": responses(code)[code]["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
+def _reachable(schema: Any, components: dict[str, Any], seen: set[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every schema object inside `schema`, following `$ref`s into components once each."""
+    seen = set() if seen is None else seen
+    if isinstance(schema, list):
+        for item in schema:
+            yield from _reachable(item, components, seen)
+        return
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.removeprefix("#/components/schemas/")
+        if name not in seen:
+            seen.add(name)
+            yield from _reachable(components[name], components, seen)
+        return
+    yield schema
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            for sub in value.values():
+                yield from _reachable(sub, components, seen)
+        elif key in ("items", "anyOf", "oneOf", "allOf", "not", "additionalProperties"):
+            yield from _reachable(value, components, seen)
+
+
+def _forbid_nul(schema: dict[str, Any]) -> None:
+    """A free string gets the NUL-free pattern; patterns, formats and enums already leave NUL out."""
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+        schema["pattern"] = NUL_FREE
