@@ -108,6 +108,14 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
     return where, path
 
 
+def _message(err: Any) -> str:
+    """Pydantic's message, less its "Value error, " prefix on a validator's own words."""
+    error = (err.get("ctx") or {}).get("error")
+    if err.get("type") == "value_error" and error is not None:
+        return str(error)
+    return str(err.get("msg", ""))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -121,7 +129,7 @@ def install(app: FastAPI) -> None:
         fields = []
         for err in exc.errors():
             where, path = _field_path(tuple(err.get("loc", ())))
-            fields.append({"field": path, "in": where, "message": err.get("msg", ""), "type": err.get("type", "")})
+            fields.append({"field": path, "in": where, "message": _message(err), "type": err.get("type", "")})
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
         return JSONResponse(error_body("validation_error", message, fields), status_code=422)
 

@@ -132,7 +132,11 @@ def parse_emotion(value: str) -> Emotion:
         return Emotion(key)
     if key in EMOTION_ALIASES:
         return EMOTION_ALIASES[key]
-    raise ValueError(f"unknown emotion {value!r}; use one of: {', '.join(Emotion)}")
+    first_alias = {emotion: alias for alias, emotion in reversed(EMOTION_ALIASES.items())}
+    portuguese = ", ".join(first_alias[e] for e in Emotion if e in first_alias)
+    raise ValueError(
+        f"unknown emotion {value!r}; use one of: {', '.join(Emotion)}, or a Portuguese name ({portuguese}, …)"
+    )
 
 
 def genre_tags(genre: str | None) -> list[str] | None:

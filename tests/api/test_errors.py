@@ -113,3 +113,17 @@ async def test_a_body_over_the_limit_is_413_before_it_is_parsed(api: httpx.Async
     spec = (await api.get("/openapi.json")).json()
     assert "413" in spec["paths"][URL_CHARACTERS]["post"]["responses"]
     assert "413" not in spec["paths"]["/api/v1/image-generation/jobs"]["get"]["responses"]
+
+
+async def test_an_unknown_emotion_says_what_works_in_words_a_client_can_show(api: httpx.AsyncClient) -> None:
+    """A validator's own sentence, without pydantic's "Value error, " in front; Portuguese names work too."""
+    character = await create_character(api)
+    response = await api.post(
+        "/api/v1/image-generation/sticker", json={"characterId": character["id"], "emotion": "hangry"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert [f["field"] for f in error["fields"]] == ["emotion"]
+    message = error["fields"][0]["message"]
+    assert message.startswith("unknown emotion 'hangry'; use one of: happy, sad,"), message
+    assert "Portuguese name (feliz, triste," in message and "Value error" not in error["message"]

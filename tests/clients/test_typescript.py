@@ -4,7 +4,9 @@ with `node --test`, creates a character, starts an avatar and receives the job's
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,3 +64,56 @@ async def test_the_node_example_gets_its_avatar_and_webhook(
     print(report)
     assert process.returncode == 0, report
     assert "# pass 1" in report and "# fail 0" in report
+
+
+# What the README's snippet leaves to the reader's own code: declared, so the snippet compiles as written.
+README_SNIPPET_CONTEXT = """
+import type { IncomingMessage } from 'node:http';
+declare const SERVICE_KEY: string, WEBHOOK_SECRET: string, name: string, description: string, rawBody: Buffer;
+declare const user: { id: string }, char: { id: string }, req: IncomingMessage;
+export { event };
+"""
+
+
+@needs_node
+def test_the_packed_client_installs_into_a_backend_where_the_readmes_snippet_compiles(tmp_path: Path) -> None:
+    """`npm pack`, then `npm install` of the tarball into a fresh project (offline: the client has no runtime
+    dependency), and the README's TypeScript, as written, type-checks against what was installed."""
+    subprocess.run(
+        ["npm", "pack", "--pack-destination", str(tmp_path)], cwd=CLIENT, check=True, capture_output=True, timeout=120
+    )
+    (tarball,) = tmp_path.glob("comfyloom-client-*.tgz")
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    (backend / "package.json").write_text('{"name": "backend", "private": true, "type": "module"}\n')
+    subprocess.run(
+        ["npm", "install", "--offline", "--no-audit", "--no-fund", str(tarball)],
+        cwd=backend,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    readme = (CLIENT.parents[1] / "README.md").read_text()
+    snippet = re.search(r"```ts\n(.*?)```", readme, re.S)
+    assert snippet is not None, "the README has a TypeScript snippet"
+    (backend / "index.ts").write_text(snippet.group(1) + README_SNIPPET_CONTEXT)
+    (backend / "tsconfig.json").write_text(
+        json.dumps(
+            {
+                "compilerOptions": {
+                    "target": "ES2022",
+                    "module": "NodeNext",
+                    "moduleResolution": "NodeNext",
+                    "strict": True,
+                    "noEmit": True,
+                    "types": ["node"],
+                    "typeRoots": [str(CLIENT / "node_modules" / "@types")],
+                },
+                "files": ["index.ts"],
+            }
+        )
+    )
+    checked = subprocess.run(
+        [str(CLIENT / "node_modules" / ".bin" / "tsc"), "-p", str(backend)], capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -1,5 +1,5 @@
 // A Node.js backend asks for an avatar of its user's character and learns the result from a webhook.
-// Run (after `npm run build`): node dist/example/avatar.js  with COMFYLOOM_API_URL and COMFYLOOM_API_KEY set.
+// Run (after `npx tsc -p .`): node dist/example/avatar.js  with COMFYLOOM_API_URL and COMFYLOOM_API_KEY set.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -24,7 +24,7 @@ export async function avatarWithWebhook(baseUrl: string, apiKey: string, onBehal
     request.on('data', (chunk) => (body += chunk));
     request.on('end', () => {
       try {
-        received(verifyWebhook(signing.webhookSecret, request.headers as Record<string, string>, body));
+        received(verifyWebhook(signing.webhookSecret, request.headers, body));
         response.writeHead(204).end();
       } catch {
         response.writeHead(401).end();
