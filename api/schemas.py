@@ -132,7 +132,7 @@ class JobRequest(CamelRequest):
     webhook_url: str | None = Field(
         default=None,
         max_length=2000,
-        pattern=r"^https?://[^\s\u0000]+$",
+        pattern=r"^https?://[^\u0000-\u0020\u007f]+$",
         description="Where to POST the job's final status when it ends, signed as Standard Webhooks do with your "
         "key's webhook secret; your key's default URL when not given. Must resolve to a public address.",
     )
@@ -407,7 +407,10 @@ class ApiKeyCreate(CamelRequest):
     name: str = Field(default="", max_length=200, description="What the key is for.")
     admin: StrictBool = Field(default=False, description="An operator's key: also the /api/v1/admin endpoints.")
     webhook_url: str | None = Field(
-        default=None, max_length=2000, pattern=r"^https?://[^\s\u0000]+$", description="Where this key's jobs report."
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://[^\u0000-\u0020\u007f]+$",
+        description="Where this key's jobs report.",
     )
 
 

@@ -1,11 +1,14 @@
 """What the OpenAPI document states beyond what FastAPI reads off the models: the rules the API enforces
 outside them, so a client generated from the spec (and a fuzzer) knows them.
 
+- what each created resource opens (OpenAPI links: a character's id to its avatar, a job's id to its status),
+  so a client, and the fuzzer's stateful phase, can follow one call with the next;
 - every operation with a body answers 413 (api/body_guard.py refuses it before it is read);
 - no string of a body holds NUL (the body guard refuses it in any field): a pattern on each;
 - a scene's `size` is one of the sizes this deployment renders (the template's, within SCENE_MAX_PIXELS);
 - where a 422 can answer a request the schema allows (a webhookUrl that resolves inwards, text refused as
-  content), the 422's description names the error type.
+  content, an Idempotency-Key reused), the 422's description names the error type; tests/api/fuzz_checks.py
+  holds every 422 the fuzzer gets for valid data to these types.
 """
 
 from __future__ import annotations
@@ -22,10 +25,61 @@ from comfyloom.settings import Settings
 # JSON Schema (ECMA-262) for "no NUL character"; the body guard's rule.
 NUL_FREE = "^[^\\u0000]*$"
 # Why a 422 may answer a body the schema allows: a webhook URL resolving inwards (any body with `webhookUrl`),
-# and text refused as content (the bodies whose text api/generation.py and the routes screen).
+# text refused as content (the bodies whose text api/generation.py and the routes screen), and an
+# Idempotency-Key reused with another body (api/admission.py).
 WEBHOOK_REFUSED = "`webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address"
 CONTENT_REFUSED = "`content_refused`: the text is refused as content (`fields` names it)"
+KEY_REUSED = "`idempotency_key_reused`: the `Idempotency-Key` was sent before with another body"
 SCREENED_BODIES = {"CharacterCreate", "CharacterFields", "StoryCreate", "StoryFields", "CoverCreate", "SceneCreate"}
+
+
+def _links() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(operationId, status) -> the links of that response, by name."""
+    by_id = "$response.body#/id"
+    job = "$response.body#/jobId"
+    character = {
+        "character": {"operationId": "get_character", "parameters": {"character_id": by_id}},
+        "images": {"operationId": "list_character_images", "parameters": {"character_id": by_id}},
+        "delete": {"operationId": "delete_character", "parameters": {"character_id": by_id}},
+        "avatar": {"operationId": "generate_avatar", "requestBody": {"characterId": by_id}},
+        "sticker": {"operationId": "generate_sticker", "requestBody": {"characterId": by_id}},
+        "stickerSet": {"operationId": "generate_sticker_set", "requestBody": {"characterId": by_id}},
+    }
+    story = {
+        "story": {"operationId": "get_story", "parameters": {"story_id": by_id}},
+        "images": {"operationId": "list_story_images", "parameters": {"story_id": by_id}},
+        "delete": {"operationId": "delete_story", "parameters": {"story_id": by_id}},
+        "cover": {"operationId": "generate_story_cover", "parameters": {"story_id": by_id}},
+    }
+    # Not `cancel_job`: a DELETE that cancels leaves the job answering (cancelled), which a stateful fuzzer
+    # following a link to it takes for a deleted resource still served.
+    accepted = {
+        "status": {"operationId": "job_status", "parameters": {"job_id": job}},
+        "events": {"operationId": "job_events", "parameters": {"job_id": job}},
+        "deliveries": {"operationId": "job_deliveries", "parameters": {"job_id": job}},
+    }
+    starts = ["generate_avatar", "generate_sticker", "generate_cover", "generate_scene", "generate_story_cover"]
+    return {
+        **{
+            (op, status): character
+            for op, status in [("create_character", "201"), ("upsert_character", "200"), ("upsert_character", "201")]
+        },
+        **{
+            (op, status): story
+            for op, status in [("create_story", "201"), ("upsert_story", "200"), ("upsert_story", "201")]
+        },
+        **{(op, "202"): accepted for op in starts},
+        ("generate_sticker_set", "202"): {
+            **accepted,
+            "retry": {"operationId": "retry_sticker_set", "parameters": {"set_id": job}},
+            # The same request again, as a client retrying without an Idempotency-Key sends it: the first set.
+            "repeat": {
+                "operationId": "generate_sticker_set",
+                "requestBody": "$request.body",
+                "x-schemathesis": {"merge_body": False},
+            },
+        },
+    }
 
 
 def document(app: FastAPI, settings: Settings) -> None:
@@ -47,6 +101,7 @@ def document(app: FastAPI, settings: Settings) -> None:
                 reasons = [
                     *([CONTENT_REFUSED] if top.get("title") in SCREENED_BODIES else []),
                     *([WEBHOOK_REFUSED] if "webhookUrl" in top.get("properties", {}) else []),
+                    *([KEY_REUSED] if _has_header(operation, "Idempotency-Key") else []),
                 ]
                 if reasons and "422" in operation["responses"]:
                     operation["responses"]["422"]["description"] = " ".join(
@@ -56,6 +111,11 @@ def document(app: FastAPI, settings: Settings) -> None:
                             "; ".join(reasons) + ".",
                         ]
                     )
+            links = _links()
+            for operation in _operations(spec):
+                for status, response in operation["responses"].items():
+                    if (operation["operationId"], status) in links:
+                        response["links"] = links[(operation["operationId"], status)]
             size = schemas.get("SceneCreate", {}).get("properties", {}).get("size")
             if size is not None:
                 size["enum"] = [f"{w}x{h}" for w, h in scene_sizes(settings)]
@@ -63,6 +123,12 @@ def document(app: FastAPI, settings: Settings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _has_header(operation: dict[str, Any], name: str) -> bool:
+    return any(
+        p.get("in") == "header" and p.get("name", "").lower() == name.lower() for p in operation.get("parameters", [])
+    )
 
 
 def _operations(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -1,7 +1,10 @@
-"""Schemathesis against the running API: generated requests, every check on, and no failure.
+"""Schemathesis against the running API: generated requests, every check on (and ours, tests/api/fuzz_checks.py),
+every phase, the stateful one included (it follows the spec's links: a character to its sticker set, a set to the
+same request again, a job to its status), and no failure.
 
-Bounded for the suite (a fixed seed, a few examples an operation); `st run …/openapi.json --checks all` by hand
-runs it longer. The fuzzing user has no credits, so nothing it sends can start a workflow.
+Bounded for the suite (fixed seeds, a few examples an operation); `st run …/openapi.json --checks all` by hand
+runs it longer. The stateful run's user has credits, so its chains reach admitted jobs; no worker runs, so its
+jobs never render, and every run it started is terminated after, before a later test's workers could take it.
 """
 
 from __future__ import annotations
@@ -14,38 +17,85 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from comfyloom.db import credits
+from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.parts import serve_api
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-SEED = 17
+ROOT = Path(__file__).parents[2]
+# (seed, phases, credits): every phase for a user with no credits, whose requests start nothing; then the
+# stateful phase alone for a user with credits, against an API with a repeat window, whose chains reach
+# admitted jobs and repeat them (a sticker set's repeat answered 500 there). Each seed finds what the other's
+# draws miss.
+RUNS = [(17, "examples,coverage,fuzzing,stateful", 0), (2, "stateful", 1000)]
+REPEAT_WINDOW_SECONDS = 60
 EXAMPLES = int(os.environ.get("COMFYLOOM_FUZZ_EXAMPLES", "150"))
+STATEFUL_EXAMPLES = int(os.environ.get("COMFYLOOM_FUZZ_STATEFUL_EXAMPLES", "100"))
 
 
-# Bounded by examples, not time: about 270 s on a 2-core machine alone, too near the suite's 300 s per test.
+# Bounded by examples, not time: on a 2-core machine alone about 50 s for the first run, 5 s for the second
+# (with the 500 it found, 180 s: hypothesis shrinks what fails).
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize(("seed", "phases", "balance"), RUNS, ids=[f"seed-{r[0]}-{r[1]}" for r in RUNS])
+# `store`: the bucket exists, as in production (deleting a character lists its objects).
 async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does_not_say(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, store: ObjectStore, tmp_path: Path
+    seed: int,
+    phases: str,
+    balance: int,
+    api: httpx.AsyncClient,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    store: ObjectStore,
+    client: Client,
+    tmp_path: Path,
 ) -> None:
-    headers = as_user("fuzz-1")
+    user = f"fuzz-{seed}"
+    headers = as_user(user)
     assert (await api.get("/api/v1/credits", headers=headers)).status_code == 200  # stores the key
     async with pool.acquire() as conn, conn.transaction():
-        balance = (await credits.balance(conn, "fuzz-1")).balance
-        if balance:
-            await credits.grant(conn, "fuzz-1", -balance, "the fuzzing user starts nothing")
-    for _ in range(2):
-        code, report = await _schemathesis(str(api.base_url), headers["Authorization"], tmp_path)
-        # Schemathesis itself once crashed in its coverage phase (a CPython SystemError in `ast`), failing no
-        # check: such a run is tried again; any failure of the API's is not.
-        if code == 0 or "Failures:" in report or "Runtime Error" not in report:
-            break
+        held = (await credits.balance(conn, user)).balance
+        await credits.grant(conn, user, balance - held, "what the fuzzing user may spend")
+    window = REPEAT_WINDOW_SECONDS if balance else 0
+    try:
+        async with serve_api(settings.model_copy(update={"idempotency_window_seconds": window}), pool) as served:
+            for _ in range(2):
+                code, report = await _schemathesis(
+                    str(served.base_url), headers["Authorization"], seed, phases, balance > 0, tmp_path
+                )
+                # Schemathesis itself once crashed in its coverage phase (a CPython SystemError in `ast`), failing
+                # no check: such a run is tried again; any failure of the API's is not.
+                if code == 0 or "Failures:" in report or "Runtime Error" not in report:
+                    break
+    finally:
+        await _terminate_runs_of(user, pool, client)
     print(report[-6000:])
     assert code == 0, report[-12000:]
+    assert "Stateful" in report and "API Links" in report, "the stateful phase ran"
 
 
-async def _schemathesis(base_url: str, authorization: str, cwd: Path) -> tuple[int, str]:
+async def _terminate_runs_of(user: str, pool: asyncpg.Pool, client: Client) -> None:
+    """Every run the fuzzing user's admitted jobs started, once no start of theirs is still on its way."""
+    for _ in range(100):
+        if not await pool.fetchval("select count(*) from workflow_starts where user_id = $1", user):
+            break
+        await asyncio.sleep(0.1)
+    for workflow_id in await pool.fetch("select workflow_id from generation_jobs where user_id = $1", user):
+        try:
+            await client.get_workflow_handle(workflow_id["workflow_id"]).terminate("the fuzz test is over")
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+
+async def _schemathesis(
+    base_url: str, authorization: str, seed: int, phases: str, as_itself: bool, cwd: Path
+) -> tuple[int, str]:
+    """`as_itself`: the requests name no user in X-On-Behalf-Of (tests/api/fuzz_checks.py), so chains go on."""
     st = Path(sys.executable).with_name("st")
     process = await asyncio.create_subprocess_exec(
         str(st),
@@ -56,9 +106,11 @@ async def _schemathesis(base_url: str, authorization: str, cwd: Path) -> tuple[i
         "--checks",
         "all",
         "--seed",
-        str(SEED),
+        str(seed),
+        "--phases",
+        phases,
         "--max-examples",
-        str(EXAMPLES),
+        str(EXAMPLES if "fuzzing" in phases else STATEFUL_EXAMPLES),
         "--generation-database",
         "none",
         "--workers",
@@ -67,6 +119,12 @@ async def _schemathesis(base_url: str, authorization: str, cwd: Path) -> tuple[i
         "--header",
         f"Authorization: {authorization}",
         cwd=cwd,
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.api.fuzz_checks",
+            "PYTHONPATH": str(ROOT),
+            "COMFYLOOM_FUZZ_AS_ITSELF": "1" if as_itself else "0",
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

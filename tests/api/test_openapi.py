@@ -6,6 +6,10 @@ from typing import Any
 
 import httpx
 
+from api.pages import CURSOR
+from api.spec import NUL_FREE
+from comfyloom.dev import openapi
+
 PUBLIC = {"/api/v1/image-generation/health"}
 
 
@@ -40,3 +44,22 @@ async def test_every_endpoint_is_described_with_its_errors_and_auth(api: httpx.A
     # Generated clients name each call by its operationId: the route's own name, once each.
     ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
     assert len(ids) == len(set(ids)) and "generate_avatar" in ids and "upsert_character" in ids
+
+
+def test_the_spec_states_the_rules_the_api_enforces_outside_its_models() -> None:
+    """What a client generated from the spec (and a fuzzer) must know: api/spec.py."""
+    document = openapi.spec()
+    schemas = document["components"]["schemas"]
+    assert schemas["CharacterCreate"]["properties"]["name"]["pattern"] == NUL_FREE
+    assert schemas["SceneCreate"]["properties"]["size"]["enum"][0] == "1024x1024"
+    assert [form["required"] for form in schemas["CoverCreate"]["oneOf"]] == [["storyId"], ["title"]]
+    characters = document["paths"]["/api/v1/characters"]
+    assert characters["get"]["parameters"][1]["name"] == "cursor"
+    assert characters["get"]["parameters"][1]["schema"]["anyOf"][0]["pattern"] == CURSOR
+    created = characters["post"]["responses"]["201"]["links"]
+    assert created["stickerSet"] == {
+        "operationId": "generate_sticker_set",
+        "requestBody": {"characterId": "$response.body#/id"},
+    }
+    avatar = document["paths"]["/api/v1/image-generation/avatar"]["post"]["responses"]["422"]["description"]
+    assert "`webhook_refused`" in avatar and "`idempotency_key_reused`" in avatar
