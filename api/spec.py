@@ -29,7 +29,7 @@ NUL_FREE = "^[^\\u0000]*$"
 # Idempotency-Key reused with another body (api/admission.py).
 WEBHOOK_REFUSED = "`webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address"
 CONTENT_REFUSED = "`content_refused`: the text is refused as content (`fields` names it)"
-KEY_REUSED = "`idempotency_key_reused`: the `Idempotency-Key` was sent before with another body"
+KEY_REUSED = "`idempotency_key_reused`: the `Idempotency-Key` was sent before with another request"
 SCREENED_BODIES = {"CharacterCreate", "CharacterFields", "StoryCreate", "StoryFields", "CoverCreate", "SceneCreate"}
 
 
@@ -90,24 +90,23 @@ def document(app: FastAPI, settings: Settings) -> None:
             spec = build()
             schemas = spec.get("components", {}).get("schemas", {})
             for operation in _operations(spec):
+                reasons = [KEY_REUSED] if _has_header(operation, "Idempotency-Key") else []
                 body = operation.get("requestBody")
-                if body is None:
-                    continue
-                operation["responses"].setdefault("413", _error_response(413))
-                schema = body["content"].get("application/json", {}).get("schema", {})
-                for found in _reachable(schema, schemas):
-                    _forbid_nul(found)
-                top = next(_reachable(schema, schemas), {})
-                reasons = [
-                    *([CONTENT_REFUSED] if top.get("title") in SCREENED_BODIES else []),
-                    *([WEBHOOK_REFUSED] if "webhookUrl" in top.get("properties", {}) else []),
-                    *([KEY_REUSED] if _has_header(operation, "Idempotency-Key") else []),
-                ]
+                if body is not None:
+                    operation["responses"].setdefault("413", _error_response(413))
+                    schema = body["content"].get("application/json", {}).get("schema", {})
+                    for found in _reachable(schema, schemas):
+                        _forbid_nul(found)
+                    top = next(_reachable(schema, schemas), {})
+                    reasons[:0] = [
+                        *([CONTENT_REFUSED] if top.get("title") in SCREENED_BODIES else []),
+                        *([WEBHOOK_REFUSED] if "webhookUrl" in top.get("properties", {}) else []),
+                    ]
                 if reasons and "422" in operation["responses"]:
                     operation["responses"]["422"]["description"] = " ".join(
                         [
                             ERROR_DESCRIPTIONS[422],
-                            "A body the schema allows may still be refused:",
+                            "A request the schema allows may still be refused:",
                             "; ".join(reasons) + ".",
                         ]
                     )

@@ -1476,7 +1476,7 @@ export type CreateApiKeyErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address.
      */
     422: ErrorOut;
 };
@@ -1658,7 +1658,7 @@ export type CreateCharacterErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -1762,7 +1762,7 @@ export type UpsertCharacterErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -2075,7 +2075,7 @@ export type GenerateAvatarErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another body.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2138,7 +2138,7 @@ export type GenerateCoverErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another body.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2411,7 +2411,7 @@ export type GenerateSceneErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another body.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2524,7 +2524,7 @@ export type GenerateStickerErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another body.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2587,7 +2587,7 @@ export type GenerateStickerSetErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another body.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2760,7 +2760,7 @@ export type CreateStoryErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -2868,7 +2868,7 @@ export type UpsertStoryErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it).
      */
     422: ErrorOut;
 };
@@ -3047,7 +3047,7 @@ export type GenerateStoryCoverErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A body the schema allows may still be refused: `idempotency_key_reused`: the `Idempotency-Key` was sent before with another body.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
