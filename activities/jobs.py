@@ -81,7 +81,7 @@ class JobActivities:
             held = await self._store.describe(key)
             if held is None:
                 continue
-            if held.owner is not None and held.owner != str(fail.job_id):
+            if held.owned_by_another(str(fail.job_id)):
                 # Publishing refused the key (ObjectTaken): the object there is another job's image.
                 activity.logger.warning("%s is job %s's image: left in place", key, held.owner)
                 continue

@@ -42,12 +42,12 @@ class PublishActivities:
     async def _publish(self, item: PublishItem, job_id: UUID | None) -> None:
         held = await self._store.describe(item.public_key)
         if held is not None:
-            if held.owner is not None and held.owner == str(job_id):
+            if held.owner == str(job_id):
                 return  # this job's own publish, tried again
             staged = await self._store.describe(item.staged_key)
             # An object with no owner was published before owners were written: this job's own only if it holds
             # the staged bytes (or staging is gone: a retry after the first attempt cleared it).
-            if held.owner is not None or (staged is not None and staged.etag != held.etag):
+            if held.owned_by_another(str(job_id)) or (staged is not None and staged.etag != held.etag):
                 raise failure(
                     ErrorType.object_taken,
                     "the image could not be published: another job's image already has its name and was not"

@@ -27,9 +27,11 @@ NUL_FREE = "^[^\\u0000]*$"
 # Why a 422 may answer a body the schema allows: a webhook URL resolving inwards (any body with `webhookUrl`),
 # text refused as content (the bodies whose text api/generation.py and the routes screen), and an
 # Idempotency-Key reused with another body (api/admission.py).
-WEBHOOK_REFUSED = "`webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address"
-CONTENT_REFUSED = "`content_refused`: the text is refused as content (`fields` names it)"
-KEY_REUSED = "`idempotency_key_reused`: the `Idempotency-Key` was sent before with another request"
+REFUSED_THOUGH_VALID = {
+    "webhook_refused": "`webhookUrl` does not resolve, or resolves to a private or local address",
+    "content_refused": "the text is refused as content (`fields` names it)",
+    "idempotency_key_reused": "the `Idempotency-Key` was sent before with another request",
+}
 SCREENED_BODIES = {"CharacterCreate", "CharacterFields", "StoryCreate", "StoryFields", "CoverCreate", "SceneCreate"}
 
 
@@ -89,8 +91,9 @@ def document(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             spec = build()
             schemas = spec.get("components", {}).get("schemas", {})
+            links = _links()
             for operation in _operations(spec):
-                reasons = [KEY_REUSED] if _has_header(operation, "Idempotency-Key") else []
+                refusals = ["idempotency_key_reused"] if _has_header(operation, "Idempotency-Key") else []
                 body = operation.get("requestBody")
                 if body is not None:
                     operation["responses"].setdefault("413", _error_response(413))
@@ -98,20 +101,15 @@ def document(app: FastAPI, settings: Settings) -> None:
                     for found in _reachable(schema, schemas):
                         _forbid_nul(found)
                     top = next(_reachable(schema, schemas), {})
-                    reasons[:0] = [
-                        *([CONTENT_REFUSED] if top.get("title") in SCREENED_BODIES else []),
-                        *([WEBHOOK_REFUSED] if "webhookUrl" in top.get("properties", {}) else []),
+                    refusals[:0] = [
+                        *(["content_refused"] if top.get("title") in SCREENED_BODIES else []),
+                        *(["webhook_refused"] if "webhookUrl" in top.get("properties", {}) else []),
                     ]
-                if reasons and "422" in operation["responses"]:
+                if refusals and "422" in operation["responses"]:
+                    reasons = "; ".join(f"`{error}`: {REFUSED_THOUGH_VALID[error]}" for error in refusals)
                     operation["responses"]["422"]["description"] = " ".join(
-                        [
-                            ERROR_DESCRIPTIONS[422],
-                            "A request the schema allows may still be refused:",
-                            "; ".join(reasons) + ".",
-                        ]
+                        [ERROR_DESCRIPTIONS[422], "A request the schema allows may still be refused:", reasons + "."]
                     )
-            links = _links()
-            for operation in _operations(spec):
                 for status, response in operation["responses"].items():
                     if (operation["operationId"], status) in links:
                         response["links"] = links[(operation["operationId"], status)]

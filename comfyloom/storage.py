@@ -35,6 +35,10 @@ class StoredObject:
     # The job it was published for; None for a staged object, or one published before owners were written.
     owner: str | None
 
+    def owned_by_another(self, job: str) -> bool:
+        """Another job's image: publishing must not overwrite it, nor a failure path delete it."""
+        return self.owner is not None and self.owner != job
+
 
 def _missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
