@@ -34,8 +34,6 @@ class PublishActivities:
         for item in request.items:
             await self._publish(item, request.job_id)
             published.append(PublishedImage(key=item.public_key, url=self._store.public_url(item.public_key)))
-        if request.staging_prefix:  # a run recorded before staging was kept until the record
-            await self._store.delete_prefix(request.staging_prefix)
         activity.logger.info("published %s", [p.key for p in published])
         return published
 

@@ -379,8 +379,6 @@ class PublishItem(BaseModel):
 
 class PublishRequest(BaseModel):
     items: list[PublishItem]
-    # Runs recorded before KEEP_STAGING_UNTIL_RECORDED clear staging here; newer ones after the job's record.
-    staging_prefix: str | None = None
     # The job the objects are published for: written on each, and a key another job's object holds is refused.
     job_id: UUID | None = None
 

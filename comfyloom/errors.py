@@ -2,7 +2,7 @@
 
 Activities raise them with `failure()`, which sets retryability from the table; `workflows/policies.py`
 gives Temporal the same list; and only these types' messages reach users (anything else, an exception a
-library raised, is shown by its step and type, the detail left to the logs: `workflows/pipeline.py`).
+library raised, is shown by its step and type, the detail left to the logs: `workflows/failures.py`).
 """
 
 from __future__ import annotations

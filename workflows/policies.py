@@ -2,7 +2,7 @@
 
 GPU activities wait for a machine that may be switched off: queueing may wait up to the job's GPU
 deadline (schedule-to-close), while awaiting a render heartbeats so a dead GPU worker is noticed in
-seconds and the render moves on (see workflows/pipeline.py).
+seconds and the render moves on (see workflows/render.py).
 """
 
 from __future__ import annotations

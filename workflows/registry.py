@@ -27,6 +27,7 @@ PASSED_THROUGH = (
     "comfyloom.kinds",
     "comfyloom.search",
     "comfyloom.features",
+    "workflows.patches",
     "workflows.policies",
 )
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(

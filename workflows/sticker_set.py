@@ -14,8 +14,9 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ChildWorkflowError
 
 from activities import steps
-from workflows.pipeline import failure_reason, run_step
+from workflows.failures import failure_reason
 from workflows.progress import ReportsProgress, searchable
+from workflows.runner import run_step
 from workflows.sticker import StickerWorkflow
 from workflows.webhook import announce_end
 

@@ -11,13 +11,11 @@ from uuid import UUID
 from temporalio import workflow
 
 from activities import steps
-from workflows.pipeline import run_step
+from workflows.runner import run_step
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts import Webhook, WebhookDelivery
-
-# Marks runs that tell their webhook how they ended; runs recorded before it never had one.
-ANNOUNCE_END = "announce-end"
+    from workflows.patches import ANNOUNCE_END
 
 
 @workflow.defn
@@ -30,8 +28,9 @@ class WebhookWorkflow:
 async def announce_end(webhook: Webhook | None, job_id: UUID) -> None:
     """Start the delivery beside the ending job, if it asked for one, and go on: once per run (its ids are the
     run's), so a retried sticker set announces its second ending too."""
-    if webhook is None or not workflow.patched(ANNOUNCE_END):
+    if webhook is None:
         return
+    workflow.deprecate_patch(ANNOUNCE_END.id)
     run_id = workflow.info().run_id
     delivery = WebhookDelivery(job_id=job_id, url=webhook.url, key_id=webhook.key_id, event_id=f"msg_{run_id}")
     await workflow.start_child_workflow(

@@ -1,5 +1,5 @@
-"""publish_image: a retry after a first attempt that published and cleared staging publishes the same keys;
-a key another job's image holds is refused, never overwritten."""
+"""publish_image: a retry after a first attempt that published finds the same keys its own; staging is kept for
+clear_staging; a key another job's image holds is refused, never overwritten."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ async def test_a_retried_publish_finds_its_object_already_public(store: ObjectSt
     await store.put("staging/publish-test/avatar.webp", b"RIFF....WEBP", "image/webp")
     request = PublishRequest(
         items=[PublishItem(staged_key="staging/publish-test/avatar.webp", public_key="characters/u/c/avatar/a_1.webp")],
-        staging_prefix="staging/publish-test/",
+        job_id=uuid.uuid4(),
     )
     publish = PublishActivities(store).publish_image
     first = await ActivityEnvironment().run(publish, request)
-    assert await store.list_keys("staging/publish-test/") == []
+    assert await store.list_keys("staging/publish-test/") == ["staging/publish-test/avatar.webp"]
     again = await ActivityEnvironment().run(publish, request)
     assert again == first
     assert await store.get("characters/u/c/avatar/a_1.webp") == b"RIFF....WEBP"
@@ -32,7 +32,6 @@ async def test_a_retried_publish_finds_its_object_already_public(store: ObjectSt
 async def test_a_publish_with_nothing_staged_or_public_fails(store: ObjectStore) -> None:
     request = PublishRequest(
         items=[PublishItem(staged_key="staging/none/avatar.webp", public_key="characters/u/c/avatar/none.webp")],
-        staging_prefix="staging/none/",
     )
     with pytest.raises(ObjectMissing):
         await ActivityEnvironment().run(PublishActivities(store).publish_image, request)

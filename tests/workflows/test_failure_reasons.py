@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.pipeline import failure_reason
+from workflows.failures import failure_reason
 
 
 def failed_step(activity_type: str, cause: ApplicationError) -> ActivityError:

@@ -50,7 +50,7 @@ class AvatarWorkflowChangedWithoutAPatch(GenerationWorkflow):
 
 
 async def test_a_change_to_a_workflows_commands_without_a_patch_fails_the_replay() -> None:
-    path = next(p for p in HISTORIES if p.stem == "avatar_ready")
+    path = next(p for p in HISTORIES if p.stem == "avatar_ready_keyed_by_job")
     recorded = json.loads(path.read_text())
     replayer = Replayer(workflows=[AvatarWorkflowChangedWithoutAPatch], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(

@@ -1,8 +1,9 @@
 """A deploy with runs in flight: jobs started and waiting for a GPU under the CPU worker of an earlier
 release finish under the current one, with no non-determinism and no render twice.
 
-The earlier release is main as it was before the render loop and the post-render steps changed (both
-behind `workflow.patched()`), taken from this clone's history with `git archive`.
+The earlier release is main as it was before this release retired the patches past the rule
+(workflows/patches.py): its runs are the ones still inside the retirement window. Taken from this clone's
+history with `git archive`.
 """
 
 from __future__ import annotations
@@ -29,9 +30,16 @@ from tests.helpers.history import patches, record
 from tests.helpers.jobs import done, start_avatar, wait_for
 from tests.helpers.parts import worker_env
 from worker_cpu.worker import build_cpu_worker
-from workflows.generation import JOB_ID_IN_KEYS, KEEP_STAGING_UNTIL_RECORDED, MODERATE_OUTPUT, READY_BEFORE_CLEARING
+from workflows.patches import (
+    JOB_ID_IN_KEYS,
+    KEEP_STAGING_UNTIL_RECORDED,
+    MODERATE_OUTPUT,
+    READY_BEFORE_CLEARING,
+    RENDER_UNTIL_DEADLINE,
+    ROUTE_BY_TEMPLATE,
+)
 
-EARLIER_RELEASE = "905418a"
+EARLIER_RELEASE = "dc7c56f"
 ROOT = Path(__file__).parents[2]
 USER = "deploy-user"
 
@@ -99,13 +107,18 @@ async def test_runs_started_by_the_earlier_release_finish_under_this_one(
         history = await handle.fetch_history()
         failed_tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
         assert failed_tasks == [], failed_tasks[0].workflow_task_failed_event_attributes.failure.message
-        # Rendered by the earlier release's loop (no marker there); converted, moderated and published by
-        # this one's.
+        # Queued by the earlier release's render loop; converted, moderated, published and recorded by this
+        # one's, whose deprecated patches still write their markers.
         assert patches(history) == [
-            KEEP_STAGING_UNTIL_RECORDED,
-            JOB_ID_IN_KEYS,
-            MODERATE_OUTPUT,
-            READY_BEFORE_CLEARING,
+            p.id
+            for p in (
+                RENDER_UNTIL_DEADLINE,
+                ROUTE_BY_TEMPLATE,
+                KEEP_STAGING_UNTIL_RECORDED,
+                JOB_ID_IN_KEYS,
+                MODERATE_OUTPUT,
+                READY_BEFORE_CLEARING,
+            )
         ]
         await assert_no_leftovers(store, pool, job, ready=True)
     await record(client, jobs[0]["workflowId"], f"avatar_started_by_{EARLIER_RELEASE}_finished_after")

@@ -1,25 +1,17 @@
-"""The steps every kind of image shares; a workflow calls them in order and owns its progress."""
+"""The render loop: queue a prompt on some GPU worker, await it there, until the job's GPU deadline."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    FailureError,
-    TimeoutError,
-    TimeoutType,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 from activities import steps
+from workflows.failures import failure_reason, is_cancellation
+from workflows.runner import run_step
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts import (
@@ -32,59 +24,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from comfyloom.errors import ErrorType, failure
     from comfyloom.object_keys import staging_prefix
-    from workflows.policies import MAX_RENDER_ATTEMPTS, POLICIES, template_task_queue
+    from workflows.patches import RENDER_UNTIL_DEADLINE, ROUTE_BY_TEMPLATE
+    from workflows.policies import MAX_RENDER_ATTEMPTS, template_task_queue
 
-T = TypeVar("T")
-A = TypeVar("A")
-
-
-async def run_step(
-    step: Callable[[A], Awaitable[T]],
-    arg: A,
-    *,
-    task_queue: str | None = None,
-    schedule_to_close: timedelta | None = None,
-    summary: str | None = None,
-) -> T:
-    """Execute an activity (its stub in activities/steps.py) with its policy from the table. The summary is
-    what the Temporal Web UI shows for the step: the activity's name and, where given, what it works on."""
-    name = step.__name__
-    policy = POLICIES[name]
-    shown = f"{name}: {summary}" if summary else name
-    if policy.local:
-        return await workflow.execute_local_activity(
-            step,
-            arg,
-            start_to_close_timeout=policy.start_to_close,
-            schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
-            retry_policy=policy.retry,
-            cancellation_type=policy.cancellation,
-            summary=shown,
-        )
-    return await workflow.execute_activity(
-        step,
-        arg,
-        task_queue=task_queue or policy.task_queue,
-        start_to_close_timeout=policy.start_to_close,
-        schedule_to_start_timeout=policy.schedule_to_start,
-        schedule_to_close_timeout=schedule_to_close or policy.schedule_to_close,
-        heartbeat_timeout=policy.heartbeat,
-        retry_policy=policy.retry,
-        cancellation_type=policy.cancellation,
-        summary=shown,
-    )
-
-
-# The failure types we raise on purpose: their messages are written for users.
-OUR_ERRORS = frozenset(ErrorType)
 # Failures after which the render is worth another attempt (at most MAX_RENDER_ATTEMPTS in all).
 RENDER_AGAIN = (ErrorType.comfy_out_of_memory, ErrorType.comfy_prompt_lost)
-
-# Marks histories recorded by the render loop below; older ones replay through `_render_v1`.
-RENDER_UNTIL_DEADLINE = "render-until-gpu-deadline"
-# Marks runs that queue on their template's own task queue (polled only by GPU workers whose ComfyUI accepts
-# the template) after asking the workers' reports whether any can render it; older runs use the shared queue.
-ROUTE_BY_TEMPLATE = "route-by-template"
 
 
 async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
@@ -101,10 +45,9 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
         ApplicationError: `GpuDeadlineExceeded` when the deadline passes, saying what was waited for.
         ActivityError: a render that failed for good.
     """
-    if not workflow.patched(RENDER_UNTIL_DEADLINE):
-        return await _render_v1(request, gpu_deadline=gpu_deadline)
+    workflow.deprecate_patch(RENDER_UNTIL_DEADLINE.id)
     task_queue = None
-    if workflow.patched(ROUTE_BY_TEMPLATE):
+    if workflow.patched(ROUTE_BY_TEMPLATE.id):
         await _fail_if_no_gpu_can_render(request.template)
         task_queue = template_task_queue(request.template)
     deadline = workflow.now() + gpu_deadline
@@ -224,92 +167,3 @@ def _duration(span: timedelta) -> str:
     if seconds < 2 * 3600:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
-
-
-async def _render_v1(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
-    """The render loop of histories recorded before RENDER_UNTIL_DEADLINE: three attempts in all."""
-    reattach: list[str] = []
-    for attempt in range(1, MAX_RENDER_ATTEMPTS + 1):
-        queued = await _queue(request, attempt, reattach, schedule_to_close=gpu_deadline)
-        try:
-            # The awaits' retries are unlimited now; the deadline bounds them here too.
-            return await _await(request, queued, schedule_to_close=gpu_deadline)
-        except ActivityError as e:
-            cause = e.cause
-            if isinstance(cause, TimeoutError):
-                reattach.append(queued.prompt_id)
-            elif not (isinstance(cause, ApplicationError) and cause.type in RENDER_AGAIN):
-                raise
-            if attempt == MAX_RENDER_ATTEMPTS:
-                raise
-            workflow.logger.warning("render attempt %d failed (%s); trying again", attempt, failure_reason(e))
-    raise AssertionError("unreachable")
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    """`error` and the causes under Temporal's wrappers (activity and child workflow errors), outermost first,
-    down to the failure an activity raised."""
-    chain = [error]
-    while (
-        isinstance(chain[-1], FailureError)
-        and not isinstance(chain[-1], ApplicationError | TimeoutError)
-        and chain[-1].cause is not None
-    ):
-        chain.append(chain[-1].cause)
-    return chain
-
-
-def _root_failure(error: BaseException) -> BaseException:
-    """The failure an activity raised, under Temporal's wrappers."""
-    return _chain(error)[-1]
-
-
-def failure_reason(error: BaseException) -> str:
-    """The failure an activity raised, in words a user can act on.
-
-    Only errors we raise on purpose (comfyloom.errors.ErrorType) show their message; anything else (a storage client's
-    exception naming an internal endpoint, a bug) is named by its step and type, the detail left to logs.
-    """
-    cause = _root_failure(error)
-    if isinstance(cause, TimeoutError):
-        if cause.type in (TimeoutType.SCHEDULE_TO_CLOSE, TimeoutType.SCHEDULE_TO_START):
-            return "no GPU worker was available before the deadline"
-        return f"timed out ({cause.type.name.lower() if cause.type else 'unknown'})"
-    if isinstance(cause, ApplicationError) and cause.type not in OUR_ERRORS:
-        step = next((e.activity_type for e in _chain(error) if isinstance(e, ActivityError)), None)
-        where = f"the {step} step" if step else "a step"
-        return f"{where} failed with an internal error ({cause.type or 'unknown'}); the operator's logs say more"
-    message = cause.message if isinstance(cause, FailureError) else str(cause)
-    return message or type(cause).__name__
-
-
-def failure_type(error: BaseException) -> str:
-    """A failure's class, for metrics: the activity's error type (`ComfyRejected`), `timeout` or `cancelled`."""
-    if is_cancellation(error):
-        return "cancelled"
-    cause = _root_failure(error)
-    if isinstance(cause, TimeoutError):
-        return "timeout"
-    if isinstance(cause, ApplicationError):
-        return cause.type or "ApplicationError"
-    return type(cause).__name__
-
-
-def record_outcome(kind: str, outcome: str, reason: str | None = None) -> None:
-    """How long the run took, by kind and outcome, and why it failed: on the worker's Prometheus endpoint.
-    Replay-safe: the SDK's workflow meter records nothing while a history is replayed."""
-    meter = workflow.metric_meter()
-    elapsed = workflow.now() - workflow.info().start_time
-    meter.create_histogram_timedelta(
-        "comfyloom_generation_duration", "From workflow start to its end", unit="duration"
-    ).record(elapsed, {"kind": kind, "outcome": outcome})
-    if reason is not None:
-        meter.create_counter("comfyloom_generation_failures", "Runs that failed or were cancelled").add(
-            1, {"kind": kind, "reason": reason}
-        )
-
-
-def is_cancellation(error: BaseException) -> bool:
-    if isinstance(error, asyncio.CancelledError | CancelledError):
-        return True
-    return isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)
