@@ -3,6 +3,7 @@ FROM python:3.12-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
+COPY cli ./cli
 COPY comfyloom ./comfyloom
 COPY workflows ./workflows
 COPY activities ./activities

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughpu
 
 from throughput import steps_of
 
-from comfyloom.dev import localstack
-from comfyloom.dev.demo import DEMO_CHARACTER
-from comfyloom.dev.stack import DevPorts, DevStack
+from devstack import localstack
+from devstack.demo import DEMO_CHARACTER
+from devstack.stack import DevPorts, DevStack
 
 
 async def measure(api: str, key: str, temporal: str, jobs: int) -> list[tuple[float, int]]:

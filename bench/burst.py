@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughpu
 from fleet import process_ids, snapshot
 from throughput import backlog_stack, characters_for, issue_users, pct, raw_post, run_exists, table
 
-from comfyloom.dev.stack import DevPorts, DevStack
+from devstack.stack import DevPorts, DevStack
 
 TARGET_P99_MS = 150.0
 

@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughpu
 from throughput import Execution, Job, backlog_stack, executions, issue_users, overhead, pct, run_jobs, table
 
 from activities.comfy import prompt_id_for
-from comfyloom.dev import localstack
-from comfyloom.dev.demo import DEMO_CHARACTER
-from comfyloom.dev.stack import DevPorts, DevStack
+from devstack import localstack
+from devstack.demo import DEMO_CHARACTER
+from devstack.stack import DevPorts, DevStack
 
 CLOUD = ("api", "worker-cpu", "temporal", "postgres")
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -45,11 +45,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.comfy import prompt_id_for
 from comfy_templates import RenderParams, load_template
 from comfyloom.contracts import StickerSetSummary
-from comfyloom.dev import localstack
-from comfyloom.dev.demo import DEMO_CHARACTER
-from comfyloom.dev.stack import DevPorts, DevStack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
+from devstack.demo import DEMO_CHARACTER
+from devstack.stack import DevPorts, DevStack
 from workflows.sticker_set import child_workflow_id
 
 STICKERS_PER_SET = 8

@@ -23,7 +23,7 @@ from comfyloom.settings import Settings
 NodeInput = tuple[str, str]
 
 # The node pack releases the stock templates are written for, and validated against in the suite (the recorded
-# catalogue in comfyloom/dev/catalogues). Another release may add or drop inputs: `worker-gpu --check` says so.
+# catalogue in devstack/catalogues). Another release may add or drop inputs: `worker-gpu --check` says so.
 SUPPORTED_PACKS = {"ComfyUI-Impact-Pack": "7.10.x", "ComfyUI-Impact-Subpack": "1.3.x", "ComfyUI-Easy-Use": "1.3.x"}
 
 

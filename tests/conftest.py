@@ -17,9 +17,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from comfyloom import db, temporal
-from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
 from tests.helpers.gemini_endpoint import API_KEY as GEMINI_KEY
 from tests.helpers.gemini_endpoint import FakeGemini
 from tests.helpers.parts import HEALTH_NAMESPACE, RENDER_SECONDS, LocalParts, running_gpu_worker, serve_api

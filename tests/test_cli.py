@@ -14,19 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from comfyloom.dev import localstack
+from devstack import localstack
 
 pytestmark = pytest.mark.servers  # the whole dev stack, as real processes
 
 
 def dev_stack(data_dir: Path, *flags: str) -> tuple[list[str], dict[str, int], dict[str, str]]:
-    """`comfyloom dev` on free ports, every part started locally: its command line, ports and environment."""
+    """`python -m devstack up` on free ports, every part started locally: its command line, ports and environment."""
     ports = {name: localstack.free_port() for name in ("api", "temporal", "temporal-ui", "s3", "comfyui")}
     args = [
         sys.executable,
         "-m",
-        "comfyloom.dev.cli",
-        "dev",
+        "devstack",
+        "up",
         *flags,
         "--render-seconds",
         "0.3",

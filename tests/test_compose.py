@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from comfyloom.dev import localstack
 from comfyloom.settings import Settings
+from devstack import localstack
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

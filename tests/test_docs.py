@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from comfyloom.dev import configdoc
+from devstack import configdoc
 
 
 def test_the_configuration_doc_lists_every_setting_as_settings_py_declares_it() -> None:
-    assert configdoc.PATH.read_text() == configdoc.render(), "run `python -m comfyloom.dev.configdoc`"
+    assert configdoc.PATH.read_text() == configdoc.render(), "run `python -m devstack.configdoc`"
 
 
 def test_the_readme_stays_short() -> None:

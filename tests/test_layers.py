@@ -1,6 +1,6 @@
-"""Imports go one way: api and the workers → workflows → activities → comfy_templates → the comfyloom library.
-`comfyloom.dev` (the CLI, the dev stack, the simulator) sits beside the library, above the workers. Inside the
-library, the kind table sits over prompts and the database, which sit over the contracts and settings."""
+"""Imports go one way: devstack (dev only) → cli (the `comfyloom` command) → api and the workers → workflows →
+activities → comfy_templates → the comfyloom library. Inside the library, the kind table sits over prompts and
+the database, which sit over the contracts and settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 # Higher imports lower, never the reverse; packages on one level do not import each other.
 LAYERS = {
-    "comfyloom.dev": 6,
+    "devstack": 7,
+    "cli": 6,
     "api": 5,
     "worker_cpu": 5,
     "worker_gpu": 5,
@@ -67,7 +68,7 @@ def upward_imports(layers: dict[str, int], files: list[Path]) -> list[str]:
     for path in files:
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         here = layer_of(module, layers)
-        if here is None or module == "comfyloom.__main__":  # the command's entry point, as `python -m comfyloom`
+        if here is None:
             continue
         for target in imports_of(path):
             there = layer_of(target, layers)
@@ -81,12 +82,12 @@ def test_no_layer_imports_one_above_it_or_beside_it() -> None:
 
 
 def test_inside_the_library_too() -> None:
-    library = [p for p in sorted((ROOT / "comfyloom").rglob("*.py")) if "dev" not in p.parts]
+    library = sorted((ROOT / "comfyloom").rglob("*.py"))
     assert upward_imports(LIBRARY, library) == []
 
 
 def test_every_library_module_has_a_level() -> None:
-    library = [p for p in sorted((ROOT / "comfyloom").rglob("*.py")) if "dev" not in p.parts]
+    library = sorted((ROOT / "comfyloom").rglob("*.py"))
     modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in library}
-    unplaced = {m for m in modules - {"comfyloom", "comfyloom.__main__"} if layer_of(m, LIBRARY) is None}
+    unplaced = {m for m in modules - {"comfyloom"} if layer_of(m, LIBRARY) is None}
     assert unplaced == set(), "give each a level in LIBRARY"

@@ -15,10 +15,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
+from devstack.simulator import SimConfig, serve
 from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK
 from tests.helpers.parts import HEALTH_NAMESPACE, running_gpu_worker, serve_api
 

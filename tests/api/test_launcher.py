@@ -13,9 +13,9 @@ import pytest
 from temporalio.client import Client
 
 from comfyloom import starts, temporal
-from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
 from tests.helpers.jobs import create_character, done, run_of, wait_for
 from tests.helpers.parts import running_gpu_worker, serve_api
 from worker_cpu.worker import build_cpu_worker

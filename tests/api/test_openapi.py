@@ -8,7 +8,7 @@ import httpx
 
 from api.pages import CURSOR
 from api.spec import NUL_FREE
-from comfyloom.dev import openapi
+from devstack import openapi
 
 PUBLIC = {"/api/v1/image-generation/health"}
 

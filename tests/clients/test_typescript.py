@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from comfyloom.dev import openapi
+from devstack import openapi
 from tests.helpers.auth import as_user
 
 CLIENT = Path(__file__).parents[2] / "clients" / "typescript"

@@ -12,10 +12,10 @@ from comfy_templates import RenderParams, Template, UnknownTemplate, load_templa
 from comfyloom.comfyui.client import ComfyClient, output_images
 from comfyloom.comfyui.validation import validate_prompt
 from comfyloom.contracts import ImageKind, Lora, RenderRequest
-from comfyloom.dev.catalogue import object_info
 from comfyloom.imaging import chroma
 from comfyloom.imaging.checks import check_image
 from comfyloom.settings import Settings
+from devstack.catalogue import object_info
 from tests.helpers.parts import LocalParts
 
 PARAMS = RenderParams(

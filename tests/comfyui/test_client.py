@@ -21,8 +21,8 @@ from comfyloom.comfyui.client import (
     step_of,
     wait_for_prompt,
 )
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SIMULATOR, SimConfig, serve
+from devstack import localstack
+from devstack.simulator import SIMULATOR, SimConfig, serve
 from tests.helpers.graphs import avatar_graph
 from tests.helpers.parts import LocalParts
 

@@ -14,8 +14,8 @@ import pytest
 import websockets
 from PIL import Image
 
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SimConfig, serve
+from devstack import localstack
+from devstack.simulator import SimConfig, serve
 from tests.helpers.graphs import avatar_graph, cover_graph
 from tests.helpers.packs import NEWER_IMPACT_PACK
 from tests.helpers.parts import LocalParts

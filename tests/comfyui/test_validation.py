@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from comfyloom.comfyui.validation import types_match, validate_prompt
-from comfyloom.dev.catalogue import object_info
+from devstack.catalogue import object_info
 from tests.helpers.graphs import avatar_graph
 
 INFO = object_info(["waiNSFWIllustrious_v130.safetensors"], ["add_detail.safetensors"])

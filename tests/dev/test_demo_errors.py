@@ -1,4 +1,4 @@
-"""`comfyloom demo` against an API that refuses it prints one sentence saying why and what to do, not a
+"""`python -m devstack demo` against an API that refuses it prints one sentence saying why and what to do, not a
 traceback."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from comfyloom.dev import localstack
-from comfyloom.dev.demo import run_demo
+from devstack import localstack
+from devstack.demo import run_demo
 
 
 class Busy(BaseHTTPRequestHandler):

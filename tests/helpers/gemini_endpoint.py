@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from comfyloom.dev import localstack
+from devstack import localstack
 
 API_KEY = "test-gemini-key"
 

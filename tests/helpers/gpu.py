@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SIMULATOR, SimConfig, Simulator, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
+from devstack.simulator import SIMULATOR, SimConfig, Simulator, serve
 from tests.helpers.parts import running_gpu_worker
 
 

@@ -6,9 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from comfyloom.comfyui.client import ComfyClient
-from comfyloom.dev import localstack
-from comfyloom.dev.catalogue import InputChanges
-from comfyloom.dev.simulator import SimConfig, serve
+from devstack import localstack
+from devstack.catalogue import InputChanges
+from devstack.simulator import SimConfig, serve
 
 # Impact-Pack as a later release might ship it: FaceDetailer requires one input more than the cover sets.
 NEWER_IMPACT_PACK: InputChanges = {"FaceDetailer": {"sam_new_knob": ["INT", {"default": 0, "min": 0, "max": 8}]}}

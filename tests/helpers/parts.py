@@ -14,9 +14,9 @@ import uvicorn
 from temporalio.client import Client
 
 from api.main import create_app
-from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
 from tests.helpers.auth import as_user, store_keys_hook
 from worker_gpu.worker import gpu_workers
 

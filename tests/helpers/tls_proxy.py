@@ -14,7 +14,7 @@ from pathlib import Path
 
 import hpack
 
-from comfyloom.dev.localstack import HOST, free_port
+from devstack.localstack import HOST, free_port
 
 
 @dataclass

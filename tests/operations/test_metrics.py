@@ -13,9 +13,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from comfyloom import metrics
-from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, start_avatar, wait_for
 from worker_cpu.worker import build_cpu_worker, gpu_render_queues

@@ -8,7 +8,6 @@ import uuid
 import asyncpg
 import pytest
 
-from comfyloom.dev import localstack
 from comfyloom.features import CharacterTags
 from comfyloom.prompts.translate import (
     CharacterSource,
@@ -18,6 +17,7 @@ from comfyloom.prompts.translate import (
     TranslationRefused,
     Translator,
 )
+from devstack import localstack
 from tests.helpers.gemini_endpoint import API_KEY, FakeGemini, answer, blocked, error, text
 
 MODEL = "gemini-2.5-flash-lite"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SimConfig
 from comfyloom.settings import Settings
+from devstack import localstack
+from devstack.simulator import SimConfig
 from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK, simulated_comfyui
 from worker_gpu.__main__ import check_setup
 

@@ -14,10 +14,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RetryConfig, RPCError
 
 from comfyloom import temporal
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
+from devstack.simulator import SIMULATOR, Fault, SimConfig, Simulator, serve
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, start_avatar, wait_for
 from tests.helpers.parts import running_gpu_worker, serve_api

@@ -12,10 +12,10 @@ from temporalio.client import Client
 
 from comfy_templates import Template, active_templates, load_template, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
-from comfyloom.dev.simulator import SimConfig
 from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.simulator import SimConfig
 from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK, simulated_comfyui
 from tests.helpers.parts import LocalParts, running_gpu_worker
 from worker_gpu.readiness import check_comfyui, report_forever, report_stopped, version_note

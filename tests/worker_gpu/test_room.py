@@ -10,9 +10,9 @@ import pytest
 from temporalio.client import Client
 
 from comfyloom import temporal
-from comfyloom.dev.simulator import SimConfig
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.simulator import SimConfig
 from tests.helpers.auth import as_user
 from tests.helpers.gpu import gpu, simulated
 from tests.helpers.jobs import done, start_avatar, wait_for

@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 from temporalio.client import Client
 
-from comfyloom.dev import localstack
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, start_avatar, wait_for
 from tests.helpers.parts import running_gpu_worker

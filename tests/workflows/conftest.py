@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from comfyloom.dev.simulator import SimConfig
 from comfyloom.settings import Settings
+from devstack.simulator import SimConfig
 from tests.helpers.gpu import Rig, simulated
 
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from comfyloom.dev import localstack
-from comfyloom.dev.simulator import SIMULATOR, Fault, SimConfig, serve
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack import localstack
+from devstack.simulator import SIMULATOR, Fault, SimConfig, serve
 from tests.helpers.gpu import Rig, activity_attempts, assert_no_leftovers, gpu
 from tests.helpers.jobs import done, rendering, start_avatar, wait_for
 from tests.helpers.parts import running_gpu_worker

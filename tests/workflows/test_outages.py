@@ -20,9 +20,9 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from comfyloom.dev.simulator import Fault
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.simulator import Fault
 from tests.helpers.gpu import Rig, activity_attempts, assert_no_leftovers, gpu
 from tests.helpers.history import record
 from tests.helpers.jobs import done, rendering, start_avatar, wait_for

@@ -13,10 +13,10 @@ from temporalio.client import Client
 
 from comfyloom import temporal
 from comfyloom.contracts import GpuWorkerReport
-from comfyloom.dev.simulator import SimConfig
 from comfyloom.object_keys import WORKER_REPORTS_PREFIX, worker_report_key
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.simulator import SimConfig
 from tests.helpers.gpu import assert_no_leftovers, gpu, simulated
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, post, wait_for

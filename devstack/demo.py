@@ -1,5 +1,5 @@
-"""`comfyloom demo`: what a client app does: create a character, then ask for every kind of image and follow each
-to its WebP: avatar, sticker, a set of eight stickers, a story cover and a chat scene."""
+"""`python -m devstack demo`: what a client app does: create a character, then ask for every kind of image and
+follow each to its WebP: avatar, sticker, a set of eight stickers, a story cover and a chat scene."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from comfyloom.dev import api_errors
+from devstack import api_errors
 
 DEMO_CHARACTER = {
     "name": "Rem Dragneel",

@@ -1,4 +1,4 @@
-"""docs/CONFIGURATION.md, written from `Settings` itself so it cannot drift: `python -m comfyloom.dev.configdoc`.
+"""docs/CONFIGURATION.md, written from `Settings` itself so it cannot drift: `python -m devstack.configdoc`.
 `tests/test_docs.py` fails when the file differs from what this writes."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pydantic import BaseModel
 
 from comfyloom.settings import Settings
 
-PATH = Path(__file__).parents[2] / "docs" / "CONFIGURATION.md"
+PATH = Path(__file__).parents[1] / "docs" / "CONFIGURATION.md"
 
 HEADER = """# Configuration
 
 Every setting is an environment variable (or a line of a `.env` file), read in one place,
-`comfyloom/settings.py`; this table is written from it (`python -m comfyloom.dev.configdoc`).
+`comfyloom/settings.py`; this table is written from it (`python -m devstack.configdoc`).
 The API, the CPU worker and the GPU worker read the same names; each uses what it needs.
 """
 

@@ -1,4 +1,4 @@
-"""`comfyloom dev`: the whole system on 127.0.0.1, each part a real process, stopped cleanly on Ctrl-C.
+"""`python -m devstack up`: the whole system on 127.0.0.1, each part a real process, stopped cleanly on Ctrl-C.
 
 Parts already given by the environment (DATABASE_URL, TEMPORAL_ADDRESS, S3_ENDPOINT_URL, COMFYUI_URL)
 are used as they are; the others are started locally. Local parts keep nothing between runs.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from comfyloom import db
 from comfyloom.db import api_keys, credits
-from comfyloom.dev import localstack
-from comfyloom.dev.localstack import HOST, Service
+from devstack import localstack
+from devstack.localstack import HOST, Service
 
 DEMO_USER = "demo-user"
 DEMO_CREDITS = 1000
@@ -138,7 +138,7 @@ class DevStack:
         for name, args in [
             ("worker-cpu", [py, "-m", "worker_cpu"]),
             ("worker-gpu", [py, "-m", "worker_gpu"]),
-            ("api", [py, "-m", "comfyloom", "api", "--host", HOST, "--port", str(self.ports.api)]),
+            ("api", [py, "-m", "cli", "api", "--host", HOST, "--port", str(self.ports.api)]),
         ]:
             self._spawn(name, name, args)
         api = self.services[-1]
@@ -207,7 +207,7 @@ class DevStack:
 
 
 def run(ports: DevPorts, *, data_dir: Path, render_seconds: float, demo: bool, exit_after_demo: bool) -> int:
-    from comfyloom.dev.demo import run_demo
+    from devstack.demo import run_demo
 
     stack = DevStack(ports, data_dir=data_dir, render_seconds=render_seconds)
 

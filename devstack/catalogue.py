@@ -28,7 +28,7 @@ InputChanges = dict[str, dict[str, list[Any] | None]]
 
 @cache
 def _recorded(name: str) -> str:
-    return resources.files("comfyloom.dev.catalogues").joinpath(name).read_text()
+    return resources.files("devstack.catalogues").joinpath(name).read_text()
 
 
 def _swap(options: list[Any], recorded: set[str], ours: list[str]) -> list[Any]:

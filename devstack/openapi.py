@@ -1,4 +1,4 @@
-"""`python -m comfyloom.dev.openapi`: the API's OpenAPI spec as clients are generated from it
+"""`python -m devstack.openapi`: the API's OpenAPI spec as clients are generated from it
 (clients/typescript/openapi.json; scripts/ts-client regenerates the client, tests/clients checks for drift)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The real local parts, started on 127.0.0.1 from installed packages: no Docker, no downloads.
 
-Used by `comfyloom dev` and by the tests, so both run the same servers the same way.
+Used by `python -m devstack up` and by the tests, so both run the same servers the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import httpx
 
+CHECKOUT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
 
@@ -116,10 +117,15 @@ def spawn(
         args,
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {}), "PYTHONPATH": _with_checkout(os.environ.get("PYTHONPATH"))},
         start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor only; it stops children in order
     )
     return proc, log
+
+
+def _with_checkout(path: str | None) -> str:
+    """The checkout first on a child's path: devstack (the simulator) is run from it, never installed."""
+    return os.pathsep.join([str(CHECKOUT), *([path] if path else [])])
 
 
 def start_temporal(*, port: int, ui_port: int, db_file: Path | None, log_dir: Path | None) -> Service:
@@ -165,7 +171,7 @@ def simulator_args(*, port: int, render_seconds: float) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "comfyloom.dev.simulator",
+        "devstack.simulator",
         "--port",
         str(port),
         "--render-seconds",

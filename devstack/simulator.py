@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 from pydantic import BaseModel, Field
 
 from comfyloom.comfyui.validation import comfy_error, validate_prompt
-from comfyloom.dev.catalogue import InputChanges, object_info
+from devstack.catalogue import InputChanges, object_info
 
 log = logging.getLogger("comfyloom.simulator")
 
@@ -796,7 +796,9 @@ async def _serve_forever(config: SimConfig, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="ComfyUI simulator (ComfyUI's protocol, placeholder images)")
+    parser = argparse.ArgumentParser(
+        description="ComfyUI simulator (ComfyUI's protocol, placeholder images)", prog="python -m devstack simulator"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--render-seconds", type=float, default=1.0)
