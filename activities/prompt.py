@@ -98,13 +98,13 @@ class PromptActivities:
         self._translator = (
             Translator(
                 pool,
-                api_key=settings.gemini_api_key,
+                api_key=settings.gemini_api_key.get_secret_value(),
                 model=settings.gemini_model,
                 base_url=settings.gemini_base_url,
                 api_version=settings.gemini_api_version,
                 timeout_seconds=settings.gemini_timeout_seconds,
             )
-            if settings.gemini_api_key
+            if settings.gemini_api_key is not None
             else None
         )
         if self._translator is None and settings.translation_policy == "warn":

@@ -11,6 +11,7 @@ from uuid import UUID
 from comfyloom import db
 from comfyloom.db import api_keys, credits, webhooks
 from comfyloom.settings import get_settings
+from comfyloom.startup import database_url, host_of, reaching
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,11 +42,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 async def _run(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    if not settings.database_url:
-        print("DATABASE_URL must be set", file=sys.stderr)
-        return 2
-    pool = await db.connect(settings.database_url, max_size=1)
+    """Raises:
+    StartupError: DATABASE_URL unset, or its PostgreSQL unreachable.
+    """
+    url = database_url(get_settings(), f"`{args.command}` command")
+    async with reaching("PostgreSQL", host_of(url), "DATABASE_URL"):
+        pool = await db.connect(url, max_size=1)
     try:
         await db.migrate(pool)
         if args.action == "create":

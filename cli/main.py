@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from comfyloom.settings import Settings
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="comfyloom", description=__doc__)
@@ -25,17 +27,26 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_commands(sub)
 
     args = parser.parse_args(argv)
+    from comfyloom.startup import StartupError
+
+    try:
+        sys.exit(_run(args))
+    except StartupError as e:  # one sentence naming the setting to fix, no traceback
+        raise SystemExit(f"comfyloom {args.command}: {e}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Raises:
+    StartupError: what keeps the command from starting.
+    """
+    from comfyloom.startup import load_settings
+
     if args.command in ("keys", "credits"):
-        sys.exit(admin.run(args))
-    elif args.command == "api":
-        import uvicorn
+        from cli import admin
 
-        from comfyloom.logs import configure_logging
-        from comfyloom.settings import get_settings
-
-        configure_logging("api", get_settings().log_format)
-        uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, log_config=None)
-    elif args.command == "worker-cpu":
+        load_settings(uses_storage=False)
+        return admin.run(args)
+    if args.command == "worker-cpu":
         from worker_cpu.__main__ import main as cpu_main
 
         cpu_main()
@@ -43,16 +54,44 @@ def main(argv: list[str] | None = None) -> None:
         from worker_gpu.__main__ import check
         from worker_gpu.__main__ import main as gpu_main
 
-        sys.exit(check()) if args.check else gpu_main()
-    elif args.command == "temporal-setup":
+        if args.check:
+            return check()
+        gpu_main()
+    else:
         import asyncio
 
         from comfyloom.logs import configure_logging
-        from comfyloom.settings import get_settings
-        from comfyloom.temporal import setup_namespace
 
-        configure_logging("temporal-setup", get_settings().log_format)
-        asyncio.run(setup_namespace(get_settings()))
+        settings = load_settings(uses_storage=args.command == "api")
+        configure_logging(args.command, settings.log_format)
+        if args.command == "api":
+            import uvicorn
+
+            asyncio.run(_reach_database(settings))
+            uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, log_config=None)
+        else:
+            asyncio.run(_setup_namespace(settings))
+    return 0
+
+
+async def _reach_database(settings: Settings) -> None:
+    """The API's PostgreSQL, tried once before uvicorn starts: a wrong DATABASE_URL is one sentence, not the
+    lifespan's traceback."""
+    from comfyloom import db
+    from comfyloom.startup import database_url, host_of, reaching
+
+    url = database_url(settings, "API")
+    async with reaching("PostgreSQL", host_of(url), "DATABASE_URL"):
+        pool = await db.connect(url, min_size=1, max_size=1)
+    await pool.close()
+
+
+async def _setup_namespace(settings: Settings) -> None:
+    from comfyloom.startup import reaching
+    from comfyloom.temporal import setup_namespace
+
+    async with reaching("Temporal", settings.temporal_address, "TEMPORAL_ADDRESS and its TLS settings"):
+        await setup_namespace(settings)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,17 @@ from typing import Any
 from temporalio.worker import Worker
 
 from comfyloom.logs import configure_logging
-from comfyloom.settings import get_settings
+from comfyloom.startup import StartupError, load_settings
 
 log = logging.getLogger("comfyloom.lifecycle")
 
 
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    configure_logging(name, get_settings().log_format)
+    """Run `serve` until SIGINT or SIGTERM; a start-up failure is its one sentence on stderr, exit status 1."""
+    try:
+        configure_logging(name, load_settings().log_format)
+    except StartupError as e:
+        raise SystemExit(f"comfyloom {name}: {e}") from None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -34,8 +38,11 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
         await serve(stop)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except StartupError as e:
+        raise SystemExit(f"comfyloom {name}: {e}") from None
 
 
 async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CPU_TASK_QUEUE = "imagegen-cpu"
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
 
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal's frontend (host:port).")
     temporal_namespace: str = "default"
-    temporal_api_key: str | None = Field(default=None, description="Temporal Cloud API key (implies TLS).")
+    temporal_api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key (implies TLS).")
     temporal_tls: bool = Field(default=False, description="TLS with the system's trust store, no client certificate.")
     temporal_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
     temporal_tls_key: Path | None = Field(default=None, description="The client certificate's private key (PEM).")
@@ -68,8 +68,12 @@ class Settings(BaseSettings):
         default=None, description="S3-compatible endpoint: R2 in production, moto_server locally."
     )
     s3_region: str = "auto"
-    s3_access_key_id: str = "comfyloom"
-    s3_secret_access_key: str = Field(default="comfyloom", description="Never logged.")
+    s3_access_key_id: str = Field(default="comfyloom", description="The dev stack's default; set it in production.")
+    s3_secret_access_key: SecretStr = Field(
+        default=SecretStr("comfyloom"),
+        description="Never logged. A process refuses to start with this default, or an example file's change-me, "
+        "unless storage is on a loopback address (the dev stack, tests).",
+    )
     s3_session_token: str | None = Field(
         default=None, description="With temporary credentials, e.g. R2's scoped to staging/ for the GPU machine."
     )
@@ -88,7 +92,7 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="History polling interval when the WebSocket is quiet."
     )
 
-    gemini_api_key: str | None = Field(
+    gemini_api_key: SecretStr | None = Field(
         default=None, description="Without it, prompts are built untranslated and each job records a warning."
     )
     gemini_model: str = Field(

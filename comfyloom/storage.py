@@ -59,7 +59,7 @@ class ObjectStore:
             endpoint_url=s.s3_endpoint_url,
             region_name=s.s3_region,
             aws_access_key_id=s.s3_access_key_id,
-            aws_secret_access_key=s.s3_secret_access_key,
+            aws_secret_access_key=s.s3_secret_access_key.get_secret_value(),
             aws_session_token=s.s3_session_token,
             config=Config(retries={"mode": "standard", "max_attempts": 3}, s3={"addressing_style": "path"}),
         )

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -181,4 +182,4 @@ async def gemini(gemini_server: FakeGemini, pool: asyncpg.Pool) -> FakeGemini:
 @pytest.fixture
 def gemini_settings(settings: Settings, gemini: FakeGemini) -> Settings:
     """Settings whose Gemini is the local endpoint: the real SDK, a key, our base URL."""
-    return settings.model_copy(update={"gemini_api_key": GEMINI_KEY, "gemini_base_url": gemini.url})
+    return settings.model_copy(update={"gemini_api_key": SecretStr(GEMINI_KEY), "gemini_base_url": gemini.url})

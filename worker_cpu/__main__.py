@@ -10,6 +10,7 @@ from activities.moderation import classifier
 from comfyloom import db, metrics, starts, temporal
 from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
+from comfyloom.startup import database_url, host_of, reaching
 from comfyloom.storage import ObjectStore
 from worker_cpu.worker import build_cpu_worker, gpu_render_queues
 
@@ -18,16 +19,18 @@ log = logging.getLogger("comfyloom.worker_cpu")
 
 async def serve(stop: asyncio.Event) -> None:
     settings = get_settings()
-    if not settings.database_url:
-        raise SystemExit("DATABASE_URL must be set for the CPU worker")
-    pool = await db.connect(settings.database_url)
+    url = database_url(settings, "CPU worker")
+    async with reaching("PostgreSQL", host_of(url), "DATABASE_URL"):
+        pool = await db.connect(url)
     applied = await db.migrate(pool)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     store = ObjectStore(settings)
-    await store.ensure_bucket()
+    async with reaching("storage", settings.s3_endpoint_url, "S3_ENDPOINT_URL, S3_BUCKET and the S3_* keys"):
+        await store.ensure_bucket()
     runtime = metrics.worker_runtime(settings)
-    client = await temporal.connect(settings, runtime=runtime)
+    async with reaching("Temporal", settings.temporal_address, "TEMPORAL_ADDRESS and its TLS settings"):
+        client = await temporal.connect(settings, runtime=runtime)
     # Loaded before polling: a MODERATION_MODEL that cannot load stops the worker now, not each job later.
     started = time.perf_counter()
     model = await asyncio.to_thread(classifier, settings.moderation_model)

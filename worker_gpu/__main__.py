@@ -15,6 +15,7 @@ from comfyloom.comfyui.client import ComfyClient
 from comfyloom.lifecycle import run_service
 from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings, get_settings
+from comfyloom.startup import reaching
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import check_comfyui, publish
 from worker_gpu.worker import default_worker_id, run_gpu_worker
@@ -26,7 +27,8 @@ async def serve(stop: asyncio.Event) -> None:
     settings = get_settings()
     store = ObjectStore(settings)
     worker_id = default_worker_id(settings)
-    client = await temporal.connect(settings, identity=worker_id, runtime=metrics.worker_runtime(settings))
+    async with reaching("Temporal", settings.temporal_address, "TEMPORAL_ADDRESS and its TLS settings"):
+        client = await temporal.connect(settings, identity=worker_id, runtime=metrics.worker_runtime(settings))
     log.info("GPU worker %s: ComfyUI %s, Temporal %s", worker_id, settings.comfyui_url, settings.temporal_address)
     await run_gpu_worker(client, store, settings, stop, worker_id=worker_id)
 

@@ -12,6 +12,7 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from comfyloom.settings import Settings
@@ -49,7 +50,7 @@ def enforcing_s3(tmp_path: Path, settings: Settings) -> Iterator[tuple[Settings,
                     "s3_endpoint_url": service.url,
                     "s3_region": "us-east-1",
                     "s3_access_key_id": keys[user]["AccessKeyId"],
-                    "s3_secret_access_key": keys[user]["SecretAccessKey"],
+                    "s3_secret_access_key": SecretStr(keys[user]["SecretAccessKey"]),
                 }
             )
 
