@@ -4,7 +4,7 @@ for Gemini (`waiting_for_translation`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,8 +36,9 @@ WAITING = {
 class Live:
     stage: Stage
     render: RenderProgress | None = None
-    # The workflow's stages so far, in order (empty when it could not be asked).
-    passed: list[Stage] = field(default_factory=list)
+    # The workflow's stages so far, in order; None when its progress query went unanswered (a CPU worker busy
+    # or replaying a closed run), which says nothing about where the run is.
+    passed: list[Stage] | None = None
     # Why the job is not going on, and since when (waiting_for_gpu, or a staging upload storage refuses).
     waiting: str | None = None
     waiting_since: datetime | None = None
@@ -63,7 +64,7 @@ async def live_stage(client: Client, job: JobRow, *, with_passed: bool = False) 
     handle = client.get_workflow_handle(job.workflow_id)
     if job.status in FINAL_STAGE:
         ended = await _progress(handle) if with_passed else None
-        return Live(FINAL_STAGE[job.status], passed=ended.passed if ended else [])
+        return Live(FINAL_STAGE[job.status], passed=ended.passed if ended else None)
     description = None
     if not with_passed:
         try:

@@ -23,9 +23,9 @@ from comfyloom.db.jobs import STICKER_SET, JobStatus
 
 async def observe(
     pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow, *, with_passed: bool = False
-) -> tuple[JobStatusOut, list[Stage]]:
+) -> tuple[JobStatusOut, list[Stage] | None]:
     """A job as a client sees it (the row, the live stage from Temporal, a set's stickers), and the stages
-    its workflow has passed through."""
+    its workflow has passed through (None: its progress query went unanswered)."""
     live = await live_stage(temporal, job, with_passed=with_passed)
     if live.stage in (Stage.done, Stage.failed, Stage.cancelled) and not job.status.terminal:
         job = await jobs.get_job(pool, job.id) or job  # the workflow may have closed it meanwhile
@@ -63,6 +63,8 @@ async def status_of(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> J
 POLL_SECONDS = 0.25
 # A stream with nothing new this long says so (None), so proxies keep an idle connection open.
 IDLE_SECONDS = 15.0
+# Looks at an ended job whose run did not answer which stages it passed, before the stream ends without them.
+ENDED_LOOKS = 8
 
 
 def _key(status: JobStatusOut) -> tuple[object, ...]:
@@ -93,10 +95,22 @@ async def watch(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> Async
     last: tuple[object, ...] | None = None
     last_stage: Stage | None = None
     quiet_since = time.monotonic()
+    ended_looks = 0
     while True:
         row = await jobs.get_job(pool, job.id) or job
         # The stages passed between two looks come from the workflow's progress query.
         status, passed = await observe(pool, temporal, row, with_passed=True)
+        if passed is None:
+            # Unanswered (a busy CPU worker, a closed run replaying): this look knows nothing the last did not,
+            # and a stage passed since must not be lost. Look again, the first look and a long silence aside.
+            ended_looks += status.status.terminal
+            if last is not None and (not status.status.terminal or ended_looks < ENDED_LOOKS):
+                if time.monotonic() - quiet_since > IDLE_SECONDS:
+                    yield None
+                    quiet_since = time.monotonic()
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            passed = []
         # The workflow's last stage is the one shown now, unless the job has ended: it is ready before its run
         # ends (staging is cleared after), so the run's last stage (`saving`) is one the stream passed.
         for stage in passed[announced:] if status.status.terminal else passed[announced:-1]:
