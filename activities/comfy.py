@@ -32,7 +32,7 @@ from comfyloom.comfyui.client import (
     wait_for_prompt,
 )
 from comfyloom.comfyui.failures import interrupted_sentence, operator_details, user_sentence
-from comfyloom.contracts import (
+from comfyloom.contracts.render import (
     AwaitRequest,
     QueuedPrompt,
     RenderProgress,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from comfyloom.contracts import Renderable, RenderableQuery
+from comfyloom.contracts.health import Renderable, RenderableQuery
 from comfyloom.gpu_fleet import gpu_fleet, renderable
 from comfyloom.storage import ObjectStore
 

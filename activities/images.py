@@ -6,7 +6,7 @@ import asyncio
 
 from temporalio import activity
 
-from comfyloom.contracts import ConvertedImage, ConvertRequest
+from comfyloom.contracts.images import ConvertedImage, ConvertRequest
 from comfyloom.errors import ErrorType, failure
 from comfyloom.imaging.checks import InvalidImage
 from comfyloom.imaging.process import process

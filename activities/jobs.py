@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from comfyloom.contracts import FailJob, FinishJob, GenerationResult, JobRef, OpenJob, StickerSetSummary
-from comfyloom.db import credits, images, jobs
+from comfyloom.contracts.jobs import FailJob, FinishJob, JobRef, OpenJob
+from comfyloom.contracts.requests import GenerationResult, StickerSetSummary
+from comfyloom.db import credits, images, jobs, kind_rows
 from comfyloom.errors import ErrorType, failure
 from comfyloom.kinds import KINDS
 from comfyloom.storage import ObjectStore
@@ -50,7 +51,7 @@ class JobActivities:
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 spec = KINDS[request.kind]
-                await images.record(conn, finish, spec.owner, spec.record(finish))
+                await images.record(conn, finish, spec.owner, kind_rows.ROWS[finish.request.kind](finish))
             except asyncpg.ForeignKeyViolationError as e:
                 raise failure(
                     ErrorType.character_not_found,

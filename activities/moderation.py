@@ -14,7 +14,7 @@ import asyncpg
 from temporalio import activity
 
 from comfyloom import moderation
-from comfyloom.contracts import ModerateRequest, Moderation
+from comfyloom.contracts.images import ModerateRequest, Moderation
 from comfyloom.db import refusals
 from comfyloom.imaging import webp
 from comfyloom.prompts.safety import Refusal

@@ -16,7 +16,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfyloom.contracts import PromptRequest, PromptSpec, PromptTags
+from comfyloom.contracts.prompt import PromptRequest, PromptSpec, PromptTags
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.db.characters import CharacterRow
 from comfyloom.errors import ErrorType, failure

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from temporalio import activity
 
-from comfyloom.contracts import ClearStaging, PublishedImage, PublishItem, PublishRequest
+from comfyloom.contracts.images import ClearStaging, PublishedImage, PublishItem, PublishRequest
 from comfyloom.errors import ErrorType, failure
 from comfyloom.storage import ObjectStore
 

@@ -8,30 +8,21 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from comfyloom.contracts import (
-    AwaitRequest,
+from comfyloom.contracts.health import Renderable, RenderableQuery
+from comfyloom.contracts.images import (
     ClearStaging,
     ConvertedImage,
     ConvertRequest,
-    FailJob,
-    FinishJob,
-    GenerationResult,
-    JobRef,
     ModerateRequest,
     Moderation,
-    OpenJob,
-    PromptRequest,
-    PromptSpec,
     PublishedImage,
     PublishRequest,
-    QueuedPrompt,
-    Renderable,
-    RenderableQuery,
-    RenderRequest,
-    RenderResult,
-    StickerSetSummary,
-    WebhookDelivery,
 )
+from comfyloom.contracts.jobs import FailJob, FinishJob, JobRef, OpenJob
+from comfyloom.contracts.prompt import PromptRequest, PromptSpec
+from comfyloom.contracts.render import AwaitRequest, QueuedPrompt, RenderRequest, RenderResult
+from comfyloom.contracts.requests import GenerationResult, StickerSetSummary
+from comfyloom.contracts.webhooks import WebhookDelivery
 
 
 @activity.defn(name="open_job")

@@ -11,7 +11,7 @@ import httpx
 from temporalio import activity
 
 from comfyloom import webhooks
-from comfyloom.contracts import WebhookDelivery
+from comfyloom.contracts.webhooks import WebhookDelivery
 from comfyloom.db import jobs
 from comfyloom.db import webhooks as deliveries
 from comfyloom.db.jobs import STICKER_SET, JobRow

@@ -20,7 +20,8 @@ from api.generation import (
 )
 from api.owned import own_cast, own_story
 from api.schemas import CoverCreate, CoverOptions, JobAccepted
-from comfyloom.contracts import ImageKind, PromptRequest, StoryBrief
+from comfyloom.contracts.domain import ImageKind, StoryBrief
+from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.db import credits, jobs, stories
 
 

@@ -17,7 +17,10 @@ from api.owned import own_cast, own_story
 from api.schemas import AvatarCreate, CamelRequest, JobAccepted, JobRequest, LoraIn, SceneCreate, StickerCreate
 from comfy_templates import template_for
 from comfyloom import starts, webhooks
-from comfyloom.contracts import GenerationRequest, ImageKind, Lora, PromptRequest, Webhook
+from comfyloom.contracts.domain import ImageKind, Lora
+from comfyloom.contracts.prompt import PromptRequest
+from comfyloom.contracts.requests import GenerationRequest
+from comfyloom.contracts.webhooks import Webhook
 from comfyloom.db import characters, credits, jobs, refusals
 from comfyloom.db.pool import Connection
 from comfyloom.kinds import KINDS

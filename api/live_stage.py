@@ -14,7 +14,9 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHand
 
 from activities.steps import GPU_STEPS
 from comfyloom import search
-from comfyloom.contracts import Progress, RenderProgress, Stage
+from comfyloom.contracts.domain import Stage
+from comfyloom.contracts.progress import Progress
+from comfyloom.contracts.render import RenderProgress
 from comfyloom.db.jobs import JobRow, JobStatus
 from comfyloom.errors import ErrorType
 from comfyloom.temporal import TEMPORAL_AWAY

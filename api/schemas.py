@@ -9,17 +9,17 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.alias_generators import to_camel
 
-from comfyloom.contracts import (
+from comfyloom.contracts.domain import (
     DEFAULT_EMOTIONS,
     JSON_NUMBER,
     Emotion,
     Lora,
-    Moderation,
     Stage,
     StoryBrief,
     VisualFeatures,
     WholeNumber,
 )
+from comfyloom.contracts.images import Moderation
 from comfyloom.db.jobs import JobStatus
 from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.prompts.builders import parse_emotion

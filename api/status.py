@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from api.live_stage import live_stage
 from api.schemas import JobStatusOut, RenderProgressOut, StickerStatusOut
-from comfyloom.contracts import Emotion, Stage
+from comfyloom.contracts.domain import Emotion, Stage
 from comfyloom.db import jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
 

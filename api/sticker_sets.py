@@ -14,7 +14,10 @@ from api.owned import own_character, own_job
 from api.schemas import JobAccepted, StickerSetCreate
 from comfy_templates import template_for
 from comfyloom import starts
-from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StickerSetChild, StickerSetRequest, Webhook
+from comfyloom.contracts.domain import Emotion, ImageKind, Lora
+from comfyloom.contracts.prompt import PromptRequest
+from comfyloom.contracts.requests import StickerSetChild, StickerSetRequest
+from comfyloom.contracts.webhooks import Webhook
 from comfyloom.db import characters, credits, jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
 from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id

@@ -11,7 +11,7 @@ import asyncpg
 
 from api.launcher import Launcher
 from comfyloom import starts
-from comfyloom.contracts import Webhook, WebhookDelivery
+from comfyloom.contracts.webhooks import Webhook, WebhookDelivery
 from comfyloom.db import credits, jobs
 from workflows.webhook import WebhookWorkflow
 

@@ -44,7 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.comfy import prompt_id_for
 from comfy_templates import RenderParams, load_template
-from comfyloom.contracts import StickerSetSummary
+from comfyloom.contracts.requests import StickerSetSummary
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack import localstack

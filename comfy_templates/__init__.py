@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import Background, ImageKind, Lora
+from comfyloom.contracts.domain import Background, ImageKind, Lora
 from comfyloom.kinds import KINDS
 from comfyloom.settings import Settings
 

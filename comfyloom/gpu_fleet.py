@@ -16,7 +16,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from comfyloom.contracts import GpuWorkerReport, Renderable
+from comfyloom.contracts.health import GpuWorkerReport, Renderable
 from comfyloom.object_keys import WORKER_REPORTS_PREFIX
 from comfyloom.settings import GPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore

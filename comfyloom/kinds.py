@@ -1,9 +1,10 @@
-"""Every image kind, declared once: what it costs, which template draws it, what its prompt says, where its
-image is published and which rows find it.
+"""Every image kind, declared once: what it costs, which template draws it, what its prompt says, and where its
+image is published (the rows that find it are in comfyloom/db/kind_rows.py).
 
-Adding a kind is one `KindSpec` here, a template pair in `comfy_templates/`, a workflow subclass (its name in
-the Temporal Web UI) and a route; `tests/test_kinds.py` walks `ImageKind` and names whatever is missing.
-Everything else (the API's start, the prompt step, the workflow's keys, the record) reads the spec.
+Adding a kind is one `KindSpec` here, its rows in comfyloom/db/kind_rows.py, a template pair in
+`comfy_templates/`, a workflow subclass (its name in the Temporal Web UI) and a route; `tests/test_kinds.py`
+walks `ImageKind` and names whatever is missing. Everything else (the API's start, the prompt step, the
+workflow's keys, the record) reads the spec.
 
 No I/O here: workflow code reads `public_keys` inside Temporal's sandbox.
 """
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from comfyloom import object_keys
-from comfyloom.contracts import FinishJob, GenerationRequest, ImageKind, PromptRequest
+from comfyloom.contracts.domain import ImageKind
+from comfyloom.contracts.prompt import PromptRequest
+from comfyloom.contracts.requests import GenerationRequest
 from comfyloom.errors import ErrorType, failure
 from comfyloom.features import SceneTags
 from comfyloom.prompts import builders
@@ -24,7 +27,7 @@ from comfyloom.prompts.builders import Cast, Prompt, Recipe
 from comfyloom.settings import CreditPrices, Settings
 
 if TYPE_CHECKING:  # types only: workflow code reads this module, and needs no database driver
-    from comfyloom.db.images import Owner, Statement
+    from comfyloom.db.images import Owner
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,6 @@ class KindSpec:
     # Where the image (and a messenger variant, if the kind has one) is published: at the run's start time, and
     # named by the job (the third argument; None for runs recorded before keys were, which replay as they were).
     public_keys: Callable[[GenerationRequest, int, uuid.UUID | None], tuple[str, str | None]]
-    # Rows beyond `images` that find the image: a character's avatar, a sticker, a story's cover, a chat scene.
-    record: Callable[[FinishJob], list[Statement]]
 
     def prompt(self, inputs: PromptInputs) -> Prompt:
         return builders.compose(self.recipe(inputs), inputs.request.loras, self.tags, self.negative)
@@ -96,60 +97,6 @@ def _sticker_keys(request: GenerationRequest, ms: int, job: uuid.UUID | None) ->
     )
 
 
-def _avatar_rows(finish: FinishJob) -> list[Statement]:
-    sql = "update characters set avatar_url = $2, updated_at = now() where id = $1"
-    return [(sql, (finish.request.character_id, finish.image.url))]
-
-
-def _sticker_rows(finish: FinishJob) -> list[Statement]:
-    request = finish.request
-    if request.emotion is None:
-        return []
-    sql = (
-        "insert into character_stickers (id, character_id, job_id, emotion, url, messenger_url)"
-        " values ($1, $2, $3, $4, $5, $6) on conflict (job_id) do nothing"
-    )
-    messenger = finish.messenger.url if finish.messenger else None
-    args = (uuid.uuid4(), request.character_id, request.job_id, request.emotion.value, finish.image.url, messenger)
-    return [(sql, args)]
-
-
-def _cover_rows(finish: FinishJob) -> list[Statement]:
-    request, url = finish.request, finish.image.url
-    return [
-        (
-            "insert into story_covers (id, story_id, job_id, url) values ($1, $2, $3, $4)"
-            " on conflict (job_id) do nothing",
-            (uuid.uuid4(), request.story_id, request.job_id, url),
-        ),
-        ("update stories set cover_url = $2, updated_at = now() where id = $1", (request.story_id, url)),
-    ]
-
-
-def _scene_rows(finish: FinishJob) -> list[Statement]:
-    request, converted = finish.request, finish.converted
-    sql = (
-        "insert into chat_scenes (id, user_id, job_id, chat_id, story_id, character_ids, url, width, height)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (job_id) do nothing"
-    )
-    return [
-        (
-            sql,
-            (
-                uuid.uuid4(),
-                request.user_id,
-                request.job_id,
-                request.chat_id,
-                request.story_id,
-                request.character_ids,
-                finish.image.url,
-                converted.width,
-                converted.height,
-            ),
-        )
-    ]
-
-
 KINDS: dict[ImageKind, KindSpec] = {
     spec.kind: spec
     for spec in (
@@ -164,7 +111,6 @@ KINDS: dict[ImageKind, KindSpec] = {
             recipe=lambda inputs: Recipe(inputs.cast[:1]),
             scene_text=lambda request: None,
             public_keys=lambda r, ms, job: (object_keys.avatar_key(r.user_id, _first(r), ms, job), None),
-            record=_avatar_rows,
         ),
         KindSpec(
             kind=ImageKind.sticker,
@@ -177,7 +123,6 @@ KINDS: dict[ImageKind, KindSpec] = {
             recipe=_sticker_recipe,
             scene_text=lambda request: None,
             public_keys=_sticker_keys,
-            record=_sticker_rows,
         ),
         KindSpec(
             kind=ImageKind.cover,
@@ -190,7 +135,6 @@ KINDS: dict[ImageKind, KindSpec] = {
             recipe=_cover_recipe,
             scene_text=lambda request: request.story.text if request.story else None,
             public_keys=lambda r, ms, job: (object_keys.cover_key(_story(r), ms, job), None),
-            record=_cover_rows,
         ),
         KindSpec(
             kind=ImageKind.scene,
@@ -203,7 +147,6 @@ KINDS: dict[ImageKind, KindSpec] = {
             recipe=lambda inputs: Recipe(inputs.cast, tail=builders.scene_tags(inputs.scene)),
             scene_text=lambda request: request.scene_context,
             public_keys=lambda r, ms, job: (object_keys.scene_key(r.user_id, r.job_id, ms), None),
-            record=_scene_rows,
         ),
     )
 }

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from PIL import Image
 
-from comfyloom.contracts import Moderation
+from comfyloom.contracts.images import Moderation
 
 Policy = Literal["off", "flag", "block"]
 OPEN_NSFW = "open_nsfw"

@@ -8,7 +8,8 @@ import pytest
 
 from api.main import create_app
 from comfy_templates import load_template
-from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
+from comfyloom.contracts.domain import Emotion, ImageKind
+from comfyloom.contracts.requests import GenerationRequest
 from comfyloom.kinds import KINDS
 from comfyloom.object_keys import PUBLIC_PREFIXES
 from comfyloom.settings import CreditPrices, Settings
@@ -89,3 +90,10 @@ def test_two_jobs_of_one_character_started_in_one_millisecond_publish_to_two_nam
         assert str(request.job_id) in image
         keys |= {image, messenger} - {None}
     assert len(keys) == (4 if kind is ImageKind.sticker else 2)
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_has_the_rows_that_find_its_image(kind: ImageKind) -> None:
+    from comfyloom.db.kind_rows import ROWS
+
+    assert kind in ROWS, "add the rows that find its image to comfyloom/db/kind_rows.py"

@@ -16,7 +16,7 @@ from typing import Any
 from comfy_templates import SUPPORTED_PACKS, Template
 from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
 from comfyloom.comfyui.validation import combo_options, explain, packs_in, validate_prompt
-from comfyloom.contracts import GpuWorkerReport, TemplateCheck
+from comfyloom.contracts.health import GpuWorkerReport, TemplateCheck
 from comfyloom.object_keys import worker_report_key
 from comfyloom.storage import ObjectStore
 

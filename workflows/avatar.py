@@ -7,7 +7,7 @@ from temporalio import workflow
 from workflows.generation import GenerationWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts import GenerationRequest, GenerationResult
+    from comfyloom.contracts.requests import GenerationRequest, GenerationResult
 
 
 @workflow.defn

@@ -21,25 +21,21 @@ from workflows.runner import run_step
 from workflows.webhook import announce_end
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts import (
+    from comfyloom.contracts.domain import Stage
+    from comfyloom.contracts.images import (
         ClearStaging,
         ConvertedImage,
         ConvertRequest,
-        FailJob,
-        FinishJob,
-        GenerationRequest,
-        GenerationResult,
         ModerateRequest,
         Moderation,
-        OpenJob,
-        PromptSpec,
         PublishedImage,
         PublishItem,
         PublishRequest,
-        RenderRequest,
-        RenderResult,
-        Stage,
     )
+    from comfyloom.contracts.jobs import FailJob, FinishJob, OpenJob
+    from comfyloom.contracts.prompt import PromptSpec
+    from comfyloom.contracts.render import RenderRequest, RenderResult
+    from comfyloom.contracts.requests import GenerationRequest, GenerationResult
     from comfyloom.errors import ErrorType, failure
     from comfyloom.kinds import KINDS
     from comfyloom.object_keys import staging_prefix

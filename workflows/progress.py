@@ -10,7 +10,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom import search
-    from comfyloom.contracts import Progress, Stage
+    from comfyloom.contracts.domain import Stage
+    from comfyloom.contracts.progress import Progress
 
 
 def searchable() -> bool:

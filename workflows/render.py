@@ -14,14 +14,8 @@ from workflows.failures import failure_reason, is_cancellation
 from workflows.runner import run_step
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts import (
-        AwaitRequest,
-        QueuedPrompt,
-        RenderableQuery,
-        RenderProgress,
-        RenderRequest,
-        RenderResult,
-    )
+    from comfyloom.contracts.health import RenderableQuery
+    from comfyloom.contracts.render import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
     from comfyloom.errors import ErrorType, failure
     from comfyloom.object_keys import staging_prefix
     from workflows.patches import RENDER_UNTIL_DEADLINE, ROUTE_BY_TEMPLATE

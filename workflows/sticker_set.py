@@ -22,13 +22,10 @@ from workflows.webhook import announce_end
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom import search
-    from comfyloom.contracts import (
-        Emotion,
+    from comfyloom.contracts.domain import Emotion, ImageKind, Stage
+    from comfyloom.contracts.jobs import JobRef, OpenJob
+    from comfyloom.contracts.requests import (
         GenerationRequest,
-        ImageKind,
-        JobRef,
-        OpenJob,
-        Stage,
         StickerOutcome,
         StickerSetChild,
         StickerSetRequest,

@@ -14,7 +14,7 @@ from activities import steps
 from workflows.runner import run_step
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts import Webhook, WebhookDelivery
+    from comfyloom.contracts.webhooks import Webhook, WebhookDelivery
     from workflows.patches import ANNOUNCE_END
 
 

@@ -21,7 +21,8 @@ from temporalio.client import Client
 from api.deps import PoolDep, SettingsDep, StoreDep, TemporalDep
 from api.schemas import ComponentHealth, GpuWorkerOut, Health
 from comfy_templates import active_templates, template_for
-from comfyloom.contracts import GpuWorkerReport, ImageKind
+from comfyloom.contracts.domain import ImageKind
+from comfyloom.contracts.health import GpuWorkerReport
 from comfyloom.gpu_fleet import gpu_fleet
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore

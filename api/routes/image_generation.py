@@ -12,7 +12,7 @@ from api.generation import STARTS_A_JOB, start_for_character, start_scene
 from api.owned import own_character
 from api.schemas import AvatarCreate, CoverCreate, JobAccepted, SceneCreate, StickerCreate, StickerSetCreate
 from api.sticker_sets import retry_set, start_new_set
-from comfyloom.contracts import ImageKind
+from comfyloom.contracts.domain import ImageKind
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["image generation"], responses=responses(401, 403, 422))
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import VisualFeatures
+from comfyloom.contracts.domain import VisualFeatures
 from comfyloom.db import pages
 from comfyloom.db.pool import Connection, Executor
 

@@ -9,7 +9,10 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import FinishJob, Lora, Moderation, PromptTags
+from comfyloom.contracts.domain import Lora
+from comfyloom.contracts.images import Moderation
+from comfyloom.contracts.jobs import FinishJob
+from comfyloom.contracts.prompt import PromptTags
 from comfyloom.db.pool import Connection, Executor
 
 # Who an image belongs to; one SQL statement with its arguments.

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import Moderation
+from comfyloom.contracts.images import Moderation
 from comfyloom.db.pool import Executor
 
 # The kind of a sticker set's own row; its stickers are `sticker` jobs with its id as `set_id`.

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from comfyloom.contracts import StoryBrief
+from comfyloom.contracts.domain import StoryBrief
 from comfyloom.db import pages
 from comfyloom.db.pool import Connection, Executor
 

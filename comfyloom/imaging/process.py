@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from comfyloom.contracts import Background
+from comfyloom.contracts.domain import Background
 from comfyloom.imaging import chroma, stickers, webp
 from comfyloom.imaging.checks import check_image
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from comfyloom.contracts import Emotion, Lora, VisualFeatures
+from comfyloom.contracts.domain import Emotion, Lora, VisualFeatures
 from comfyloom.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.prompts.safety import fold
 from comfyloom.prompts.tags import clean_tags, escape_tag, join, weighted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from comfyloom.contracts import PromptRequest, PromptTags
+from comfyloom.contracts.prompt import PromptRequest, PromptTags
 from comfyloom.db.characters import CharacterRow
 from comfyloom.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS
 from comfyloom.prompts import safety

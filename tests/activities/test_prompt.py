@@ -13,7 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.prompt import BUSY_ATTEMPTS, NO_KEY_WARNING, PromptActivities
-from comfyloom.contracts import Emotion, ImageKind, Lora, PromptRequest, StoryBrief
+from comfyloom.contracts.domain import Emotion, ImageKind, Lora, StoryBrief
+from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.db import characters, jobs
 from comfyloom.settings import Settings
 from tests.helpers.gemini_endpoint import FakeGemini, answer, blocked, error, text

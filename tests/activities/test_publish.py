@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.publish import PublishActivities
-from comfyloom.contracts import PublishItem, PublishRequest
+from comfyloom.contracts.images import PublishItem, PublishRequest
 from comfyloom.errors import ErrorType
 from comfyloom.storage import ObjectMissing, ObjectStore
 

@@ -11,7 +11,8 @@ from activities.comfy import render_graph
 from comfy_templates import RenderParams, Template, UnknownTemplate, load_template, template_for, template_names
 from comfyloom.comfyui.client import ComfyClient, output_images
 from comfyloom.comfyui.validation import validate_prompt
-from comfyloom.contracts import ImageKind, Lora, RenderRequest
+from comfyloom.contracts.domain import ImageKind, Lora
+from comfyloom.contracts.render import RenderRequest
 from comfyloom.imaging import chroma
 from comfyloom.imaging.checks import check_image
 from comfyloom.settings import Settings

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from comfyloom.contracts import DEFAULT_EMOTIONS, Emotion, ImageKind, Lora, PromptRequest, StoryBrief, VisualFeatures
+from comfyloom.contracts.domain import DEFAULT_EMOTIONS, Emotion, ImageKind, Lora, StoryBrief, VisualFeatures
+from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.kinds import KINDS, PromptInputs
 from comfyloom.prompts import builders

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from activities.comfy import filename_prefix_for, prompt_id_for
 from comfy_templates import RenderParams, load_template
 from comfyloom.comfyui.client import ComfyClient
-from comfyloom.contracts import Lora
+from comfyloom.contracts.domain import Lora
 from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore

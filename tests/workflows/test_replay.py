@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from comfyloom.contracts import GenerationRequest, GenerationResult
+from comfyloom.contracts.requests import GenerationRequest, GenerationResult
 from workflows.generation import GenerationWorkflow
 from workflows.registry import ALL_WORKFLOWS, WORKFLOW_RUNNER
 

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 
 from comfyloom import temporal
-from comfyloom.contracts import GpuWorkerReport
+from comfyloom.contracts.health import GpuWorkerReport
 from comfyloom.object_keys import WORKER_REPORTS_PREFIX, worker_report_key
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore

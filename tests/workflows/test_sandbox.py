@@ -30,4 +30,6 @@ def passed_through(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_modules_pass_through_only_data(path: Path) -> None:
-    assert passed_through(path) <= PASSED_THROUGH, path.name
+    # As the sandbox reads its list: a package passes its modules through (comfyloom.contracts.render).
+    covered = {m for m in passed_through(path) if any(m == p or m.startswith(f"{p}.") for p in PASSED_THROUGH)}
+    assert passed_through(path) == covered, path.name

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from temporalio.client import Client
 
-from comfyloom.contracts import Emotion, GenerationRequest, ImageKind
+from comfyloom.contracts.domain import Emotion, ImageKind
+from comfyloom.contracts.requests import GenerationRequest
 from comfyloom.db import credits, jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
