@@ -8,7 +8,7 @@ import sys
 from comfyloom.settings import Settings
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="comfyloom", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     from cli import admin
 
     admin.add_commands(sub)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     from comfyloom.startup import StartupError
 
     try:

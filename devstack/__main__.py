@@ -10,7 +10,7 @@ from pathlib import Path
 from devstack.stack import DevPorts
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> None:
 
     sub.add_parser("simulator", help="run the ComfyUI simulator (its own flags: simulator --help)")
 
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulator"]:
         from devstack.simulator import main as sim_main

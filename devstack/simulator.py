@@ -795,7 +795,7 @@ async def _serve_forever(config: SimConfig, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="ComfyUI simulator (ComfyUI's protocol, placeholder images)", prog="python -m devstack simulator"
     )
@@ -807,7 +807,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--legacy", action="store_true", help="act as ComfyUI 0.3.44: ignores client prompt ids, no progress_state"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s simulator %(levelname)s %(message)s")
     config = SimConfig(
         render_seconds=args.render_seconds, output_dir=args.output_dir, custom_nodes=not args.bare, legacy=args.legacy

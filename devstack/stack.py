@@ -165,7 +165,7 @@ class DevStack:
         return demo, admin
 
     def banner(self) -> str:
-        return "comfyloom dev stack is up:\n" + _banner(self.urls)
+        return "comfyloom's dev stack is up:\n" + _banner(self.urls)
 
     def stop(self) -> None:
         for service in reversed(self.services):
