@@ -20,7 +20,6 @@ from comfyloom.contracts.prompt import PromptRequest, PromptSpec, PromptTags
 from comfyloom.db import characters, jobs, refusals
 from comfyloom.db.characters import CharacterRow
 from comfyloom.errors import ErrorType, failure
-from comfyloom.features import CHARACTER_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.imaging import chroma
 from comfyloom.kinds import KINDS, PromptInputs
 from comfyloom.prompts import builders, safety
@@ -35,6 +34,7 @@ from comfyloom.prompts.translate import (
     Translator,
 )
 from comfyloom.settings import Settings
+from comfyloom.tag_schemas import CHARACTER_TAG_FIELDS, CharacterTags, SceneTags
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast, own_story
 from api.schemas import AvatarCreate, CamelRequest, JobAccepted, JobRequest, LoraIn, SceneCreate, StickerCreate
 from comfy_templates import template_for
-from comfyloom import starts, webhooks
+from comfyloom import start_outbox, webhooks
 from comfyloom.contracts.domain import ImageKind, Lora
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.contracts.requests import GenerationRequest
@@ -100,7 +100,7 @@ async def refuse_if_unsafe(
         raise content_refused(refusal, field_names=field_names)
 
 
-async def launch(start: starts.PendingStart, *, caller: Caller, story_id: UUID | None = None) -> JobAccepted:
+async def launch(start: start_outbox.PendingStart, *, caller: Caller, story_id: UUID | None = None) -> JobAccepted:
     """The answer to an admitted job (its rows, holds and note committed); its run starts right after
     (api/launcher.py), or from its note if that fails."""
     caller.launcher.start(start)
@@ -124,7 +124,7 @@ def _owned_by_story(kind: str) -> bool:
 async def replayed(job: jobs.JobRow, caller: Caller) -> JobAccepted:
     """The answer to a repeated request: the job the first one started. If a crash stopped the first request
     between admitting the job and starting its workflow, the workflow is started now, as any admitted job's is."""
-    if (note := await starts.pending_for(caller.pool, job.workflow_id)) is not None:
+    if (note := await start_outbox.pending_for(caller.pool, job.workflow_id)) is not None:
         caller.launcher.start(note)
     return JobAccepted(
         job_id=job.id,
@@ -156,7 +156,7 @@ async def start_generation(
     request = request.model_copy(update={"webhook": await webhook_for(body.webhook_url, caller)})
     workflow_id = f"{request.kind.value}-{request.job_id}"
     ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
-    note = starts.pending(
+    note = start_outbox.pending(
         KINDS[request.kind].workflow,
         request,
         workflow_id=workflow_id,
@@ -178,7 +178,7 @@ async def start_generation(
 
 
 async def admit_generation(
-    conn: Connection, request: GenerationRequest, body: CamelRequest, ticket: Ticket, note: starts.PendingStart
+    conn: Connection, request: GenerationRequest, body: CamelRequest, ticket: Ticket, note: start_outbox.PendingStart
 ) -> None:
     """The job's row, its credit hold and the note that starts its workflow: one transaction."""
     await jobs.create_job(
@@ -196,7 +196,7 @@ async def admit_generation(
     await credits.hold(
         conn, user_id=request.user_id, workflow_id=note.workflow_id, job_id=request.job_id, amount=request.price
     )
-    await starts.record(conn, note)
+    await start_outbox.record(conn, note)
 
 
 async def start_for_character(

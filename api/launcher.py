@@ -1,6 +1,6 @@
 """Starting an admitted job's run after its 202 has gone, so a client never waits on Temporal.
 
-The transaction that admits a job also writes the note that starts its run (`comfyloom/starts.py`), so the
+The transaction that admits a job also writes the note that starts its run (`comfyloom/start_outbox.py`), so the
 answer can go once it commits: the run is started right after, here. A start that fails for a while
 (Temporal away) or never comes (the API killed) is left to the note: the CPU worker's sweep starts it. A
 job cancelled meanwhile is closed by the API and its run, if one starts, ends at `open_job`. Every note the
@@ -17,7 +17,7 @@ import logging
 import asyncpg
 from temporalio.client import Client
 
-from comfyloom import starts
+from comfyloom import start_outbox
 
 log = logging.getLogger("comfyloom.api")
 
@@ -33,18 +33,18 @@ class Launcher:
         self._temporal = temporal
         self._starting: set[asyncio.Task[None]] = set()
 
-    def start(self, note: starts.PendingStart) -> None:
+    def start(self, note: start_outbox.PendingStart) -> None:
         task = asyncio.create_task(self._launch(note), name=f"start {note.workflow_id}")
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
 
-    async def _launch(self, note: starts.PendingStart) -> None:
+    async def _launch(self, note: start_outbox.PendingStart) -> None:
         for delay in (0.0, *RETRY_DELAYS):
             await asyncio.sleep(delay)
-            if delay and await starts.pending_for(self._pool, note.workflow_id) is None:
+            if delay and await start_outbox.pending_for(self._pool, note.workflow_id) is None:
                 return  # started meanwhile (a sweep, the same request again) or cancelled
             try:
-                await starts.launch(self._pool, self._temporal, note)
+                await start_outbox.launch(self._pool, self._temporal, note)
                 return
             except Exception as e:  # Temporal or the database away: try again, then leave it to the sweep
                 error = e

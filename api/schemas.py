@@ -21,9 +21,9 @@ from comfyloom.contracts.domain import (
 )
 from comfyloom.contracts.images import Moderation
 from comfyloom.db.jobs import JobStatus
-from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.prompts.builders import parse_emotion
 from comfyloom.settings import CreditPrices
+from comfyloom.tag_schemas import CharacterTags, SceneTags
 
 # A seed is an integer a JSON number can carry exactly.
 Seed = Annotated[int, Field(ge=0, le=2**53), JSON_NUMBER]

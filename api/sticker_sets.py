@@ -13,7 +13,7 @@ from api.generation import as_loras, cast_field_names, launch, refuse_if_unsafe,
 from api.owned import own_character, own_job
 from api.schemas import JobAccepted, StickerSetCreate
 from comfy_templates import template_for
-from comfyloom import starts
+from comfyloom import start_outbox
 from comfyloom.contracts.domain import Emotion, ImageKind, Lora
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.contracts.requests import StickerSetChild, StickerSetRequest
@@ -120,7 +120,7 @@ async def start_set(
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
         webhook=webhook,
     )
-    note = starts.pending(
+    note = start_outbox.pending(
         StickerSetWorkflow.__name__,
         request,
         workflow_id=workflow_id,
@@ -162,7 +162,7 @@ async def start_set(
                     emotion=child.emotion.value,
                 )
                 await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
-            await starts.record(conn, note)
+            await start_outbox.record(conn, note)
     if replay is not None:
         return await replayed(replay, caller)
     return await launch(note, caller=caller)

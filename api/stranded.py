@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 from api.launcher import Launcher
-from comfyloom import starts
+from comfyloom import start_outbox
 from comfyloom.contracts.webhooks import Webhook, WebhookDelivery
 from comfyloom.db import credits, jobs
 from workflows.webhook import WebhookWorkflow
@@ -20,27 +20,27 @@ async def cancel_unstarted(pool: asyncpg.Pool, launcher: Launcher, job: jobs.Job
     """Close a job (a set with its stickers, whose holds are theirs) whose run does not exist. A start already
     on its way finds the job ended (`open_job`) and renders nothing."""
     async with pool.acquire() as conn, conn.transaction():
-        note = await starts.pending_for(conn, job.workflow_id)
+        note = await start_outbox.pending_for(conn, job.workflow_id)
         stickers = await jobs.set_children(conn, job.id) if job.kind == jobs.STICKER_SET else []
         for row in (job, *stickers):
             await jobs.mark_failed(conn, row.id, "cancelled", cancelled=True)
             await credits.release(conn, row.workflow_id, "cancelled")
-        await starts.forget(conn, job.workflow_id)
+        await start_outbox.forget(conn, job.workflow_id)
         announce = _announcement(job, note)
         if announce is not None:
-            await starts.record(conn, announce)
+            await start_outbox.record(conn, announce)
     if announce is not None:
         launcher.start(announce)
 
 
-def _announcement(job: jobs.JobRow, note: starts.PendingStart | None) -> starts.PendingStart | None:
+def _announcement(job: jobs.JobRow, note: start_outbox.PendingStart | None) -> start_outbox.PendingStart | None:
     """The note that starts the delivery of the job's end, if its request named a webhook (or its key did)."""
     hook = note.arg.get("webhook") if note else None
     if hook is None:
         return None
     webhook = Webhook.model_validate(hook)
     delivery = WebhookDelivery(job_id=job.id, url=webhook.url, key_id=webhook.key_id, event_id=f"msg_cancel_{job.id}")
-    return starts.pending(
+    return start_outbox.pending(
         WebhookWorkflow.__name__,
         delivery,
         workflow_id=f"webhook-cancel-{job.id}",

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py and bench/fleet.py
+sys.path.insert(1, str(Path(__file__).parents[1]))  # devstack/, run from the checkout
 
 from fleet import process_ids, snapshot
 from throughput import backlog_stack, characters_for, issue_users, pct, raw_post, run_exists, table

@@ -31,6 +31,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py, run as a script
+sys.path.insert(1, str(Path(__file__).parents[1]))  # devstack/, run from the checkout
 
 from throughput import Execution, Job, backlog_stack, executions, issue_users, overhead, pct, run_jobs, table
 

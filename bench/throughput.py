@@ -26,6 +26,7 @@ import io
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parents[1]))  # devstack/, run from the checkout
 
 import httpx
 from PIL import Image

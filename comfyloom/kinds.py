@@ -21,10 +21,10 @@ from comfyloom.contracts.domain import ImageKind
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.contracts.requests import GenerationRequest
 from comfyloom.errors import ErrorType, failure
-from comfyloom.features import SceneTags
 from comfyloom.prompts import builders
 from comfyloom.prompts.builders import Cast, Prompt, Recipe
 from comfyloom.settings import CreditPrices, Settings
+from comfyloom.tag_schemas import SceneTags
 
 if TYPE_CHECKING:  # types only: workflow code reads this module, and needs no database driver
     from comfyloom.db.images import Owner

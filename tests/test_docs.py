@@ -56,7 +56,7 @@ def unknown_words(parser: argparse.ArgumentParser, words: list[str]) -> list[str
             if word not in choices:
                 unknown.append(word)
                 break
-            parser = simulator.build_parser() if word == "simulator" else choices[word]  # type: ignore[index]
+            parser = simulator.build_parser() if word == "simulator" else choices[word]
     return unknown
 
 

@@ -23,7 +23,7 @@ LAYERS = {
 # The same rule inside the library; the most specific name wins (prompts.translate is not prompts).
 LIBRARY = {
     "comfyloom.kinds": 4,
-    "comfyloom.starts": 3,
+    "comfyloom.start_outbox": 3,
     "comfyloom.prompts.translate": 3,
     "comfyloom.prompts.screening": 3,
     "comfyloom.db": 2,
@@ -38,7 +38,7 @@ LIBRARY = {
     "comfyloom.metrics": 1,
     "comfyloom.lifecycle": 2,
     "comfyloom.startup": 1,
-    "comfyloom.features": 0,
+    "comfyloom.tag_schemas": 0,
     "comfyloom.settings": 0,
     "comfyloom.errors": 0,
     "comfyloom.object_keys": 0,

@@ -7,7 +7,7 @@ import logging
 import time
 
 from activities.moderation import classifier
-from comfyloom import db, metrics, starts, temporal
+from comfyloom import db, metrics, start_outbox, temporal
 from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.startup import database_url, host_of, reaching
@@ -46,8 +46,8 @@ async def serve(stop: asyncio.Event) -> None:
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
     backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime, gpu_render_queues()), name="gpu-backlog")
-    # Jobs an API admitted but crashed before starting: started here after a grace (comfyloom/starts.py).
-    sweep = asyncio.create_task(starts.sweep_forever(pool, client), name="stranded-jobs")
+    # Jobs an API admitted but crashed before starting: started here after a grace (comfyloom/start_outbox.py).
+    sweep = asyncio.create_task(start_outbox.sweep_forever(pool, client), name="stranded-jobs")
     try:
         await run_workers([worker], stop)
     finally:

@@ -181,7 +181,7 @@ async def check_comfyui(
 
 class Capability:
     """Which templates this worker takes renders of, by its latest readiness check: the gate on each template's
-    queue (worker_gpu/room.py). Until the first check, none; then all but those a reachable ComfyUI was found
+    queue (worker_gpu/slot_supplier.py). Until the first check, none; then all but those a reachable ComfyUI was found
     to refuse (a template this deployment does not use is not checked, and ComfyUI has the last word on it).
     A ComfyUI that does not answer keeps the last verdict: its jobs are taken and wait for ComfyUI inside the
     activity, as they always did."""

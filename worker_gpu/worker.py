@@ -1,7 +1,7 @@
 """The GPU worker: Temporal workers over one ComfyUI.
 
 - each template shipped has a queue, `imagegen-gpu@<template>`, that takes `queue_comfy_prompt` for renders
-  of it; this worker polls it only while its ComfyUI accepts the template (worker_gpu/room.py);
+  of it; this worker polls it only while its ComfyUI accepts the template (worker_gpu/slot_supplier.py);
 - the shared `imagegen-gpu` queue takes `queue_comfy_prompt` from runs started before those queues;
 - this worker's own queue, `imagegen-gpu/<worker id>`, takes `await_comfy_result` for the prompts
   it queued, since only its ComfyUI knows them.
@@ -30,7 +30,7 @@ from comfyloom.lifecycle import run_workers
 from comfyloom.settings import GPU_TASK_QUEUE, Settings
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import Capability, report_forever, report_stopped
-from worker_gpu.room import ComfyRoom, queue_tuner
+from worker_gpu.slot_supplier import ComfyRoom, queue_tuner
 from workflows.policies import template_task_queue
 
 AWAIT_CONCURRENCY = 16
@@ -100,8 +100,9 @@ async def gpu_workers(
     # Every render queue, by the name its identity ends in: the templates', and the shared one of older runs.
     render_queues = {**template_queues, GPU_TASK_QUEUE: "shared"}
     workers = [
-        # Jobs are taken only while this ComfyUI has room for them, and accepts their template (worker_gpu/room.py).
-        # One poll a queue (room.py allows no more), so a worker's idle queues cost Temporal one long poll each.
+        # Jobs are taken only while this ComfyUI has room for them, and accepts their template
+        # (worker_gpu/slot_supplier.py). One poll a queue (it allows no more), so a worker's idle queues cost
+        # Temporal one long poll each.
         *(
             worker(
                 queue,

@@ -26,7 +26,7 @@ PASSED_THROUGH = (
     "comfyloom.object_keys",
     "comfyloom.kinds",
     "comfyloom.search",
-    "comfyloom.features",
+    "comfyloom.tag_schemas",
     "workflows.patches",
     "workflows.policies",
 )

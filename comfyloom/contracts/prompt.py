@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from comfyloom.contracts.domain import Emotion, ImageKind, Lora, StoryBrief
-from comfyloom.features import CharacterTags, SceneTags
+from comfyloom.tag_schemas import CharacterTags, SceneTags
 
 
 class PromptRequest(BaseModel):

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from comfyloom.contracts.domain import Emotion, Lora, VisualFeatures
-from comfyloom.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS, CharacterTags, SceneTags
 from comfyloom.prompts.safety import fold
 from comfyloom.prompts.tags import clean_tags, escape_tag, join, weighted
+from comfyloom.tag_schemas import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS, CharacterTags, SceneTags
 
 QUALITY_TAGS = [
     "(score_9, score_8_up, score_7_up)",

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from comfyloom.contracts.prompt import PromptRequest, PromptTags
 from comfyloom.db.characters import CharacterRow
-from comfyloom.features import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS
 from comfyloom.prompts import safety
+from comfyloom.tag_schemas import CHARACTER_TAG_FIELDS, SCENE_TAG_FIELDS
 
 
 def request_texts(request: PromptRequest, cast: list[CharacterRow]) -> dict[str, str | None]:

@@ -22,7 +22,7 @@ from google.genai import types
 from pydantic import BaseModel, ValidationError
 
 from comfyloom.db import translations
-from comfyloom.features import CharacterTags, SceneTags
+from comfyloom.tag_schemas import CharacterTags, SceneTags
 
 M = TypeVar("M", bound=BaseModel)
 

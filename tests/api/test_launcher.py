@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
-from comfyloom import starts, temporal
+from comfyloom import start_outbox, temporal
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack import localstack
@@ -26,7 +26,7 @@ async def test_a_start_temporal_refuses_at_first_is_tried_again_and_the_job_rend
     settings: Settings, pool: asyncpg.Pool, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tries: list[float] = []
-    real_launch = starts.launch
+    real_launch = start_outbox.launch
 
     async def refused_twice(*args: Any, **kwargs: Any) -> None:
         tries.append(time.monotonic())
@@ -34,7 +34,7 @@ async def test_a_start_temporal_refuses_at_first_is_tried_again_and_the_job_rend
             raise RuntimeError("Temporal is restarting")
         await real_launch(*args, **kwargs)
 
-    monkeypatch.setattr(starts, "launch", refused_twice)
+    monkeypatch.setattr(start_outbox, "launch", refused_twice)
     async with serve_api(settings, pool) as http:
         character = await create_character(http)
         response = await http.post("/api/v1/image-generation/avatar", json={"characterId": character["id"]})
@@ -46,7 +46,7 @@ async def test_a_start_temporal_refuses_at_first_is_tried_again_and_the_job_rend
         status = await wait_for(http, accepted["jobId"], done)
     assert status["status"] == "ready", status
     assert len(tries) == 3 and tries[0] >= answered - 1 and tries[-1] > answered  # the run started after the 202
-    assert await starts.pending_for(pool, accepted["workflowId"]) is None
+    assert await start_outbox.pending_for(pool, accepted["workflowId"]) is None
     await (await run_of(client, accepted["workflowId"])).result()
 
 
@@ -68,7 +68,7 @@ async def test_an_api_started_while_temporal_is_away_admits_jobs_that_render_onc
             back = await temporal.connect(away)
             await temporal.register_search_attributes(back)
             async with build_cpu_worker(back, pool, store, away), running_gpu_worker(back, store, away, "back-gpu"):
-                await starts.sweep(pool, back, grace=timedelta(0))  # unless the API's own retries started it
+                await start_outbox.sweep(pool, back, grace=timedelta(0))  # unless the API's own retries started it
                 status = await wait_for(http, accepted["jobId"], done, within=60)
         finally:
             server.stop()

@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 
 import api.generation
 import api.sticker_sets
-from comfyloom import starts
+from comfyloom import start_outbox
 from comfyloom.settings import Settings
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import create_character, done, wait_for
@@ -75,7 +75,7 @@ async def test_the_same_request_again_starts_a_job_a_crash_left_unstarted(
     assert status["status"] == "ready", status
     hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", stranded["workflowId"])
     assert hold == "charged"
-    assert await starts.pending_for(pool, stranded["workflowId"]) is None
+    assert await start_outbox.pending_for(pool, stranded["workflowId"]) is None
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
@@ -83,11 +83,11 @@ async def test_the_sweep_starts_a_job_a_crash_left_unstarted_and_only_once(
     crashing_api: httpx.AsyncClient, api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool
 ) -> None:
     stranded = await stranded_avatar(crashing_api, client, pool, "stranded-sweep")
-    assert stranded["workflowId"] not in await starts.sweep(pool, client), "younger than the grace: left alone"
-    assert stranded["workflowId"] in await starts.sweep(pool, client, grace=timedelta(0))
+    assert stranded["workflowId"] not in await start_outbox.sweep(pool, client), "younger than the grace: left alone"
+    assert stranded["workflowId"] in await start_outbox.sweep(pool, client, grace=timedelta(0))
     status = await wait_for(api, stranded["jobId"], done)
     assert status["status"] == "ready", status
-    assert await starts.sweep(pool, client, grace=timedelta(0)) == []
+    assert await start_outbox.sweep(pool, client, grace=timedelta(0)) == []
     runs = [w async for w in client.list_workflows(f"WorkflowId = '{stranded['workflowId']}'")]
     assert len(runs) == 1
 
@@ -99,7 +99,7 @@ async def test_a_job_cancelled_before_its_workflow_started_is_never_started(
     stranded = await stranded_avatar(crashing_api, client, pool, "stranded-cancelled")
     cancelled = await api.delete(f"/api/v1/image-generation/jobs/{stranded['jobId']}")
     assert cancelled.status_code == 202, cancelled.text
-    assert stranded["workflowId"] not in await starts.sweep(pool, client, grace=timedelta(0))
+    assert stranded["workflowId"] not in await start_outbox.sweep(pool, client, grace=timedelta(0))
     status = (await api.get(f"/api/v1/image-generation/status/{stranded['jobId']}")).json()
     assert status["status"] == "cancelled"
     hold = await pool.fetchval("select status from credit_holds where workflow_id = $1", stranded["workflowId"])
@@ -122,7 +122,7 @@ async def test_a_job_cancelled_before_its_workflow_started_tells_its_webhook(
     # The delivery's run is not a job's: it carries no job search attributes, so no listing shows it queued.
     [delivery] = [w async for w in client.list_workflows(f"WorkflowId = 'webhook-cancel-{stranded['jobId']}'")]
     assert "JobStatus" not in delivery.search_attributes
-    assert await starts.sweep(pool, client, grace=timedelta(0)) == []
+    assert await start_outbox.sweep(pool, client, grace=timedelta(0)) == []
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
@@ -130,10 +130,10 @@ async def test_a_start_already_on_its_way_when_the_job_is_cancelled_renders_noth
     crashing_api: httpx.AsyncClient, api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool
 ) -> None:
     stranded = await stranded_avatar(crashing_api, client, pool, "stranded-raced")
-    on_its_way = await starts.pending_for(pool, stranded["workflowId"])  # a sweep read it just before
+    on_its_way = await start_outbox.pending_for(pool, stranded["workflowId"])  # a sweep read it just before
     assert on_its_way is not None
     assert (await api.delete(f"/api/v1/image-generation/jobs/{stranded['jobId']}")).status_code == 202
-    await starts.launch(pool, client, on_its_way)
+    await start_outbox.launch(pool, client, on_its_way)
     with pytest.raises(WorkflowFailureError) as failed:
         await client.get_workflow_handle(stranded["workflowId"]).result()
     assert "cancelled before its run began" in str(failed.value.cause.__cause__ or failed.value.cause)

@@ -9,10 +9,10 @@ import pytest
 
 from comfyloom.contracts.domain import DEFAULT_EMOTIONS, Emotion, ImageKind, Lora, StoryBrief, VisualFeatures
 from comfyloom.contracts.prompt import PromptRequest
-from comfyloom.features import CharacterTags, SceneTags
 from comfyloom.kinds import KINDS, PromptInputs
 from comfyloom.prompts import builders
 from comfyloom.prompts.builders import Cast, Prompt
+from comfyloom.tag_schemas import CharacterTags, SceneTags
 from tests.helpers.prompts import SEED_PROMPT
 
 REM = Cast(

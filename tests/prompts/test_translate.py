@@ -8,7 +8,6 @@ import uuid
 import asyncpg
 import pytest
 
-from comfyloom.features import CharacterTags
 from comfyloom.prompts.translate import (
     CharacterSource,
     SceneSource,
@@ -17,6 +16,7 @@ from comfyloom.prompts.translate import (
     TranslationRefused,
     Translator,
 )
+from comfyloom.tag_schemas import CharacterTags
 from devstack import localstack
 from tests.helpers.gemini_endpoint import API_KEY, FakeGemini, answer, blocked, error, text
 

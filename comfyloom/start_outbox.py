@@ -27,7 +27,7 @@ from comfyloom import search
 from comfyloom.db.pool import Connection
 from comfyloom.settings import CPU_TASK_QUEUE
 
-log = logging.getLogger("comfyloom.starts")
+log = logging.getLogger("comfyloom.start_outbox")
 
 # How old a note must be before a sweep starts its run: longer than an API takes from commit to start.
 SWEEP_GRACE = timedelta(seconds=30)
