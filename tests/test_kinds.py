@@ -33,7 +33,7 @@ def test_every_kind_has_a_spec(kind: ImageKind) -> None:
 def test_every_kind_runs_as_its_own_generation_workflow(kind: ImageKind) -> None:
     registered = {cls.__name__: cls for cls in ALL_WORKFLOWS}  # workflow.defn names each by its class
     name = KINDS[kind].workflow
-    assert name in registered, f"define `class {name}(GenerationWorkflow)`, list it in workflows/registry.py"
+    assert name in registered, f"define `class {name}(GenerationWorkflow)` in workflows/kinds.py, in KIND_WORKFLOWS"
     assert issubclass(registered[name], GenerationWorkflow)
 
 

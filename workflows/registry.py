@@ -1,19 +1,16 @@
 """What the CPU worker registers, and the sandbox it runs each workflow in.
 
 Kept out of `workflows/__init__.py`: the sandbox imports a run's workflow module, with its package, afresh
-for every run, so the package imports nothing and a run loads only its own kind's modules.
+for every run, so the package imports nothing and a run loads only its workflow's modules.
 """
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from workflows.avatar import AvatarWorkflow
-from workflows.cover import CoverWorkflow
-from workflows.scene import SceneWorkflow
-from workflows.sticker import StickerWorkflow
+from workflows.kinds import KIND_WORKFLOWS
 from workflows.sticker_set import StickerSetWorkflow
 from workflows.webhook import WebhookWorkflow
 
-ALL_WORKFLOWS = [AvatarWorkflow, StickerWorkflow, StickerSetWorkflow, CoverWorkflow, SceneWorkflow, WebhookWorkflow]
+ALL_WORKFLOWS = [*KIND_WORKFLOWS, StickerSetWorkflow, WebhookWorkflow]
 
 # Data, pure functions of it, and the activities' stubs, with no clock or I/O to check: imported once per
 # worker, not into each run's sandbox. Re-importing them per run was a fifth of the CPU worker's time under a

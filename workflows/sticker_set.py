@@ -15,9 +15,9 @@ from temporalio.exceptions import ChildWorkflowError
 
 from activities import steps
 from workflows.failures import failure_reason
+from workflows.kinds import StickerWorkflow
 from workflows.progress import ReportsProgress, searchable
 from workflows.runner import run_step
-from workflows.sticker import StickerWorkflow
 from workflows.webhook import announce_end
 
 with workflow.unsafe.imports_passed_through():

@@ -21,7 +21,7 @@ from tests.helpers.auth import as_user
 from tests.helpers.gpu import staging_left
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, wait_for
-from workflows.sticker import StickerWorkflow
+from workflows.kinds import StickerWorkflow
 
 USER = as_user("user-1")
 
