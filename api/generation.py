@@ -19,7 +19,7 @@ from comfy_templates import template_for
 from comfyloom import start_outbox, webhooks
 from comfyloom.contracts.domain import ImageKind, Lora
 from comfyloom.contracts.prompt import PromptRequest
-from comfyloom.contracts.requests import GenerationRequest
+from comfyloom.contracts.requests import GenerationRequest, generation_request
 from comfyloom.contracts.webhooks import Webhook
 from comfyloom.db import characters, credits, jobs, refusals
 from comfyloom.db.pool import Connection
@@ -50,7 +50,7 @@ def new_request(
     settings = caller.settings
     template = template_for(kind, settings)
     width, height = size or template.manifest.size
-    return GenerationRequest(
+    return generation_request(
         job_id=uuid.uuid4(),
         user_id=caller.user_id,
         kind=kind,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from comfyloom import object_keys
 from comfyloom.contracts.domain import ImageKind
 from comfyloom.contracts.prompt import PromptRequest
-from comfyloom.contracts.requests import GenerationRequest
+from comfyloom.contracts.requests import AvatarRequest, CoverRequest, SceneRequest, StickerRequest
 from comfyloom.errors import ErrorType, failure
 from comfyloom.prompts import builders
 from comfyloom.prompts.builders import Cast, Prompt, Recipe
@@ -40,8 +40,11 @@ class PromptInputs:
     key_colour: str | None = None
 
 
+R = TypeVar("R", AvatarRequest, StickerRequest, CoverRequest, SceneRequest)
+
+
 @dataclass(frozen=True)
-class KindSpec:
+class KindSpec(Generic[R]):
     kind: ImageKind
     # The Temporal workflow type that runs it: a `GenerationWorkflow` subclass of this name in workflows/.
     workflow: str
@@ -58,20 +61,10 @@ class KindSpec:
     scene_text: Callable[[PromptRequest], str | None]
     # Where the image (and a messenger variant, if the kind has one) is published: at the run's start time, and
     # named by the job (the third argument; None for runs recorded before keys were, which replay as they were).
-    public_keys: Callable[[GenerationRequest, int, uuid.UUID | None], tuple[str, str | None]]
+    public_keys: Callable[[R, int, uuid.UUID | None], tuple[str, str | None]]
 
     def prompt(self, inputs: PromptInputs) -> Prompt:
         return builders.compose(self.recipe(inputs), inputs.request.loras, self.tags, self.negative)
-
-
-def _first(request: GenerationRequest) -> uuid.UUID:
-    assert request.character_id is not None, "a kind owned by a character has one"
-    return request.character_id
-
-
-def _story(request: GenerationRequest) -> uuid.UUID:
-    assert request.story_id is not None, "a kind owned by a story has one"
-    return request.story_id
 
 
 def _sticker_recipe(inputs: PromptInputs) -> Recipe:
@@ -89,18 +82,19 @@ def _cover_recipe(inputs: PromptInputs) -> Recipe:
     return Recipe(inputs.cast, lead=builders.genre_tags(story.genre) or [], tail=builders.scene_tags(inputs.scene))
 
 
-def _sticker_keys(request: GenerationRequest, ms: int, job: uuid.UUID | None) -> tuple[str, str | None]:
-    emotion = request.emotion.value if request.emotion else "sticker"
+def _sticker_keys(request: StickerRequest, ms: int, job: uuid.UUID | None) -> tuple[str, str | None]:
+    emotion = request.emotion.value
     return (
-        object_keys.sticker_key(request.user_id, _first(request), emotion, ms, job),
-        object_keys.sticker_key(request.user_id, _first(request), emotion, ms, job, messenger=True),
+        object_keys.sticker_key(request.user_id, request.character, emotion, ms, job),
+        object_keys.sticker_key(request.user_id, request.character, emotion, ms, job, messenger=True),
     )
 
 
-KINDS: dict[ImageKind, KindSpec] = {
+# Keyed by kind, so a spec's request type is its kind's; read with the request of that kind.
+KINDS: dict[ImageKind, KindSpec[Any]] = {
     spec.kind: spec
     for spec in (
-        KindSpec(
+        KindSpec[AvatarRequest](
             kind=ImageKind.avatar,
             workflow="AvatarWorkflow",
             template=lambda settings: "avatar",
@@ -110,9 +104,9 @@ KINDS: dict[ImageKind, KindSpec] = {
             negative=("multiple views",),
             recipe=lambda inputs: Recipe(inputs.cast[:1]),
             scene_text=lambda request: None,
-            public_keys=lambda r, ms, job: (object_keys.avatar_key(r.user_id, _first(r), ms, job), None),
+            public_keys=lambda r, ms, job: (object_keys.avatar_key(r.user_id, r.character, ms, job), None),
         ),
-        KindSpec(
+        KindSpec[StickerRequest](
             kind=ImageKind.sticker,
             workflow="StickerWorkflow",
             template=lambda s: "sticker_rmbg" if s.sticker_background_removal == "rmbg" else "sticker",
@@ -124,7 +118,7 @@ KINDS: dict[ImageKind, KindSpec] = {
             scene_text=lambda request: None,
             public_keys=_sticker_keys,
         ),
-        KindSpec(
+        KindSpec[CoverRequest](
             kind=ImageKind.cover,
             workflow="CoverWorkflow",
             template=lambda settings: "cover" if settings.cover_face_detail else "cover_plain",
@@ -134,9 +128,9 @@ KINDS: dict[ImageKind, KindSpec] = {
             negative=("multiple views", "split screen", "border", "frame", "title", "logo"),
             recipe=_cover_recipe,
             scene_text=lambda request: request.story.text if request.story else None,
-            public_keys=lambda r, ms, job: (object_keys.cover_key(_story(r), ms, job), None),
+            public_keys=lambda r, ms, job: (object_keys.cover_key(r.story_id, ms, job), None),
         ),
-        KindSpec(
+        KindSpec[SceneRequest](
             kind=ImageKind.scene,
             workflow="SceneWorkflow",
             template=lambda settings: "scene",

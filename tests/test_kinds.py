@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from api.main import create_app
 from comfy_templates import load_template
-from comfyloom.contracts.domain import Emotion, ImageKind
-from comfyloom.contracts.requests import GenerationRequest
+from comfyloom.contracts.domain import Emotion, ImageKind, StoryBrief
+from comfyloom.contracts.requests import GenerationRequest, generation_request
 from comfyloom.kinds import KINDS
 from comfyloom.object_keys import PUBLIC_PREFIXES
 from comfyloom.settings import CreditPrices, Settings
@@ -51,19 +53,55 @@ def test_every_kind_has_a_price_and_a_route(kind: ImageKind) -> None:
     assert f"/api/v1/image-generation/{kind.value}" in paths, "add a route in api/routes/image_generation.py"
 
 
-@pytest.mark.parametrize("kind", list(ImageKind))
-def test_every_kind_publishes_under_a_public_prefix(kind: ImageKind) -> None:
-    request = GenerationRequest(
+# What each kind needs beyond what all share.
+OWN_FIELDS: dict[ImageKind, dict[str, Any]] = {
+    ImageKind.avatar: {},
+    ImageKind.sticker: {"emotion": Emotion.happy},
+    ImageKind.cover: {"story": StoryBrief(title="O Farol")},
+    ImageKind.scene: {"scene_context": "a lighthouse at dusk"},
+}
+
+
+def request_of(kind: ImageKind, character: uuid.UUID, story: uuid.UUID) -> GenerationRequest:
+    return generation_request(
         job_id=uuid.uuid4(),
         user_id="u1",
         kind=kind,
-        character_ids=[uuid.uuid4()],
-        emotion=Emotion.happy,
-        story_id=uuid.uuid4(),
+        character_ids=[character],
+        story_id=story if kind in (ImageKind.cover, ImageKind.scene) else None,
         template=KINDS[kind].template(Settings()),
         width=768,
         height=768,
+        **OWN_FIELDS[kind],
     )
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_has_a_request_type_that_needs_its_own_fields(kind: ImageKind) -> None:
+    assert request_of(kind, uuid.uuid4(), uuid.uuid4()).kind is kind
+    for field in OWN_FIELDS[kind]:
+        fields = {k: v for k, v in OWN_FIELDS[kind].items() if k != field}
+        with pytest.raises(ValidationError, match=field):
+            generation_request(kind=kind, job_id=uuid.uuid4(), user_id="u1", template="t", width=1, height=1, **fields)
+
+
+@pytest.mark.parametrize(
+    ("kind", "foreign"),
+    [
+        (ImageKind.avatar, {"emotion": Emotion.happy}),
+        (ImageKind.sticker, {"scene_context": "a beach"}),
+        (ImageKind.cover, {"emotion": Emotion.sad}),
+        (ImageKind.scene, {"story": StoryBrief(title="t")}),
+    ],
+)
+def test_a_request_that_mixes_kinds_cannot_be_built(kind: ImageKind, foreign: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        generation_request(**{**request_of(kind, uuid.uuid4(), uuid.uuid4()).model_dump(), **foreign})
+
+
+@pytest.mark.parametrize("kind", list(ImageKind))
+def test_every_kind_publishes_under_a_public_prefix(kind: ImageKind) -> None:
+    request = request_of(kind, uuid.uuid4(), uuid.uuid4())
     image, messenger = KINDS[kind].public_keys(request, 1_700_000_000_000, request.job_id)
     for key in filter(None, (image, messenger)):
         assert key.startswith(PUBLIC_PREFIXES) and key.endswith(".webp")
@@ -75,17 +113,7 @@ def test_two_jobs_of_one_character_started_in_one_millisecond_publish_to_two_nam
     story, character = uuid.uuid4(), uuid.uuid4()
     keys = set()
     for _ in range(2):
-        request = GenerationRequest(
-            job_id=uuid.uuid4(),
-            user_id="u1",
-            kind=kind,
-            character_ids=[character],
-            emotion=Emotion.happy,
-            story_id=story,
-            template=KINDS[kind].template(Settings()),
-            width=768,
-            height=768,
-        )
+        request = request_of(kind, character, story)
         image, messenger = KINDS[kind].public_keys(request, 1_700_000_000_000, request.job_id)
         assert str(request.job_id) in image
         keys |= {image, messenger} - {None}

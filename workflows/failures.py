@@ -1,5 +1,5 @@
-"""What a failed run tells its user, and how it is counted: the failure an activity raised, under Temporal's
-wrappers, in words a user can act on."""
+"""What a failed run tells its user: the failure an activity raised, under Temporal's wrappers, in words a
+user can act on, and its class for metrics."""
 
 from __future__ import annotations
 
@@ -75,17 +75,3 @@ def is_cancellation(error: BaseException) -> bool:
     if isinstance(error, asyncio.CancelledError | CancelledError):
         return True
     return isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)
-
-
-def record_outcome(kind: str, outcome: str, reason: str | None = None) -> None:
-    """How long the run took, by kind and outcome, and why it failed: on the worker's Prometheus endpoint.
-    Replay-safe: the SDK's workflow meter records nothing while a history is replayed."""
-    meter = workflow.metric_meter()
-    elapsed = workflow.now() - workflow.info().start_time
-    meter.create_histogram_timedelta(
-        "comfyloom_generation_duration", "From workflow start to its end", unit="duration"
-    ).record(elapsed, {"kind": kind, "outcome": outcome})
-    if reason is not None:
-        meter.create_counter("comfyloom_generation_failures", "Runs that failed or were cancelled").add(
-            1, {"kind": kind, "reason": reason}
-        )

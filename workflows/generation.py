@@ -14,7 +14,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 from activities import steps
-from workflows.failures import failure_reason, failure_type, is_cancellation, record_outcome
+from workflows.failures import failure_reason, failure_type, is_cancellation
+from workflows.outcomes import record_outcome
 from workflows.progress import ReportsProgress
 from workflows.render import render
 from workflows.runner import run_step

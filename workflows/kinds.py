@@ -8,7 +8,7 @@ from temporalio import workflow
 from workflows.generation import GenerationWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts.requests import GenerationRequest, GenerationResult
+    from comfyloom.contracts.requests import AvatarRequest, CoverRequest, GenerationResult, SceneRequest, StickerRequest
 
 
 @workflow.defn
@@ -16,7 +16,7 @@ class AvatarWorkflow(GenerationWorkflow):
     """One character portrait, 768x768, from prompt to a public WebP and a ready DB row."""
 
     @workflow.run
-    async def run(self, request: GenerationRequest) -> GenerationResult:
+    async def run(self, request: AvatarRequest) -> GenerationResult:
         return await self.generate(request)
 
 
@@ -25,7 +25,7 @@ class StickerWorkflow(GenerationWorkflow):
     """One emotion sticker, background cut away, plus a messenger-ready 512x512 WebP."""
 
     @workflow.run
-    async def run(self, request: GenerationRequest) -> GenerationResult:
+    async def run(self, request: StickerRequest) -> GenerationResult:
         return await self.generate(request)
 
 
@@ -34,7 +34,7 @@ class CoverWorkflow(GenerationWorkflow):
     """A story's 1024x1024 cover, face-detailed unless COVER_FACE_DETAIL is off."""
 
     @workflow.run
-    async def run(self, request: GenerationRequest) -> GenerationResult:
+    async def run(self, request: CoverRequest) -> GenerationResult:
         return await self.generate(request)
 
 
@@ -43,7 +43,7 @@ class SceneWorkflow(GenerationWorkflow):
     """A chat scene of any number of characters, at one of the scene template's sizes."""
 
     @workflow.run
-    async def run(self, request: GenerationRequest) -> GenerationResult:
+    async def run(self, request: SceneRequest) -> GenerationResult:
         return await self.generate(request)
 
 

@@ -25,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts.domain import Emotion, ImageKind, Stage
     from comfyloom.contracts.jobs import JobRef, OpenJob
     from comfyloom.contracts.requests import (
-        GenerationRequest,
         StickerOutcome,
+        StickerRequest,
         StickerSetChild,
         StickerSetRequest,
         StickerSetSummary,
@@ -44,10 +44,9 @@ def child_workflow_id(set_workflow_id: str, emotion: Emotion, job_id: UUID) -> s
 @workflow.defn
 class StickerSetWorkflow(ReportsProgress):
     async def _sticker(self, request: StickerSetRequest, index: int, child: StickerSetChild) -> StickerOutcome:
-        sticker = GenerationRequest(
+        sticker = StickerRequest(
             job_id=child.job_id,
             user_id=request.user_id,
-            kind=ImageKind.sticker,
             character_ids=[request.character_id],
             emotion=child.emotion,
             template=request.template,

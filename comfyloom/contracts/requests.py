@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from comfyloom.contracts.domain import Background, Emotion, ImageKind, Lora, StoryBrief
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.contracts.webhooks import Webhook
 
 
-class GenerationRequest(BaseModel):
-    """What every kind's workflow takes: who asked, what to draw, and how (template, size, background)."""
+class _Generation(BaseModel):
+    """What every kind's workflow takes: who asked, what to draw, and how (template, size, background). Each
+    kind's own type below says which of the optional fields it needs and which it may not have, so a request
+    that mixes kinds cannot be built. Every field is on every kind, so the JSON is the one all releases read."""
 
     job_id: UUID
     user_id: str
@@ -54,6 +57,72 @@ class GenerationRequest(BaseModel):
             loras=self.loras,
             chroma_key=self.background == "chroma",
         )
+
+
+class AvatarRequest(_Generation):
+    """A character's portrait."""
+
+    kind: Literal[ImageKind.avatar] = ImageKind.avatar
+    character_ids: list[UUID] = Field(min_length=1, max_length=1)
+    emotion: None = None
+    story: None = None
+    story_id: None = None
+    chat_id: None = None
+    scene_context: None = None
+
+    @property
+    def character(self) -> UUID:
+        return self.character_ids[0]
+
+
+class StickerRequest(_Generation):
+    """One emotion of one character."""
+
+    kind: Literal[ImageKind.sticker] = ImageKind.sticker
+    character_ids: list[UUID] = Field(min_length=1, max_length=1)
+    emotion: Emotion
+    story: None = None
+    story_id: None = None
+    chat_id: None = None
+    scene_context: None = None
+
+    @property
+    def character(self) -> UUID:
+        return self.character_ids[0]
+
+
+class CoverRequest(_Generation):
+    """A story's cover: the story's id, and its words as they were when the cover was asked for."""
+
+    kind: Literal[ImageKind.cover] = ImageKind.cover
+    story: StoryBrief
+    story_id: UUID
+    emotion: None = None
+    chat_id: None = None
+    scene_context: None = None
+
+
+class SceneRequest(_Generation):
+    """A chat scene: the moment's words, and any number of characters."""
+
+    kind: Literal[ImageKind.scene] = ImageKind.scene
+    scene_context: str = Field(max_length=4000)
+    emotion: None = None
+    story: None = None
+
+
+# What a kind's workflow is started with, read by its `kind`.
+GenerationRequest = Annotated[AvatarRequest | StickerRequest | CoverRequest | SceneRequest, Field(discriminator="kind")]
+_GENERATION: TypeAdapter[GenerationRequest] = TypeAdapter(GenerationRequest)
+
+
+def generation_request(**fields: Any) -> GenerationRequest:
+    """The request of the kind `fields` name.
+
+    Raises:
+        ValidationError: the fields do not make a request of that kind (a sticker without an emotion).
+    """
+    return _GENERATION.validate_python(fields)
 
 
 class StickerSetChild(BaseModel):

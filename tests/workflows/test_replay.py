@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from comfyloom.contracts.requests import GenerationRequest, GenerationResult
+from comfyloom.contracts.requests import AvatarRequest, GenerationResult
 from workflows.generation import GenerationWorkflow
 from workflows.registry import ALL_WORKFLOWS, WORKFLOW_RUNNER
 
@@ -44,7 +44,7 @@ class AvatarWorkflowChangedWithoutAPatch(GenerationWorkflow):
     """AvatarWorkflow with a step added in front, and no `workflow.patched()` around it."""
 
     @workflow.run
-    async def run(self, request: GenerationRequest) -> GenerationResult:
+    async def run(self, request: AvatarRequest) -> GenerationResult:
         await workflow.sleep(timedelta(seconds=1))
         return await self.generate(request)
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from temporalio.client import Client
 
-from comfyloom.contracts.domain import Emotion, ImageKind
-from comfyloom.contracts.requests import GenerationRequest
+from comfyloom.contracts.domain import Emotion
+from comfyloom.contracts.requests import StickerRequest
 from comfyloom.db import credits, jobs
 from comfyloom.settings import CPU_TASK_QUEUE
 from comfyloom.storage import ObjectStore
@@ -87,10 +87,9 @@ async def start_sticker(
         workflow_id=workflow_id,
         request={},
     )
-    request = GenerationRequest(
+    request = StickerRequest(
         job_id=job_id,
         user_id="user-1",
-        kind=ImageKind.sticker,
         character_ids=[uuid.UUID(character_id)],
         emotion=Emotion.crying,
         template=template,
