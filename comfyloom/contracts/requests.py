@@ -59,36 +59,32 @@ class _Generation(BaseModel):
         )
 
 
-class AvatarRequest(_Generation):
+class _OfOneCharacter(_Generation):
+    """An image of exactly one character, with no story or chat."""
+
+    character_ids: list[UUID] = Field(min_length=1, max_length=1)
+    story: None = None
+    story_id: None = None
+    chat_id: None = None
+    scene_context: None = None
+
+    @property
+    def character(self) -> UUID:
+        return self.character_ids[0]
+
+
+class AvatarRequest(_OfOneCharacter):
     """A character's portrait."""
 
     kind: Literal[ImageKind.avatar] = ImageKind.avatar
-    character_ids: list[UUID] = Field(min_length=1, max_length=1)
     emotion: None = None
-    story: None = None
-    story_id: None = None
-    chat_id: None = None
-    scene_context: None = None
-
-    @property
-    def character(self) -> UUID:
-        return self.character_ids[0]
 
 
-class StickerRequest(_Generation):
+class StickerRequest(_OfOneCharacter):
     """One emotion of one character."""
 
     kind: Literal[ImageKind.sticker] = ImageKind.sticker
-    character_ids: list[UUID] = Field(min_length=1, max_length=1)
     emotion: Emotion
-    story: None = None
-    story_id: None = None
-    chat_id: None = None
-    scene_context: None = None
-
-    @property
-    def character(self) -> UUID:
-        return self.character_ids[0]
 
 
 class CoverRequest(_Generation):
