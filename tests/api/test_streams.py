@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import create_character
+from tests.helpers.parts import LocalParts
 
 EVERY_STAGE = ["queued", "building_prompt", "rendering", "converting", "uploading", "saving", "done"]
 
@@ -36,7 +37,12 @@ def stages(messages: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.mark.usefixtures("cpu_worker", "gpu_worker")
-async def test_a_websocket_receives_every_stage_of_a_real_run(api: httpx.AsyncClient) -> None:
+async def test_a_websocket_receives_every_stage_of_a_real_run(api: httpx.AsyncClient, local_parts: LocalParts) -> None:
+    # A render of seconds, as a real one is: the default 0.3 s can pass between two of the stream's looks on a
+    # loaded machine, and then no render step is seen.
+    async with httpx.AsyncClient() as http:
+        fault = await http.post(f"{local_parts.comfyui_url}/sim/faults", json={"kind": "slow", "seconds": 2.5, "count": 2})
+        fault.raise_for_status()
     accepted = await start_avatar(api)
     messages: list[dict[str, Any]] = []
     async with websockets.connect(ws_url(api, accepted["jobId"]), additional_headers=as_user("user-1")) as socket:
