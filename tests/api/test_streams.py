@@ -41,7 +41,9 @@ async def test_a_websocket_receives_every_stage_of_a_real_run(api: httpx.AsyncCl
     # A render of seconds, as a real one is: the default 0.3 s can pass between two of the stream's looks on a
     # loaded machine, and then no render step is seen.
     async with httpx.AsyncClient() as http:
-        fault = await http.post(f"{local_parts.comfyui_url}/sim/faults", json={"kind": "slow", "seconds": 2.5, "count": 2})
+        fault = await http.post(
+            f"{local_parts.comfyui_url}/sim/faults", json={"kind": "slow", "seconds": 2.5, "count": 2}
+        )
         fault.raise_for_status()
     accepted = await start_avatar(api)
     messages: list[dict[str, Any]] = []
