@@ -2,7 +2,7 @@
 
 Every entry point (the API, both workers, `temporal-setup`) reads its settings through `load_settings()` and
 reaches each part inside `reaching()`; `run_service` and the `comfyloom` command print a `StartupError`'s
-sentence and exit 2.
+sentence and exit 1.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ def load_settings(*, uses_storage: bool = True) -> Settings:
         settings = get_settings()
     except ValidationError as e:
         first = e.errors()[0]
-        name = "_".join(str(part) for part in first["loc"][:1]).upper() or "a setting"
-        raise StartupError(f"{name} is not valid: {first['msg']} (got {first.get('input')!r})") from None
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise StartupError(message) from None
+        name = str(first["loc"][0]).upper()
+        shown = "" if "secret" in name.lower() or "key" in name.lower() else f" (got {first.get('input')!r})"
+        raise StartupError(f"{name} is not valid: {message}{shown}") from None
     except SettingsError as e:  # a JSON setting that is not JSON: 'error parsing value for field "x" from ...'
         field = str(e).split('"')[1] if str(e).count('"') >= 2 else "a JSON setting"
         raise StartupError(f"{field.upper()} is not valid JSON") from None

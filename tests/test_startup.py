@@ -60,3 +60,12 @@ def test_no_process_starts_with_a_storage_secret_anyone_can_read_outside_this_ma
     assert result.returncode == 1
     assert "S3_SECRET_ACCESS_KEY is a default anyone can read" in result.stderr, result.stderr
     assert "change-me" not in result.stderr  # the secret itself is never shown
+
+
+def test_a_rule_across_settings_is_its_own_sentence_and_shows_no_other_setting() -> None:
+    result = start(
+        ["cli", "worker-gpu"], **LOCAL, TEMPORAL_TLS_CERT="/nowhere/gpu.pem", DATABASE_URL="postgresql://u:hunter2@db/x"
+    )
+    assert result.returncode == 1
+    assert "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together" in result.stderr, result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
