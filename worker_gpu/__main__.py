@@ -15,7 +15,7 @@ from comfyloom.comfyui.client import ComfyClient
 from comfyloom.lifecycle import run_service
 from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings, get_settings
-from comfyloom.startup import reaching
+from comfyloom.startup import load_settings, reaching
 from comfyloom.storage import ObjectStore
 from worker_gpu.readiness import check_comfyui, publish
 from worker_gpu.worker import default_worker_id, run_gpu_worker
@@ -70,7 +70,10 @@ async def check_setup(settings: Settings) -> int:
 
 
 def check() -> int:
-    return asyncio.run(check_setup(get_settings()))
+    """Raises:
+    StartupError: a setting malformed or missing, before anything is tried.
+    """
+    return asyncio.run(check_setup(load_settings()))
 
 
 def main() -> None:
