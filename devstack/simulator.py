@@ -79,6 +79,9 @@ class Fault(BaseModel):
     message: str = "simulated failure"
     count: int = Field(default=1, ge=1)
     forget: bool = False
+    # Only a prompt whose sampler has this seed meets it: a test sharing a simulator with others' runs aims
+    # its fault at its own job.
+    seed: int | None = None
 
 
 class Listener:
@@ -257,9 +260,10 @@ class Simulator:
     def busy_seconds(self) -> float:
         return sum(ended - started for _, started, ended in self.executions)
 
-    def take_fault(self, kinds: set[str]) -> Fault | None:
+    def take_fault(self, kinds: set[str], graph: dict[str, Any]) -> Fault | None:
+        seeds = {node.get("inputs", {}).get("seed") for node in graph.values() if isinstance(node, dict)}
         for fault in self.faults:
-            if fault.kind in kinds:
+            if fault.kind in kinds and (fault.seed is None or fault.seed in seeds):
                 fault.count -= 1
                 if fault.count == 0:
                     self.faults.remove(fault)
@@ -336,7 +340,7 @@ class Simulator:
                 {"error": comfy_error("no_prompt", "No prompt provided", "No prompt provided"), "node_errors": {}}
             )
         graph = body["prompt"]
-        if self.take_fault({"reject"}):
+        if self.take_fault({"reject"}, graph):
             node_id = next(iter(graph))
             raise ValidationFailed(
                 {
@@ -389,7 +393,7 @@ class Simulator:
         pid, cid, graph = item.prompt_id, item.client_id, item.graph
         epoch = self._epoch
         messages: list[list[Any]] = []
-        fault = self.take_fault({"slow", "fail", "oom", "drop_ws", "stall_ws", "restart"})
+        fault = self.take_fault({"slow", "fail", "oom", "drop_ws", "stall_ws", "restart"}, graph)
         if fault and fault.kind == "stall_ws":
             self._silenced.add(pid)
 

@@ -23,9 +23,10 @@ def ws_url(api: httpx.AsyncClient, job_id: str) -> str:
     return f"{str(api.base_url).replace('http://', 'ws://')}/api/v1/image-generation/ws/{job_id}"
 
 
-async def start_avatar(api: httpx.AsyncClient) -> dict[str, Any]:
+async def start_avatar(api: httpx.AsyncClient, seed: int | None = None) -> dict[str, Any]:
     character = await create_character(api)
-    response = await api.post("/api/v1/image-generation/avatar", json={"characterId": character["id"]})
+    body = {"characterId": character["id"], **({"seed": seed} if seed is not None else {})}
+    response = await api.post("/api/v1/image-generation/avatar", json=body)
     assert response.status_code == 202
     accepted: dict[str, Any] = response.json()
     return accepted
@@ -42,10 +43,10 @@ async def test_a_websocket_receives_every_stage_of_a_real_run(api: httpx.AsyncCl
     # loaded machine, and then no render step is seen.
     async with httpx.AsyncClient() as http:
         fault = await http.post(
-            f"{local_parts.comfyui_url}/sim/faults", json={"kind": "slow", "seconds": 2.5, "count": 2}
+            f"{local_parts.comfyui_url}/sim/faults", json={"kind": "slow", "seconds": 2.5, "seed": 7_070_707}
         )
         fault.raise_for_status()
-    accepted = await start_avatar(api)
+    accepted = await start_avatar(api, seed=7_070_707)
     messages: list[dict[str, Any]] = []
     async with websockets.connect(ws_url(api, accepted["jobId"]), additional_headers=as_user("user-1")) as socket:
         async for frame in socket:
