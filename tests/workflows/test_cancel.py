@@ -104,9 +104,13 @@ async def test_cancelling_a_set_cancels_its_stickers_and_refunds_each(
     api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, local_parts: LocalParts
 ) -> None:
     character = await create_character(api)
+    seed = 5_150_000  # each sticker's own slow render (a set's seeds count up), whatever else the simulator draws
     async with httpx.AsyncClient() as http:
-        await http.post(f"{local_parts.comfyui_url}/sim/faults", json={"kind": "slow", "seconds": 3.0, "count": 8})
-    accepted = (await api.post("/api/v1/image-generation/stickers/bulk", json={"characterId": character["id"]})).json()
+        for i in range(8):
+            slow = {"kind": "slow", "seconds": 3.0, "seed": seed + i}
+            (await http.post(f"{local_parts.comfyui_url}/sim/faults", json=slow)).raise_for_status()
+    bulk = {"characterId": character["id"], "seed": seed}
+    accepted = (await api.post("/api/v1/image-generation/stickers/bulk", json=bulk)).json()
     await wait_for(api, accepted["jobId"], lambda s: any(x["status"] == "running" for x in s["stickers"] or []))
     assert (await api.delete(jobs_url(accepted["jobId"]))).status_code == 202
     status = await wait_for(api, accepted["jobId"], done, within=60)
