@@ -30,12 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from comfyloom.startup import StartupError
+    from comfyloom.startup import StartupError, exit_with
 
     try:
-        sys.exit(_run(args))
+        code = _run(args)
     except StartupError as e:  # one sentence naming the setting to fix, no traceback
-        raise SystemExit(f"comfyloom {args.command}: {e}") from None
+        exit_with(f"comfyloom {args.command}: {e}")
+    sys.exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 from temporalio.worker import Worker
 
 from comfyloom.logs import configure_logging
-from comfyloom.startup import StartupError, load_settings
+from comfyloom.startup import StartupError, exit_with, load_settings
 
 log = logging.getLogger("comfyloom.lifecycle")
 
@@ -26,7 +26,7 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
     try:
         configure_logging(name, load_settings().log_format)
     except StartupError as e:
-        raise SystemExit(f"comfyloom {name}: {e}") from None
+        exit_with(f"comfyloom {name}: {e}")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -42,7 +42,7 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
     except StartupError as e:
-        raise SystemExit(f"comfyloom {name}: {e}") from None
+        exit_with(f"comfyloom {name}: {e}")
 
 
 async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:

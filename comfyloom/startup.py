@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
+import sys
 from collections.abc import AsyncIterator
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -23,6 +26,17 @@ DEV_STORAGE_SECRETS = frozenset({"comfyloom", "comfyloom-secret", "comfyloom-gpu
 
 class StartupError(Exception):
     """Why this process cannot start, as one sentence naming the setting to fix."""
+
+
+def exit_with(message: str) -> NoReturn:
+    """Print why the process cannot start and end it at once, status 1. Not through interpreter shutdown: after
+    a failed connect, the Temporal SDK's core threads can call into Python while it finalizes, and the process
+    then aborts (`Fatal Python error: PyGILState_Release`, SIGABRT) after the sentence. A process that never
+    started has nothing to clean up."""
+    sys.stdout.flush()
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def load_settings(*, uses_storage: bool = True) -> Settings:
