@@ -15,6 +15,7 @@ from api.routes import admin, characters, credits, health, image_generation, job
 from comfyloom import __version__, db, temporal
 from comfyloom.metrics import ApiMetrics
 from comfyloom.settings import Settings, get_settings
+from comfyloom.startup import database_url
 from comfyloom.storage import ObjectStore
 
 log = logging.getLogger("comfyloom.api")
@@ -27,9 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not settings.database_url:
-            raise RuntimeError("DATABASE_URL must be set for the API")
-        pool = await db.connect(settings.database_url)
+        pool = await db.connect(database_url(settings, "API"))
         await db.migrate(pool)
         store = ObjectStore(settings)
         app.state.settings = settings

@@ -23,10 +23,6 @@ log = logging.getLogger("comfyloom.lifecycle")
 
 def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     """Run `serve` until SIGINT or SIGTERM; a start-up failure is its one sentence on stderr, exit status 1."""
-    try:
-        configure_logging(name, load_settings().log_format)
-    except StartupError as e:
-        exit_with(f"comfyloom {name}: {e}")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -39,6 +35,7 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
         await serve(stop)
 
     try:
+        configure_logging(name, load_settings().log_format)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
     except StartupError as e:

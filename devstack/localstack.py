@@ -113,11 +113,12 @@ def spawn(
     name: str, args: list[str], *, log_dir: Path | None, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[Any], IO[bytes] | None]:
     log = open(log_dir / f"{name}.log", "ab") if log_dir else None  # closed by Service.stop
+    given = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
         args,
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {}), "PYTHONPATH": _with_checkout(os.environ.get("PYTHONPATH"))},
+        env={**given, "PYTHONPATH": _with_checkout(given.get("PYTHONPATH"))},
         start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor only; it stops children in order
     )
     return proc, log

@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from workflows.policies import WEBHOOK_RETRY_WINDOW
+
 # How long a run can stay open: a render waits at most its GPU deadline (GPU_WAIT_DEADLINE_SECONDS, an hour by
-# default; a deployment that sets it above a day must add the difference), then a webhook is retried for a day
-# (workflows/policies.py, deliver_webhook). The margin is for a release deployed up to five days after its commit.
-OPEN_RUN_BOUND = timedelta(days=1) + timedelta(days=1)
+# default; a deployment that sets it above a day must add the difference), then its webhook is retried
+# (workflows/policies.py). The margin is for a release deployed up to five days after its commit.
+GPU_DEADLINE_BOUND = timedelta(days=1)
+OPEN_RUN_BOUND = GPU_DEADLINE_BOUND + WEBHOOK_RETRY_WINDOW
 DEPLOY_MARGIN = timedelta(days=5)
 RETIRE_AFTER = OPEN_RUN_BOUND + DEPLOY_MARGIN
 

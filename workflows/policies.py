@@ -42,6 +42,8 @@ def _retry(attempts: int, *, first: float = 1.0, cap: float = 30.0) -> RetryPoli
 
 
 S = timedelta(seconds=1)
+# How long a job's webhook is tried: the longest a WebhookWorkflow stays open (workflows/patches.py counts it).
+WEBHOOK_RETRY_WINDOW = 24 * 3600 * S
 
 POLICIES: dict[str, ActivityPolicy] = {
     # CPU, cloud worker
@@ -72,7 +74,7 @@ POLICIES: dict[str, ActivityPolicy] = {
         CPU_TASK_QUEUE,
         start_to_close=30 * S,
         retry=_retry(0, first=2, cap=600),
-        schedule_to_close=24 * 3600 * S,
+        schedule_to_close=WEBHOOK_RETRY_WINDOW,
     ),
     # GPU, home worker. Both GPU steps get what is left of the job's GPU deadline (schedule_to_close, set per
     # job) and retry without limit within it: ComfyUI not answering is waited out inside an attempt,
