@@ -7,14 +7,13 @@ ComfyUI now holds the prompt; await_comfy_result runs there, since only that Com
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from PIL import Image
+import httpx
 from temporalio import activity
 
 from comfy_templates import RenderParams, load_template
@@ -32,17 +31,18 @@ from comfyloom.comfyui.client import (
     wait_for_prompt,
 )
 from comfyloom.comfyui.failures import interrupted_sentence, operator_details, user_sentence
+from comfyloom.comfyui.png import png_size
 from comfyloom.contracts.render import (
     AwaitRequest,
     QueuedPrompt,
     RenderProgress,
     RenderRequest,
     RenderResult,
+    SignedUpload,
     StagedImage,
     WaitingFor,
 )
 from comfyloom.errors import ErrorType, failure
-from comfyloom.storage import ObjectStore
 
 _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 
@@ -51,9 +51,11 @@ _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 # worker can take it and a cancelled job never reaches ComfyUI.
 COMFY_BACKLOG = 2
 BACKLOG_POLL_SECONDS = 0.1
-# A staging upload that failed is tried again after 1, 2, 4 ... at most this many seconds, until the job's
-# deadline: a home uplink drops more often than a GPU fails, and the render is kept in memory meanwhile.
+# A staging upload that failed is tried again after 1, 2, 4 ... at most this many seconds, until its URL expires
+# (the job's deadline): a home uplink drops more often than a GPU fails, and the render is kept in memory meanwhile.
 STAGING_RETRY_CAP = 10.0
+# What storage answers a presigned PUT whose URL expired, or whose signature it refuses: a new URL is needed.
+URL_REFUSED = (400, 403)
 
 log = logging.getLogger("comfyloom.worker_gpu")
 T = TypeVar("T")
@@ -114,7 +116,7 @@ class ComfyActivities:
         self,
         client: ComfyClient,
         events: ComfyEvents,
-        store: ObjectStore,
+        uploads: httpx.AsyncClient,
         *,
         worker_task_queue: str,
         checkpoint: str,
@@ -125,7 +127,8 @@ class ComfyActivities:
         # Whether this worker's ComfyUI accepts a template, by its readiness check (None: not asked).
         self._takes = takes
         self._events = events
-        self._store = store
+        # Puts staged renders through the URLs the cloud side signed: this machine holds no storage credential.
+        self._uploads = uploads
         self._worker_task_queue = worker_task_queue
         self._checkpoint = checkpoint
         self._poll_seconds = poll_seconds
@@ -202,6 +205,8 @@ class ComfyActivities:
                 )
             )
 
+        if not request.uploads:  # a run from before signed uploads: its workflow signs, and asks again
+            raise failure(ErrorType.staging_url_expired, f"prompt {prompt_id} has no signed URL to stage it")
         unreachable_since = _earlier_wait("comfyui")
         heartbeat(WaitState(unreachable_since=unreachable_since))
         try:
@@ -217,9 +222,11 @@ class ComfyActivities:
             images = output_images(entry, template.manifest.outputs)
             if not images:
                 raise failure(ErrorType.comfy_no_output, f"prompt {prompt_id} finished without saving an image")
+            if len(images) > len(request.uploads):  # a batch the template did not declare: its first images
+                log.warning("prompt %s saved %d images, %d staged", prompt_id, len(images), len(request.uploads))
             staged = [
-                await self._stage(image, f"{request.staging_prefix}{prompt_id}/{image.node_id}_{index}.png", prompt_id)
-                for index, image in enumerate(images)
+                await self._stage(image, upload, prompt_id)
+                for image, upload in zip(images, request.uploads, strict=False)
             ]
         except asyncio.CancelledError:
             if activity.is_worker_shutdown():
@@ -252,28 +259,50 @@ class ComfyActivities:
             template_sha256=template.sha256,
         )
 
-    async def _stage(self, image: OutputImage, key: str, prompt_id: str) -> StagedImage:
-        """Fetch one image from ComfyUI and put it under staging/, the upload tried again with backoff for as
-        long as storage refuses it (the job's deadline ends that): a render is never thrown away for a
-        dropped uplink. What storage said goes to the log, not to the user."""
-        png = await self._client.view(image)
-        with Image.open(io.BytesIO(png)) as img:
-            width, height = img.size
+    async def _stage(self, image: OutputImage, upload: SignedUpload, prompt_id: str) -> StagedImage:
+        """Fetch one image from ComfyUI and PUT it through its signed URL, tried again with backoff while the
+        network or storage fails, until the URL expires: a render is never thrown away for a dropped uplink.
+        What storage said goes to the log, not to the user.
+
+        Raises:
+            ApplicationError: `StagingUrlExpired` when the URL expired or storage refuses it (the workflow signs
+                a new one and the image is fetched from ComfyUI again); `InvalidImage` for what no URL can take.
+        """
+        data = await self._client.view(image)
+        try:
+            width, height = png_size(data)
+        except ValueError as e:
+            raise failure(ErrorType.invalid_image, f"the render is unusable: ComfyUI's image is {e}") from e
+        if len(data) > upload.max_bytes:
+            raise failure(
+                ErrorType.invalid_image, f"the render is unusable: {len(data)} bytes, more than {upload.max_bytes}"
+            )
         since = _earlier_wait("storage")
         delay = 1.0
         while True:
+            if datetime.now(UTC) >= upload.expires_at:
+                raise failure(ErrorType.staging_url_expired, f"the upload URL of {upload.key} expired")
             try:
-                await self._store.put(key, png, "image/png")
+                response = await self._uploads.put(
+                    upload.url, content=data, headers={"Content-Type": upload.content_type}
+                )
+                if response.status_code in URL_REFUSED:
+                    log.warning("storage refused the upload URL of %s: %s", upload.key, response.text[:300])
+                    raise failure(
+                        ErrorType.staging_url_expired,
+                        f"storage refused the upload URL of {upload.key} ({response.status_code})",
+                    )
+                response.raise_for_status()
                 break
-            except Exception as e:  # any storage failure: the render is kept and the upload tried again
+            except httpx.HTTPError as e:  # the network or storage down: the render is kept and the upload tried again
                 if since is None:
-                    log.warning("staging %s failed (%r); trying again until the job's deadline", key, e)
+                    log.warning("staging %s failed (%r); trying again until its URL expires", upload.key, e)
                 since = since or datetime.now(UTC)
                 activity.heartbeat(RenderProgress(prompt_id=prompt_id, waiting_for="storage", waiting_since=since))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STAGING_RETRY_CAP)
         activity.heartbeat(RenderProgress(prompt_id=prompt_id))
-        return StagedImage(key=key, node_id=image.node_id, width=width, height=height)
+        return StagedImage(key=upload.key, node_id=image.node_id, width=width, height=height)
 
     async def _stop(self, prompt_id: str) -> None:
         """Cancelled: take the prompt out of ComfyUI and confirm it is gone, so no GPU time is wasted.

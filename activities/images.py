@@ -10,6 +10,7 @@ from comfyloom.contracts.images import ConvertedImage, ConvertRequest
 from comfyloom.errors import ErrorType, failure
 from comfyloom.imaging.checks import InvalidImage
 from comfyloom.imaging.process import process
+from comfyloom.object_keys import STAGED_RENDER_MAX_BYTES
 from comfyloom.storage import ObjectStore
 
 
@@ -22,6 +23,11 @@ class ImageActivities:
     @activity.defn(name="convert_webp")
     async def convert_webp(self, request: ConvertRequest) -> ConvertedImage:
         png = await self._store.get(request.source_key)
+        if len(png) > STAGED_RENDER_MAX_BYTES:  # the GPU machine's signed upload cannot bound it: refused here
+            raise failure(
+                ErrorType.invalid_image,
+                f"the render is unusable: {len(png)} bytes staged, more than {STAGED_RENDER_MAX_BYTES}",
+            )
         try:
             out = await asyncio.to_thread(
                 process,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from comfyloom.contracts.health import Renderable, RenderableQuery
+from comfyloom.contracts.health import PresenceSlot, Renderable, RenderableQuery
 from comfyloom.contracts.images import (
     ClearStaging,
     ConvertedImage,
@@ -20,7 +20,14 @@ from comfyloom.contracts.images import (
 )
 from comfyloom.contracts.jobs import FailJob, FinishJob, JobRef, OpenJob
 from comfyloom.contracts.prompt import PromptRequest, PromptSpec
-from comfyloom.contracts.render import AwaitRequest, QueuedPrompt, RenderRequest, RenderResult
+from comfyloom.contracts.render import (
+    AwaitRequest,
+    QueuedPrompt,
+    RenderRequest,
+    RenderResult,
+    SignedUpload,
+    SignStaging,
+)
 from comfyloom.contracts.requests import GenerationResult, StickerSetSummary
 from comfyloom.contracts.webhooks import WebhookDelivery
 
@@ -43,6 +50,11 @@ async def check_renderable(query: RenderableQuery) -> Renderable:
 @activity.defn(name="queue_comfy_prompt")
 async def queue_comfy_prompt(request: RenderRequest) -> QueuedPrompt:
     raise NotImplementedError("a stub: the worker runs activities.comfy.ComfyActivities.queue_comfy_prompt")
+
+
+@activity.defn(name="sign_staging")
+async def sign_staging(request: SignStaging) -> list[SignedUpload]:
+    raise NotImplementedError("a stub: the worker runs activities.staging.StagingActivities.sign_staging")
 
 
 @activity.defn(name="await_comfy_result")
@@ -88,6 +100,11 @@ async def cancel_set(ref: JobRef) -> None:
 @activity.defn(name="fail_job")
 async def fail_job(fail: FailJob) -> None:
     raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.fail_job")
+
+
+@activity.defn(name="gpu_worker_presence")
+async def gpu_worker_presence(slot: PresenceSlot) -> None:
+    raise NotImplementedError("a stub: the GPU worker runs activities.presence.PresenceActivities.gpu_worker_presence")
 
 
 # The GPU worker's steps, by name (the API reads their state from Temporal).

@@ -11,9 +11,9 @@ from fastapi import FastAPI, Response
 from api import errors, spec
 from api.body_guard import BodyGuard
 from api.launcher import Launcher
+from api.metrics import ApiMetrics
 from api.routes import admin, characters, credits, health, image_generation, jobs, stories, webhooks
 from comfyloom import __version__, db, temporal
-from comfyloom.metrics import ApiMetrics
 from comfyloom.settings import Settings, get_settings
 from comfyloom.startup import database_url
 from comfyloom.storage import ObjectStore

@@ -8,8 +8,6 @@ import asyncio
 import sys
 from uuid import UUID
 
-from comfyloom import db
-from comfyloom.db import api_keys, credits, webhooks
 from comfyloom.settings import get_settings
 from comfyloom.startup import database_url, host_of, reaching
 
@@ -45,6 +43,11 @@ async def _run(args: argparse.Namespace) -> int:
     """Raises:
     StartupError: DATABASE_URL unset, or its PostgreSQL unreachable.
     """
+    # Here, not at the top: every `comfyloom` command builds these commands' parsers, the GPU worker's too,
+    # and its machine has no PostgreSQL driver (pyproject.toml's groups).
+    from comfyloom import db
+    from comfyloom.db import api_keys, credits, webhooks
+
     url = database_url(get_settings(), f"`{args.command}` command")
     async with reaching("PostgreSQL", host_of(url), "DATABASE_URL"):
         pool = await db.connect(url, max_size=1)

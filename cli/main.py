@@ -18,9 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker-cpu", help="run the cloud worker (workflows + CPU activities)")
     gpu = sub.add_parser("worker-gpu", help="run the GPU worker beside ComfyUI")
-    gpu.add_argument(
-        "--check", action="store_true", help="check Temporal, ComfyUI and storage from this machine, then exit"
-    )
+    gpu.add_argument("--check", action="store_true", help="check Temporal and ComfyUI from this machine, then exit")
     sub.add_parser("temporal-setup", help="register comfyloom's search attributes in the namespace (safe to run again)")
     from cli import admin
 

@@ -30,6 +30,8 @@ class ErrorType(StrEnum):
     # This worker's ComfyUI would refuse the template: handed back to the queue, for a worker whose ComfyUI accepts it.
     template_refused_here = "TemplateRefusedHere"
     gpu_worker_shutdown = "GpuWorkerShutdown"  # handed back to the queue, for this worker's successor or another
+    # The signed URL for a staged render expired or was refused: the workflow signs a new one and awaits again.
+    staging_url_expired = "StagingUrlExpired"
     gpu_deadline_exceeded = "GpuDeadlineExceeded"  # raised by the workflow, saying what it waited for
     invalid_image = "InvalidImage"  # the render is unusable (size, transparency)
     content_blocked = "ContentBlocked"  # the image, by output moderation: raised by the workflow

@@ -1,5 +1,6 @@
-"""What the GPU workers say they can render: the reports they publish (the cloud cannot reach them), joined
-with who polls Temporal now.
+"""What the GPU workers say they can render: the reports they send as heartbeats of their presence activity in
+the gpu-fleet run (workflows/fleet.py; the cloud cannot reach them, and they hold no storage credential),
+joined with who polls Temporal now.
 
 The API's health and the workflow's check before queueing read the same view, with the same rule: a
 template is unrenderable only when every polling GPU worker that checked a reachable ComfyUI says so.
@@ -8,24 +9,30 @@ template is unrenderable only when every polling GPU worker that checked a reach
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from comfyloom.contracts.health import GpuWorkerReport, Renderable
-from comfyloom.object_keys import WORKER_REPORTS_PREFIX
-from comfyloom.settings import GPU_TASK_QUEUE
-from comfyloom.storage import ObjectStore
+from comfyloom.settings import CPU_TASK_QUEUE, GPU_FLEET_WORKFLOW_ID, GPU_TASK_QUEUE
 
-# A report older than this is a worker that went away without saying so.
-GPU_REPORT_WINDOW = timedelta(minutes=5)
+log = logging.getLogger("comfyloom.gpu_fleet")
+
 GPU_POLLER_WINDOW = timedelta(minutes=2)
+# A presence activity heartbeats at least every 10 s (activities/presence.py); past its heartbeat timeout (30 s)
+# Temporal hands the slot to another worker. A report older than this is a worker that went away unannounced.
+GPU_REPORT_WINDOW = timedelta(seconds=30)
 # The suffix a GPU worker's identity carries on the shared queue (worker_gpu/worker.py).
 SHARED_QUEUE_IDENTITY = "@shared"
+# The fleet's workflow type (workflows/fleet.py), named here so the library need not import the workflows.
+GPU_FLEET_WORKFLOW = "GpuFleet"
 
 
 @dataclass(frozen=True)
@@ -36,9 +43,21 @@ class GpuFleet:
     reports: dict[str, GpuWorkerReport]
 
 
-async def gpu_fleet(client: Client, namespace: str, store: ObjectStore) -> GpuFleet:
+async def ensure_gpu_fleet(client: Client, size: int) -> None:
+    """Start the gpu-fleet run unless one runs: the CPU worker does at start, so GPU workers have presence slots."""
+    await client.start_workflow(
+        GPU_FLEET_WORKFLOW,
+        size,
+        id=GPU_FLEET_WORKFLOW_ID,
+        task_queue=CPU_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="The GPU workers' presence: each holds one activity, heartbeating its readiness report",
+    )
+
+
+async def gpu_fleet(client: Client, namespace: str) -> GpuFleet:
     """Who polls the shared GPU queue lately, and what each reported of its ComfyUI (both read at once)."""
-    described, published = await asyncio.gather(
+    described, sent = await asyncio.gather(
         client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=namespace,
@@ -47,13 +66,13 @@ async def gpu_fleet(client: Client, namespace: str, store: ObjectStore) -> GpuFl
             ),
             timeout=timedelta(seconds=3),
         ),
-        gpu_worker_reports(store),
+        gpu_worker_reports(client),
     )
     now = datetime.now(UTC)
     polls = {
         p.identity.removesuffix(SHARED_QUEUE_IDENTITY): p.last_access_time.ToDatetime(UTC) for p in described.pollers
     }
-    reports = {r.worker_id: r for r in published}
+    reports = {r.worker_id: r for r in sent}
     polling = {
         worker_id
         for worker_id, last in polls.items()
@@ -63,18 +82,33 @@ async def gpu_fleet(client: Client, namespace: str, store: ObjectStore) -> GpuFl
     return GpuFleet(polling=polling, reports=reports)
 
 
-async def gpu_worker_reports(store: ObjectStore) -> list[GpuWorkerReport]:
-    """Reports GPU workers published lately, newest first; a worker that stopped reporting drops out."""
-    cutoff = datetime.now(UTC) - GPU_REPORT_WINDOW
-    reports = []
-    for key in await store.list_keys(WORKER_REPORTS_PREFIX):
-        try:
-            report = GpuWorkerReport.model_validate_json(await store.get(key))
-        except Exception:  # a report being rewritten or malformed is skipped, never fatal to health
+async def gpu_worker_reports(client: Client) -> list[GpuWorkerReport]:
+    """The reports GPU workers hold in the gpu-fleet run: a live one per worker (heartbeated lately), or the one
+    it sent as it stopped; newest first. No run (no CPU worker started yet): none."""
+    try:
+        described = await client.get_workflow_handle(GPU_FLEET_WORKFLOW_ID).describe(rpc_timeout=timedelta(seconds=3))
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return []
+    now = datetime.now(UTC)
+    newest: dict[str, tuple[datetime, GpuWorkerReport]] = {}
+    for pending in described.raw_description.pending_activities:
+        if not pending.heartbeat_details.payloads or not pending.HasField("last_heartbeat_time"):
             continue
-        if report.checked_at >= cutoff:
-            reports.append(report)
-    return sorted(reports, key=lambda r: r.checked_at, reverse=True)
+        try:
+            [details] = await client.data_converter.decode(pending.heartbeat_details.payloads, [GpuWorkerReport])
+            report = GpuWorkerReport.model_validate(details)
+        except Exception as e:  # a worker of another release, or garbage: skipped, never fatal to health
+            log.debug("unreadable presence heartbeat: %r", e)
+            continue
+        beat = pending.last_heartbeat_time.ToDatetime(UTC)
+        held = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED and now - beat <= GPU_REPORT_WINDOW
+        if (held or report.stopped) and (report.worker_id not in newest or beat > newest[report.worker_id][0]):
+            newest[report.worker_id] = (beat, report)
+    return [report for _, report in sorted(newest.values(), key=lambda kv: kv[0], reverse=True)]
 
 
 def renderable(template: str, fleet: GpuFleet) -> Renderable:

@@ -21,8 +21,11 @@ from comfyloom.startup import StartupError, exit_with, load_settings
 log = logging.getLogger("comfyloom.lifecycle")
 
 
-def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run `serve` until SIGINT or SIGTERM; a start-up failure is its one sentence on stderr, exit status 1."""
+def run_service(
+    name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, uses_storage: bool = True
+) -> None:
+    """Run `serve` until SIGINT or SIGTERM; a start-up failure is its one sentence on stderr, exit status 1.
+    `uses_storage`: the process holds storage credentials (the GPU worker holds none)."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -35,7 +38,7 @@ def run_service(name: str, serve: Callable[[asyncio.Event], Coroutine[Any, Any, 
         await serve(stop)
 
     try:
-        configure_logging(name, load_settings().log_format)
+        configure_logging(name, load_settings(uses_storage=uses_storage).log_format)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
     except StartupError as e:

@@ -16,7 +16,7 @@ from typing import Any
 _SECRETS = [
     (re.compile(r"\bcl_[A-Za-z0-9_-]{8,}"), "cl_…"),
     (re.compile(r"(?i)(bearer\s+)[^\s'\"]+"), r"\1…"),
-    (re.compile(r"(?i)((?:access_token|api_key|key|token|password|secret)=)[^&\s'\"]+"), r"\1…"),
+    (re.compile(r"(?i)((?:access_token|api_key|key|token|password|secret|signature|credential)=)[^&\s'\"]+"), r"\1…"),
 ]
 # LogRecord attributes that are not caller-supplied extras.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -69,6 +69,9 @@ def configure_logging(service: str, log_format: str = "text", level: int = loggi
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # A line per HTTP request (the GPU worker asks ComfyUI's /queue twice a second when idle) is for debugging.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     # uvicorn's loggers keep their own handlers otherwise: route them through this one.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

@@ -9,16 +9,18 @@ STAGING_ROOT = "staging/"
 PUBLIC_PREFIXES = ("characters/", "stories/", "scenes/")
 
 
-# GPU workers publish their readiness here: the staging prefix is all a GPU machine may write.
-WORKER_REPORTS_PREFIX = f"{STAGING_ROOT}_workers/"
-
-
-def worker_report_key(worker_id: str) -> str:
-    return f"{WORKER_REPORTS_PREFIX}{worker_id}.json"
-
-
 def staging_prefix(workflow_id: str) -> str:
     return f"{STAGING_ROOT}{workflow_id}/"
+
+
+# The largest staged render storage takes from a GPU machine: a presigned PUT cannot bound the size, so the CPU
+# worker refuses a larger object when it reads it (a 1536x1536 PNG at ComfyUI's compression is under 8 MB).
+STAGED_RENDER_MAX_BYTES = 32 * 1024 * 1024
+
+
+def staged_render_key(staging: str, prompt_id: str, node_id: str, index: int) -> str:
+    """Where the `index`th image ComfyUI lists for a prompt is staged (one a template output node)."""
+    return f"{staging}{prompt_id}/{node_id}_{index}.png"
 
 
 def character_prefix(user_id: str, character_id: UUID) -> str:

@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CPU_TASK_QUEUE = "imagegen-cpu"
 GPU_TASK_QUEUE = "imagegen-gpu"
+# Where GPU workers take their presence activity (workflows/fleet.py), whose heartbeats carry their reports.
+GPU_FLEET_TASK_QUEUE = "imagegen-gpu-fleet"
+GPU_FLEET_WORKFLOW_ID = "gpu-fleet"
 
 
 class CreditPrices(BaseModel):
@@ -78,6 +81,18 @@ class Settings(BaseSettings):
         default=None, description="With temporary credentials, e.g. R2's scoped to staging/ for the GPU machine."
     )
     s3_bucket: str = "comfyloom-media"
+    s3_upload_endpoint_url: str | None = Field(
+        default=None,
+        description="Storage's endpoint as the GPU machines reach it, for the upload URLs the cloud side signs for "
+        "them (the GPU machine holds no storage credential); defaults to S3_ENDPOINT_URL.",
+    )
+    staging_url_max_seconds: int = Field(
+        default=7 * 86_400,
+        ge=1,
+        le=7 * 86_400,
+        description="Longest a signed staging upload URL is valid (it is valid until the job's GPU deadline, at most "
+        "this; SigV4 allows 7 days). A render whose URL expired gets a new one, not a new render.",
+    )
     public_base_url: str | None = Field(
         default=None, description="Base of public image URLs; defaults to endpoint/bucket."
     )
@@ -174,6 +189,13 @@ class Settings(BaseSettings):
         default=10, ge=0, description="The same request body again within this window returns the same job; 0: off."
     )
 
+    gpu_fleet_size: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="GPU workers whose readiness reports health can show at once: one presence activity each in "
+        "the gpu-fleet workflow, which the CPU worker starts. Read when the workflow starts.",
+    )
     gpu_wait_deadline_seconds: int = Field(
         default=3600, gt=0, description="How long a job waits for a GPU worker before failing."
     )

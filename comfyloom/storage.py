@@ -64,6 +64,29 @@ class ObjectStore:
             config=Config(retries={"mode": "standard", "max_attempts": 3}, s3={"addressing_style": "path"}),
         )
 
+    @cached_property
+    def _signer(self) -> S3Client:
+        """Signs upload URLs for the GPU machines, for the endpoint they reach (SigV4 signs the host)."""
+        s = self._settings
+        return boto3.client(
+            "s3",
+            endpoint_url=s.s3_upload_endpoint_url or s.s3_endpoint_url,
+            region_name=s.s3_region,
+            aws_access_key_id=s.s3_access_key_id,
+            aws_secret_access_key=s.s3_secret_access_key.get_secret_value(),
+            aws_session_token=s.s3_session_token,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+
+    def presign_put(self, key: str, content_type: str, expires_in: int) -> str:
+        """A URL that lets its holder PUT `key`, with exactly `content_type`, for `expires_in` seconds; no I/O."""
+        return self._signer.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+
     def public_url(self, key: str) -> str:
         return self._settings.public_url(key)
 

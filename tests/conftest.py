@@ -23,7 +23,14 @@ from comfyloom.storage import ObjectStore
 from devstack import localstack
 from tests.helpers.gemini_endpoint import API_KEY as GEMINI_KEY
 from tests.helpers.gemini_endpoint import FakeGemini
-from tests.helpers.parts import HEALTH_NAMESPACE, RENDER_SECONDS, LocalParts, running_gpu_worker, serve_api
+from tests.helpers.parts import (
+    HEALTH_NAMESPACE,
+    RENDER_SECONDS,
+    LocalParts,
+    running_gpu_worker,
+    serve_api,
+    start_gpu_fleet,
+)
 from worker_cpu.worker import build_cpu_worker
 
 # Fixtures that start real servers: a test using any of them (or marked itself) is in the `servers` tier.
@@ -98,6 +105,11 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=["--namespace", HEALTH_NAMESPACE],
     )
     await temporal.register_search_attributes(env.client)
+    health = await Client.connect(
+        env.client.service_client.config.target_host, namespace=HEALTH_NAMESPACE, data_converter=pydantic_data_converter
+    )
+    for namespace_client in (env.client, health):
+        await start_gpu_fleet(namespace_client)
     try:
         yield env
     finally:
@@ -153,7 +165,7 @@ async def cpu_worker(client: Client, pool: asyncpg.Pool, store: ObjectStore, set
 
 @pytest.fixture
 async def gpu_worker(client: Client, store: ObjectStore, settings: Settings) -> AsyncIterator[None]:
-    async with running_gpu_worker(client, store, settings):
+    async with running_gpu_worker(client, settings):
         yield
 
 

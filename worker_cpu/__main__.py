@@ -8,6 +8,7 @@ import time
 
 from activities.moderation import classifier
 from comfyloom import db, metrics, start_outbox, temporal
+from comfyloom.gpu_fleet import ensure_gpu_fleet
 from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.startup import database_url, host_of, reaching
@@ -43,6 +44,8 @@ async def serve(stop: asyncio.Event) -> None:
         time.perf_counter() - started,
     )
     worker = build_cpu_worker(client, pool, store, settings)
+    # GPU workers send their readiness through it (workflows/fleet.py): started once, kept running.
+    await ensure_gpu_fleet(client, settings.gpu_fleet_size)
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
     backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime, gpu_render_queues()), name="gpu-backlog")

@@ -15,6 +15,7 @@ from activities.jobs import JobActivities
 from activities.moderation import ModerationActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
+from activities.staging import StagingActivities
 from activities.webhooks import WebhookActivities
 from comfy_templates import template_names
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE, Settings
@@ -42,7 +43,8 @@ def build_cpu_worker(
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
     webhooks = WebhookActivities(pool, settings)
-    fleet = FleetActivities(client, store)
+    fleet = FleetActivities(client)
+    staging = StagingActivities(store, max_seconds=settings.staging_url_max_seconds)
     return Worker(
         client,
         task_queue=CPU_TASK_QUEUE,
@@ -59,6 +61,7 @@ def build_cpu_worker(
             jobs.fail_job,
             prompts.build_prompt,
             fleet.check_renderable,
+            staging.sign_staging,
             images.convert_webp,
             moderation.moderate_image,
             publish.publish_image,

@@ -1,7 +1,8 @@
 """Does this worker's ComfyUI have what our templates need? Checked at start, every minute (every 10 s while
 something is wrong), and whenever ComfyUI's WebSocket connects or drops.
 
-The answer is logged in plain words and published to object storage for the API's health endpoint.
+The answer is logged in plain words and sent to the cloud as the heartbeat of this worker's presence activity
+(activities/presence.py, workflows/fleet.py), for the API's health and the render's check before queueing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from comfy_templates import SUPPORTED_PACKS, Template
 from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
 from comfyloom.comfyui.validation import combo_options, explain, packs_in, validate_prompt
 from comfyloom.contracts.health import GpuWorkerReport, TemplateCheck
-from comfyloom.object_keys import worker_report_key
-from comfyloom.storage import ObjectStore
 
 log = logging.getLogger("comfyloom.worker_gpu")
 
@@ -184,11 +183,13 @@ class Capability:
     queue (worker_gpu/slot_supplier.py). Until the first check, none; then all but those a reachable ComfyUI was found
     to refuse (a template this deployment does not use is not checked, and ComfyUI has the last word on it).
     A ComfyUI that does not answer keeps the last verdict: its jobs are taken and wait for ComfyUI inside the
-    activity, as they always did."""
+    activity, as they always did. It also holds the latest report, for the presence activity to send."""
 
     def __init__(self) -> None:
         self._refused: set[str] | None = None
-        # Set once the first report is out: the worker polls only then, so a job that asks the reports
+        self.report: GpuWorkerReport | None = None
+        self._next = asyncio.Event()
+        # Set once the first report was sent: the worker polls only then, so a job that asks the reports
         # whether any worker renders its template (comfyloom/gpu_fleet.py) hears this one.
         self.published = asyncio.Event()
 
@@ -197,44 +198,40 @@ class Capability:
             self._refused = {check.template for check in report.templates if not check.renders}
         elif self._refused is None:
             self._refused = set()
+        self.report = report
+        self._next.set()
+        self._next = asyncio.Event()
+
+    def next_change(self) -> asyncio.Event:
+        """Set when the report after the current one is in (taken together with `report`, none is missed)."""
+        return self._next
 
     def takes(self, template: str) -> bool:
         return self._refused is not None and template not in self._refused
 
 
-async def publish(store: ObjectStore, report: GpuWorkerReport) -> None:
-    await store.put(worker_report_key(report.worker_id), report.model_dump_json().encode(), "application/json")
-
-
-async def report_stopped(store: ObjectStore, client: ComfyClient, worker_id: str) -> None:
-    """The worker is going away: say so, so health stops counting it now (best effort, a few seconds)."""
-    report = GpuWorkerReport(
-        worker_id=worker_id, comfyui_url=client.base_url, reachable=False, checked_at=datetime.now(UTC), stopped=True
+def stopped_report(worker_id: str, comfyui_url: str) -> GpuWorkerReport:
+    """What a worker says as it goes away, so health stops counting it now."""
+    return GpuWorkerReport(
+        worker_id=worker_id, comfyui_url=comfyui_url, reachable=False, checked_at=datetime.now(UTC), stopped=True
     )
-    try:
-        await asyncio.wait_for(publish(store, report), 3)
-    except Exception as e:
-        log.warning("could not publish that this worker stopped: %r", e)
 
 
 async def report_forever(
     client: ComfyClient,
     events: ComfyEvents,
-    store: ObjectStore,
     worker_id: str,
     checkpoint: str,
     templates: list[Template],
-    capability: Capability | None = None,
+    capability: Capability,
 ) -> None:
-    """Check and publish: every minute while all is well, every 10 s while something is wrong, and at once
-    when ComfyUI's WebSocket connects or drops (ComfyUI went away or came back). `capability` learns each
-    verdict before it is published."""
+    """Check: every minute while all is well, every 10 s while something is wrong, and at once when ComfyUI's
+    WebSocket connects or drops (ComfyUI went away or came back). `capability` learns each verdict, and the
+    presence activity sends it; what changed is logged, once."""
     last_problems: list[str] | None = None
     while True:
         events.changed.clear()
         report = await check_comfyui(client, worker_id, checkpoint, templates)
-        if capability is not None:
-            capability.update(report)
         if report.problems != last_problems:
             for problem in report.problems:
                 log.warning("%s", problem)
@@ -243,12 +240,7 @@ async def report_forever(
             for note in report.notes:
                 log.warning("%s", note)
             last_problems = report.problems
-        try:
-            await publish(store, report)
-        except Exception as e:  # storage down must not stop the worker; the next round tries again
-            log.warning("could not publish the worker report: %r", e)
-        if capability is not None:
-            capability.published.set()
+        capability.update(report)
         every = CHECK_EVERY_SECONDS if not report.problems else RECHECK_SECONDS
         # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that lands as the change comes,
         # and the worker's stop then waits for this loop forever.

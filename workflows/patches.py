@@ -56,6 +56,9 @@ ROUTE_BY_TEMPLATE = Patch("route-by-template", date(2026, 12, 3))
 # Public keys that name the job as well as the run's start: two runs whose first tasks started in one
 # millisecond published to one key. Older runs keep their keys.
 JOB_ID_IN_KEYS = Patch("job-id-in-keys", date(2026, 12, 3))
+# The GPU worker stages its render through URLs the cloud side signs (sign_staging) and holds no storage credential.
+# A run awaiting without them gets a StagingUrlExpired from a new GPU worker and signs then.
+SIGNED_STAGING = Patch("signed-staging", date(2026, 12, 4))
 
 ALL_PATCHES = (
     KEEP_STAGING_UNTIL_RECORDED,
@@ -65,4 +68,5 @@ ALL_PATCHES = (
     READY_BEFORE_CLEARING,
     ROUTE_BY_TEMPLATE,
     JOB_ID_IN_KEYS,
+    SIGNED_STAGING,
 )

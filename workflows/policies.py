@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 from comfyloom.errors import NON_RETRYABLE
-from comfyloom.settings import CPU_TASK_QUEUE, GPU_TASK_QUEUE
+from comfyloom.settings import CPU_TASK_QUEUE, GPU_FLEET_TASK_QUEUE, GPU_TASK_QUEUE
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ POLICIES: dict[str, ActivityPolicy] = {
     ),
     # Reads the GPU workers' reports before queueing; unreadable ones leave the job to wait for a GPU worker.
     "check_renderable": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(3), local=True),
+    # The upload URLs a GPU worker stages a render through (it holds no storage credential): signed locally, no I/O.
+    "sign_staging": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(5), local=True),
     # After the render, convert -> moderate -> publish -> record run back to back in one workflow task.
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
     # About 15 ms an image on one core (bench/images.py); a storage hiccup is tried again.
@@ -97,9 +99,18 @@ POLICIES: dict[str, ActivityPolicy] = {
         retry=_retry(0, first=1, cap=10),
         cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     ),
+    # Held by a GPU worker for as long as it runs (workflows/fleet.py), heartbeating its readiness report: a worker
+    # gone stops heartbeating and its slot goes back to the queue within 30 s, for the next worker. An attempt
+    # ends itself after PRESENCE_RENEW (activities/presence.py), well inside start-to-close.
+    "gpu_worker_presence": ActivityPolicy(
+        GPU_FLEET_TASK_QUEUE, start_to_close=25 * 3600 * S, heartbeat=30 * S, retry=_retry(0, first=1, cap=5)
+    ),
 }
 
 MAX_RENDER_ATTEMPTS = 3
+# Signed staging URLs one render may be given: a new one after each expired or refused upload. Past that, storage
+# refuses the GPU machine for another reason (its endpoint, a bucket rule), and the job fails saying so.
+MAX_STAGING_SIGNATURES = 5
 
 
 def template_task_queue(template: str) -> str:

@@ -15,11 +15,19 @@ from workflows.runner import run_step
 
 with workflow.unsafe.imports_passed_through():
     from comfyloom.contracts.health import RenderableQuery
-    from comfyloom.contracts.render import AwaitRequest, QueuedPrompt, RenderProgress, RenderRequest, RenderResult
+    from comfyloom.contracts.render import (
+        AwaitRequest,
+        QueuedPrompt,
+        RenderProgress,
+        RenderRequest,
+        RenderResult,
+        SignedUpload,
+        SignStaging,
+    )
     from comfyloom.errors import ErrorType, failure
     from comfyloom.object_keys import staging_prefix
-    from workflows.patches import RENDER_UNTIL_DEADLINE, ROUTE_BY_TEMPLATE
-    from workflows.policies import MAX_RENDER_ATTEMPTS, template_task_queue
+    from workflows.patches import RENDER_UNTIL_DEADLINE, ROUTE_BY_TEMPLATE, SIGNED_STAGING
+    from workflows.policies import MAX_RENDER_ATTEMPTS, MAX_STAGING_SIGNATURES, template_task_queue
 
 # Failures after which the render is worth another attempt (at most MAX_RENDER_ATTEMPTS in all).
 RENDER_AGAIN = (ErrorType.comfy_out_of_memory, ErrorType.comfy_prompt_lost)
@@ -33,7 +41,9 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     schedule-to-start timeout: the PC asleep or killed) leaves its prompt id in `reattach_prompt_ids`, so
     whichever worker comes back first re-attaches instead of rendering again; neither uses up a render
     attempt. Out-of-memory and a ComfyUI that forgot the prompt render again, at most
-    MAX_RENDER_ATTEMPTS times in all; anything else fails.
+    MAX_RENDER_ATTEMPTS times in all; anything else fails. The await carries the URLs the render is staged
+    through (signed here, on the cloud side); an upload whose URL expired is awaited again with new ones,
+    ComfyUI still holding the image, so it never renders again.
 
     Raises:
         ApplicationError: `GpuDeadlineExceeded` when the deadline passes, saying what was waited for.
@@ -45,6 +55,7 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
         await _fail_if_no_gpu_can_render(request.template)
         task_queue = template_task_queue(request.template)
     deadline = workflow.now() + gpu_deadline
+    signed = workflow.patched(SIGNED_STAGING.id)
     reattach: list[str] = []
     renders = 0
     for attempt in itertools.count(1):
@@ -53,7 +64,7 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
             queued = await _queue(
                 request, attempt, reattach, schedule_to_close=_left(deadline, gpu_deadline), task_queue=task_queue
             )
-            return await _await(request, queued, schedule_to_close=_left(deadline, gpu_deadline))
+            return await _await_staged(request, queued, deadline, gpu_deadline, signed=signed)
         except ActivityError as e:
             cause = e.cause
             if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
@@ -111,13 +122,51 @@ async def _queue(
     )
 
 
-async def _await(request: RenderRequest, queued: QueuedPrompt, *, schedule_to_close: timedelta) -> RenderResult:
+async def _await_staged(
+    request: RenderRequest, queued: QueuedPrompt, deadline: datetime, gpu_deadline: timedelta, *, signed: bool
+) -> RenderResult:
+    """The queued prompt's images, staged through URLs signed for them; signed anew when an upload's URL expired
+    or was refused (at most MAX_STAGING_SIGNATURES times), the prompt awaited again, not rendered again. A run
+    from before signed uploads awaits without them first, and signs when the GPU worker asks for it.
+
+    Raises:
+        ActivityError: the await failed for another reason, or storage refused every URL signed.
+    """
+    staging = staging_prefix(request.workflow_id)
+    for signatures in itertools.count(1):
+        uploads = await _sign(request, queued, staging, deadline) if signed else []
+        try:
+            return await _await(request, queued, staging, uploads, schedule_to_close=_left(deadline, gpu_deadline))
+        except ActivityError as e:
+            cause = e.cause
+            expired = isinstance(cause, ApplicationError) and cause.type == ErrorType.staging_url_expired
+            if not expired or signatures >= MAX_STAGING_SIGNATURES:
+                raise
+            workflow.logger.warning("staging upload of prompt %s refused (%s); signing anew", queued.prompt_id, cause)
+            signed = True
+    raise AssertionError("unreachable")
+
+
+async def _sign(request: RenderRequest, queued: QueuedPrompt, staging: str, deadline: datetime) -> list[SignedUpload]:
+    return await run_step(
+        steps.sign_staging,
+        SignStaging(prompt_id=queued.prompt_id, template=request.template, staging_prefix=staging, expires_at=deadline),
+        summary=f"prompt {queued.prompt_id}",
+    )
+
+
+async def _await(
+    request: RenderRequest,
+    queued: QueuedPrompt,
+    staging: str,
+    uploads: list[SignedUpload],
+    *,
+    schedule_to_close: timedelta,
+) -> RenderResult:
     """The queued prompt's images, staged, awaited on the worker whose ComfyUI holds it."""
     return await run_step(
         steps.await_comfy_result,
-        AwaitRequest(
-            prompt_id=queued.prompt_id, template=request.template, staging_prefix=staging_prefix(request.workflow_id)
-        ),
+        AwaitRequest(prompt_id=queued.prompt_id, template=request.template, staging_prefix=staging, uploads=uploads),
         task_queue=queued.worker_task_queue,
         schedule_to_close=schedule_to_close,
         summary=f"prompt {queued.prompt_id} on {queued.worker_task_queue}",

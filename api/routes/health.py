@@ -25,7 +25,6 @@ from comfyloom.contracts.domain import ImageKind
 from comfyloom.contracts.health import GpuWorkerReport
 from comfyloom.gpu_fleet import gpu_fleet
 from comfyloom.settings import Settings
-from comfyloom.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["health"])
 
@@ -69,7 +68,7 @@ async def health(
     ]
     workers: list[GpuWorkerOut] = []
     if temporal_ok.ok and storage_ok.ok:
-        workers = await _gpu_view(request, temporal, store, settings)
+        workers = await _gpu_view(request, temporal, settings)
     in_use = [t.name for t in active_templates(settings)]
     renderable = {name for w in workers if w.polling for name in w.renders}
     if reasons:
@@ -109,12 +108,12 @@ def _gpu_reasons(workers: list[GpuWorkerOut], in_use: list[str], renderable: set
     return reasons
 
 
-async def _gpu_view(request: Request, temporal: Client, store: ObjectStore, settings: Settings) -> list[GpuWorkerOut]:
+async def _gpu_view(request: Request, temporal: Client, settings: Settings) -> list[GpuWorkerOut]:
     """Each GPU worker seen lately (polling, or with a fresh report), read at most every GPU_VIEW_SECONDS."""
     cached: tuple[float, list[GpuWorkerOut]] | None = getattr(request.app.state, "gpu_view", None)
     if cached is not None and time.monotonic() - cached[0] < GPU_VIEW_SECONDS:
         return cached[1]
-    fleet = await gpu_fleet(temporal, settings.temporal_namespace, store)
+    fleet = await gpu_fleet(temporal, settings.temporal_namespace)
     workers = [
         _worker_out(worker_id, fleet.reports.get(worker_id), polling=True) for worker_id in sorted(fleet.polling)
     ]
@@ -134,7 +133,10 @@ def _worker_out(worker_id: str, report: GpuWorkerReport | None, *, polling: bool
             comfyui_version=None,
             devices=[],
             renders=[],
-            problems=["this GPU worker has published no report of its ComfyUI yet"],
+            problems=[
+                "this GPU worker has sent no report of its ComfyUI yet (the CPU worker starts the gpu-fleet run"
+                " that carries reports: is one running?)"
+            ],
             notes=[],
             checked_at=None,
         )

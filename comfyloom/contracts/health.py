@@ -30,8 +30,15 @@ class RenderableQuery(BaseModel):
     template: str
 
 
+class PresenceSlot(BaseModel):
+    """One of the GPU fleet's presence activities (workflows/fleet.py): a GPU worker holds one while it runs."""
+
+    index: int
+
+
 class GpuWorkerReport(BaseModel):
-    """What a GPU worker found in its ComfyUI, published for the API's health (the API cannot reach it)."""
+    """What a GPU worker found in its ComfyUI, sent as its presence activity's heartbeat (the API cannot reach it,
+    and the GPU machine holds no storage credential)."""
 
     worker_id: str
     comfyui_url: str
@@ -45,5 +52,5 @@ class GpuWorkerReport(BaseModel):
     # What to know that does not stop rendering, e.g. an untested ComfyUI version.
     notes: list[str] = []
     checked_at: datetime
-    # Published by a worker as it stops: health stops counting it at once, not when Temporal forgets its polls.
+    # Sent by a worker as it stops: health stops counting it at once, not when Temporal forgets its polls.
     stopped: bool = False

@@ -32,10 +32,33 @@ class QueuedPrompt(BaseModel):
     reattached: bool = False
 
 
+class SignedUpload(BaseModel):
+    """Where the GPU worker may put one staged render: a presigned PUT the cloud side made for that one key, so
+    the GPU machine holds no storage credential. Storage checks the signature, the key and the content type;
+    the size is bounded by the CPU worker, which refuses a larger staged object when it reads it."""
+
+    key: str
+    url: str
+    content_type: str
+    max_bytes: int
+    expires_at: datetime
+
+
+class SignStaging(BaseModel):
+    """The staged renders of one prompt to sign, valid until `expires_at` (the job's GPU deadline)."""
+
+    prompt_id: str
+    template: str
+    staging_prefix: str
+    expires_at: datetime
+
+
 class AwaitRequest(BaseModel):
     prompt_id: str
     template: str
     staging_prefix: str
+    # One a rendered image, in the order ComfyUI lists them; empty for runs started before signed uploads.
+    uploads: list[SignedUpload] = []
 
 
 class StagedImage(BaseModel):

@@ -64,7 +64,7 @@ async def health_until(ops: httpx.AsyncClient, predicate: Predicate, within: flo
 async def worker(
     health_client: Client, store: ObjectStore, settings: Settings, worker_id: str, **update: Any
 ) -> AsyncIterator[None]:
-    async with running_gpu_worker(health_client, store, settings.model_copy(update=update), worker_id):
+    async with running_gpu_worker(health_client, settings.model_copy(update=update), worker_id):
         yield
 
 

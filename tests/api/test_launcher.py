@@ -67,7 +67,7 @@ async def test_an_api_started_while_temporal_is_away_admits_jobs_that_render_onc
         try:
             back = await temporal.connect(away)
             await temporal.register_search_attributes(back)
-            async with build_cpu_worker(back, pool, store, away), running_gpu_worker(back, store, away, "back-gpu"):
+            async with build_cpu_worker(back, pool, store, away), running_gpu_worker(back, away, "back-gpu"):
                 await start_outbox.sweep(pool, back, grace=timedelta(0))  # unless the API's own retries started it
                 status = await wait_for(http, accepted["jobId"], done, within=60)
         finally:

@@ -38,8 +38,8 @@ async def simulated(settings: Settings, config: SimConfig) -> AsyncIterator[Rig]
 
 
 @contextlib.asynccontextmanager
-async def gpu(client: Client, store: ObjectStore, rig: Rig, worker_id: str = "test-gpu") -> AsyncIterator[None]:
-    async with running_gpu_worker(client, store, rig.settings, worker_id):
+async def gpu(client: Client, rig: Rig, worker_id: str = "test-gpu") -> AsyncIterator[None]:
+    async with running_gpu_worker(client, rig.settings, worker_id):
         yield
 
 

@@ -12,13 +12,16 @@ import asyncpg
 import httpx
 import uvicorn
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from api.main import create_app
-from comfyloom.settings import Settings
-from comfyloom.storage import ObjectStore
+from comfyloom.gpu_fleet import ensure_gpu_fleet
+from comfyloom.settings import CPU_TASK_QUEUE, GPU_FLEET_WORKFLOW_ID, Settings
 from devstack import localstack
 from tests.helpers.auth import as_user, store_keys_hook
-from worker_gpu.worker import gpu_workers
+from worker_gpu.worker import FIRST_REPORT_SECONDS, gpu_workers
+from workflows.fleet import GpuFleetWorkflow
+from workflows.registry import WORKFLOW_RUNNER
 
 RENDER_SECONDS = 0.3
 # A namespace of its own for health tests: only the GPU workers they start poll there.
@@ -33,13 +36,16 @@ class LocalParts:
 
 
 @contextlib.asynccontextmanager
-async def running_gpu_worker(
-    client: Client, store: ObjectStore, settings: Settings, worker_id: str = "test-gpu"
-) -> AsyncIterator[None]:
-    async with gpu_workers(client, store, settings, worker_id=worker_id) as workers:
+async def running_gpu_worker(client: Client, settings: Settings, worker_id: str = "test-gpu") -> AsyncIterator[None]:
+    """A GPU worker polling, entered once its first readiness report reached the cloud (the gpu-fleet run, which
+    the session's `client` fixture starts), so a job started next is checked against it."""
+    async with gpu_workers(client, settings, worker_id=worker_id) as started:
         async with contextlib.AsyncExitStack() as stack:
-            for worker in workers:
+            for worker in started.workers:
                 await stack.enter_async_context(worker)
+            with contextlib.suppress(TimeoutError):  # no report (ComfyUI slow to answer): the test says what follows
+                async with asyncio.timeout(FIRST_REPORT_SECONDS):
+                    await started.first_report.wait()
             yield
 
 
@@ -63,6 +69,22 @@ async def serve_api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[htt
         yield http
     server.should_exit = True
     await task
+
+
+# Presence slots of a test's gpu-fleet run: more than the GPU workers any test runs at once.
+TEST_FLEET_SIZE = 8
+
+
+async def start_gpu_fleet(client: Client) -> None:
+    """The gpu-fleet run in `client`'s namespace, its first task done by a worker of its own, so that its presence
+    slots wait for GPU workers whether or not a test runs a CPU worker (which the production CPU worker does at
+    start: comfyloom.gpu_fleet.ensure_gpu_fleet)."""
+    await ensure_gpu_fleet(client, TEST_FLEET_SIZE)
+    handle = client.get_workflow_handle(GPU_FLEET_WORKFLOW_ID)
+    async with Worker(client, task_queue=CPU_TASK_QUEUE, workflows=[GpuFleetWorkflow], workflow_runner=WORKFLOW_RUNNER):
+        async with asyncio.timeout(30):
+            while len((await handle.describe()).raw_description.pending_activities) < TEST_FLEET_SIZE:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

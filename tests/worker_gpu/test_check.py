@@ -11,7 +11,6 @@ from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK, simulated_comf
 from worker_gpu.__main__ import check_setup
 
 
-@pytest.mark.usefixtures("store")  # the bucket exists, as it does in production
 async def test_a_machine_that_reaches_everything_is_ready(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -22,7 +21,6 @@ async def test_a_machine_that_reaches_everything_is_ready(
     assert "OK    template cover_plain: ComfyUI accepts it" in out
 
 
-@pytest.mark.usefixtures("store")
 async def test_a_template_the_users_comfyui_would_refuse_is_named_with_node_and_input(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -34,16 +32,22 @@ async def test_a_template_the_users_comfyui_would_refuse_is_named_with_node_and_
     assert f"FAIL  {COVER_REFUSED}" in out
 
 
-async def test_each_unreachable_part_is_named(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_each_unreachable_part_is_named_with_the_setting_to_fix(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     nowhere = f"127.0.0.1:{localstack.free_port()}"
-    broken = settings.model_copy(
-        update={
-            "comfyui_url": f"http://{nowhere}",
-            "s3_access_key_id": "not-a-user",
-            "s3_endpoint_url": f"http://{nowhere}",
-        }
-    )
+    broken = settings.model_copy(update={"comfyui_url": f"http://{nowhere}", "temporal_address": nowhere})
     assert await check_setup(broken) == 1
     out = capsys.readouterr().out
     assert f"FAIL  ComfyUI at http://{nowhere} does not answer" in out
-    assert f"FAIL  storage: cannot write {settings.s3_bucket}/staging/_workers/" in out
+    assert f"FAIL  Temporal at {nowhere} refused or did not answer (no connection): check TEMPORAL_ADDRESS" in out
+    assert "tonic" not in out and "Traceback" not in out  # the transport's page of detail is not for people
+
+
+async def test_the_check_asks_for_no_storage(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """The GPU machine holds no storage credential: nothing under S3_* is read, tried or needed."""
+    nowhere = f"http://127.0.0.1:{localstack.free_port()}"
+    no_storage = settings.model_copy(update={"s3_endpoint_url": nowhere, "s3_access_key_id": "", "comfyui_url": nowhere})
+    await check_setup(no_storage)
+    out = capsys.readouterr().out
+    assert "storage: none on this machine" in out and "FAIL  storage" not in out

@@ -62,7 +62,7 @@ async def test_gpu_worker_renders_over_mutual_tls_and_is_refused_without_a_certi
     simulator, settings = sim
     home = over_tls(settings, *tls)
     gpu_client = await temporal.connect(home, identity="home-gpu")
-    async with running_gpu_worker(gpu_client, store, home, worker_id="home-gpu"):
+    async with running_gpu_worker(gpu_client, home, worker_id="home-gpu"):
         accepted = await start_avatar(api, "home-user")
         status = await wait_for(api, accepted["jobId"], done, headers=as_user("home-user"))
     assert status["status"] == "ready", status
@@ -117,7 +117,7 @@ async def test_a_network_cut_mid_render_reconnects_and_renders_once(
     simulator.faults.append(Fault(kind="slow", seconds=4.0))
     home = over_tls(settings, proxy, pki)
     gpu_client = await temporal.connect(home, identity="home-gpu")
-    async with running_gpu_worker(gpu_client, store, home, worker_id="home-gpu"):
+    async with running_gpu_worker(gpu_client, home, worker_id="home-gpu"):
         accepted = await start_avatar(api, "home-user")
         await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("home-user"))
         await asyncio.sleep(0.5)
@@ -136,7 +136,7 @@ async def stop_while_rendering(
     (comfyloom/lifecycle.py), while it renders; returns once the worker has stopped."""
     stop = asyncio.Event()
     graced = settings.model_copy(update={"shutdown_grace_seconds": grace})
-    worker = asyncio.create_task(run_gpu_worker(client, store, graced, stop, worker_id=worker_id))
+    worker = asyncio.create_task(run_gpu_worker(client, graced, stop, worker_id=worker_id))
     accepted = await start_avatar(api, worker_id)
     # Rendering in ComfyUI, its progress heard: not merely past the prompt step, with the GPU step to come.
     await wait_for(api, accepted["jobId"], lambda s: s["progress"] is not None, headers=as_user(worker_id))
@@ -167,7 +167,7 @@ async def test_a_stop_past_the_grace_period_hands_the_render_to_the_next_worker(
     simulator.faults.append(Fault(kind="slow", seconds=3.0))
     accepted = await stop_while_rendering(api, client, store, settings, grace=0.2, worker_id="handover-gpu")
     assert simulator.running is not None  # ComfyUI was left rendering, not interrupted
-    async with running_gpu_worker(client, store, settings, worker_id="handover-gpu"):  # the restarted worker
+    async with running_gpu_worker(client, settings, worker_id="handover-gpu"):  # the restarted worker
         status = await wait_for(api, accepted["jobId"], done, within=60, headers=as_user("handover-gpu"))
     assert status["status"] == "ready", status
     assert simulator.renders == 1
@@ -187,7 +187,7 @@ async def test_a_temporal_restart_mid_render_loses_nothing(
         async with (
             serve_api(own, pool) as api,
             build_cpu_worker(own_client, pool, store, own),
-            running_gpu_worker(own_client, store, own, worker_id="restart-gpu"),
+            running_gpu_worker(own_client, own, worker_id="restart-gpu"),
         ):
             simulator.faults.append(Fault(kind="slow", seconds=3.0))
             accepted = await start_avatar(api, "restart-user")

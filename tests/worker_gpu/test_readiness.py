@@ -12,13 +12,12 @@ from temporalio.client import Client
 
 from comfy_templates import Template, active_templates, load_template, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
-from comfyloom.object_keys import worker_report_key
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack.simulator import SimConfig
 from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK, simulated_comfyui
 from tests.helpers.parts import LocalParts, running_gpu_worker
-from worker_gpu.readiness import check_comfyui, report_forever, report_stopped, version_note
+from worker_gpu.readiness import Capability, check_comfyui, report_forever, version_note
 
 CHECKPOINT = "waiNSFWIllustrious_v130.safetensors"
 EVERY_TEMPLATE = [load_template(name) for name in template_names()]
@@ -119,7 +118,7 @@ async def test_health_shows_what_a_gpu_worker_is_missing(
     api: httpx.AsyncClient, client: Client, store: ObjectStore, settings: Settings
 ) -> None:
     missing = settings.model_copy(update={"comfyui_checkpoint": "not-installed.safetensors"})
-    async with running_gpu_worker(client, store, missing):
+    async with running_gpu_worker(client, missing):
         for _ in range(150):  # its report can come before Temporal lists it polling ("not polling Temporal")
             reports = (await api.get("/api/v1/image-generation/health")).json()["gpuWorkerReports"]
             if reports and reports[0]["polling"] and reports[0]["problems"]:
@@ -136,26 +135,24 @@ def test_an_untested_or_unsupported_comfyui_version_is_named_in_plain_words() ->
     assert "no version we can read" in str(version_note(None))
 
 
-async def test_a_worker_stopped_as_comfyuis_socket_connects_stops_its_report_loop(
-    local_parts: LocalParts, store: ObjectStore
-) -> None:
+async def test_a_worker_stopped_as_comfyuis_socket_connects_stops_its_report_loop(local_parts: LocalParts) -> None:
     """The report loop wakes when ComfyUI's WebSocket connects or drops. A stop landing in that same moment
     still ends it: Python 3.11's `asyncio.wait_for` dropped such a cancel, and the GPU worker's stop then
     waited for the loop forever."""
     client = ComfyClient(local_parts.comfyui_url, "stopping")
     events = ComfyEvents(client)
-    reporter = asyncio.create_task(report_forever(client, events, store, "stopping", CHECKPOINT, EVERY_TEMPLATE))
-    for _ in range(200):  # once its report is published, it waits for a change
-        if await store.exists(worker_report_key("stopping")):
+    capability = Capability()
+    reporter = asyncio.create_task(report_forever(client, events, "stopping", CHECKPOINT, EVERY_TEMPLATE, capability))
+    for _ in range(200):  # once its first report is in, it waits for a change
+        if capability.report is not None:
             break
         await asyncio.sleep(0.05)
     else:
-        raise AssertionError("the loop never published its first report")
+        raise AssertionError("the loop never made its first report")
     await asyncio.sleep(0.05)
     events.changed.set()
     await asyncio.sleep(0)  # the wait for a change is done ...
     reporter.cancel()  # ... and the stop comes before the loop goes on
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(reporter, 5)
-    await report_stopped(store, client, "stopping")  # health counts no worker of this test
     await client.aclose()

@@ -31,7 +31,7 @@ async def test_a_busy_gpu_leaves_the_next_job_to_an_idle_one(
     async with (
         simulated(settings, SimConfig(render_seconds=3.0)) as busy,
         simulated(settings, SimConfig(render_seconds=0.3)) as idle,
-        gpu(client, store, busy, worker_id="busy-gpu"),
+        gpu(client, busy, worker_id="busy-gpu"),
     ):
         users = ["room-0", "room-1", "room-2"]
         first = [await start_avatar(api, user) for user in users[:2]]
@@ -41,7 +41,7 @@ async def test_a_busy_gpu_leaves_the_next_job_to_an_idle_one(
         await asyncio.sleep(1.0)  # time enough for the busy worker to take it, if it took jobs it has no room for
         # Another machine: a connection of its own (one client may not run two workers on a queue).
         other = await temporal.connect(settings, identity="idle-gpu")
-        async with gpu(other, store, idle, worker_id="idle-gpu"):
+        async with gpu(other, idle, worker_id="idle-gpu"):
             status = await wait_for(api, third["jobId"], done, within=30, headers=as_user(users[2]))
             assert status["status"] == "ready", status
             # The idle GPU rendered it while the busy one was still on its first two.

@@ -98,7 +98,7 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
     still = await wait_for(api, accepted["jobId"], lambda s: True)
     assert still["stage"] == "waiting_for_gpu"
 
-    async with running_gpu_worker(client, store, settings):
+    async with running_gpu_worker(client, settings):
         status = await wait_for(api, accepted["jobId"], done)
     assert status["status"] == "ready", status
 
@@ -122,7 +122,8 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
         assert by_activity[name].startswith("test-gpu"), by_activity
     for name in ("build_prompt", "clear_staging"):
         assert not by_activity[name].startswith("test-gpu"), by_activity
-    # open_job, check_renderable, convert_webp, moderate_image, publish_image and finish_job are local activities
-    # of the CPU worker that runs the workflow: recorded as markers, never offered to a queue a GPU worker polls.
+    # open_job, check_renderable, sign_staging, convert_webp, moderate_image, publish_image and finish_job are local
+    # activities of the CPU worker that runs the workflow: recorded as markers, never offered to a queue a GPU
+    # worker polls.
     markers = [e for e in history.events if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER]
-    assert len(markers) == 6
+    assert len(markers) == 7

@@ -19,7 +19,7 @@ async def test_a_graph_comfyui_rejects_fails_the_job_naming_the_node(
 ) -> None:
     missing_model = settings.model_copy(update={"comfyui_checkpoint": "not-installed.safetensors"})
     character = await create_character(api)
-    async with running_gpu_worker(client, store, missing_model):
+    async with running_gpu_worker(client, missing_model):
         accepted = (
             await api.post(
                 "/api/v1/image-generation/avatar",

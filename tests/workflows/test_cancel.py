@@ -93,7 +93,7 @@ async def test_cancelled_while_waiting_for_a_gpu(
     assert (await api.delete(jobs_url(accepted["jobId"]))).status_code == 202
     await assert_cancelled_and_refunded(api, pool, store, accepted)
     # A GPU worker that comes up afterwards finds nothing to render.
-    async with running_gpu_worker(client, store, settings):
+    async with running_gpu_worker(client, settings):
         assert (await wait_for(api, accepted["jobId"], done))["status"] == "cancelled"
     assert await renders(local_parts.comfyui_url) == before
     await record(client, accepted["workflowId"], "avatar_cancelled_waiting_for_gpu")

@@ -25,7 +25,7 @@ async def avatar_despite(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inject a fault, run one avatar to its end with a GPU worker up; the job's 202 body and final status."""
     rig.sim.faults.append(fault)
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         status = await wait_for(api, accepted["jobId"], done)
     return accepted, status
@@ -110,7 +110,7 @@ async def test_unreachable_comfyui_shows_waiting_for_gpu_then_recovers(
 ) -> None:
     port = localstack.free_port()
     offline = settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"})
-    async with running_gpu_worker(client, store, offline):
+    async with running_gpu_worker(client, offline):
         accepted = await start_avatar(api)
         waiting = await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "waiting_for_gpu", within=30)
         assert waiting["status"] == "running"
@@ -129,7 +129,7 @@ async def test_cancelling_a_job_stops_the_render_in_comfyui(
     api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
 ) -> None:
     rig.sim.faults.append(Fault(kind="slow", seconds=20.0))
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         started = await wait_for(api, accepted["jobId"], rendering)
         assert started["stage"] == "rendering" and started["progress"]["total"] == 28
@@ -155,12 +155,12 @@ async def test_a_restarted_gpu_worker_reattaches_instead_of_rendering_again(
     api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
 ) -> None:
     rig.sim.faults.append(Fault(kind="slow", seconds=4.0))
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         await wait_for(api, accepted["jobId"], rendering)
     assert rig.sim.running is not None, "the render must go on while no worker runs"
     await asyncio.sleep(0.5)
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         status = await wait_for(api, accepted["jobId"], done, within=60)
     assert status["status"] == "ready", status
     assert rig.sim.renders == 1
@@ -173,10 +173,10 @@ async def test_work_moves_to_another_gpu_worker_when_one_never_comes_back(
 ) -> None:
     """Worker A vanishes mid-render; worker B (same ComfyUI here) takes over and re-attaches to the prompt."""
     rig.sim.faults.append(Fault(kind="slow", seconds=3.0))
-    async with gpu(client, store, rig, worker_id="gpu-a"):
+    async with gpu(client, rig, worker_id="gpu-a"):
         accepted = await start_avatar(api)
         await wait_for(api, accepted["jobId"], rendering)
-    async with gpu(client, store, rig, worker_id="gpu-b"):
+    async with gpu(client, rig, worker_id="gpu-b"):
         status = await wait_for(api, accepted["jobId"], done, within=90)
     assert status["status"] == "ready", status
     assert rig.sim.renders == 1

@@ -28,6 +28,7 @@ from tests.helpers.history import record
 from tests.helpers.jobs import done, rendering, start_avatar, wait_for
 from tests.helpers.parts import serve_api
 from tests.helpers.tls_proxy import Proxy
+from worker_cpu.worker import build_cpu_worker
 from workflows.policies import POLICIES
 
 
@@ -40,7 +41,7 @@ async def test_an_outage_mid_render_is_waited_out_and_the_render_goes_on(
 ) -> None:
     """The network drops (or the PC sleeps) while ComfyUI renders: the same prompt is picked up again."""
     rig.sim.faults.append(Fault(kind="slow", seconds=14.0))
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         await wait_for(api, accepted["jobId"], rendering)
         rig.sim.start_outage(4.0, forget=False)
@@ -75,7 +76,7 @@ async def test_a_restart_outage_longer_than_an_attempt_renders_again_exactly_onc
     short = dataclasses.replace(awaiting, start_to_close=timedelta(seconds=2))
     monkeypatch.setitem(POLICIES, "await_comfy_result", short)
     rig.sim.faults.append(Fault(kind="slow", seconds=6.0))
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         await wait_for(api, accepted["jobId"], rendering)
         rig.sim.start_outage(8.0, forget=True)
@@ -107,7 +108,7 @@ async def test_an_outage_past_the_deadline_fails_the_job_saying_so_and_gives_cre
 ) -> None:
     api = short_deadline_api
     rig.sim.faults.append(Fault(kind="slow", seconds=10.0))
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         await wait_for(api, accepted["jobId"], rendering)
         rig.sim.start_outage(30.0, forget=True)
@@ -127,10 +128,10 @@ async def test_a_comfyui_that_ignores_client_prompt_ids_renders_each_job_once(
     """ComfyUI 0.3.44 answers with a prompt id of its own; the worker follows it, also after a restart."""
     rig = legacy_rig
     rig.sim.faults.append(Fault(kind="slow", seconds=4.0))
-    async with gpu(client, store, rig):
+    async with gpu(client, rig):
         accepted = await start_avatar(api)
         await wait_for(api, accepted["jobId"], rendering)  # steps from `progress` alone
-    async with gpu(client, store, rig):  # a restarted worker re-attaches to the renamed prompt
+    async with gpu(client, rig):  # a restarted worker re-attaches to the renamed prompt
         status = await wait_for(api, accepted["jobId"], done, within=60)
         second = await start_avatar(api)
         second_status = await wait_for(api, second["jobId"], done, within=60)
@@ -143,18 +144,17 @@ async def test_a_comfyui_that_ignores_client_prompt_ids_renders_each_job_once(
 
 
 async def test_a_storage_outage_after_the_render_keeps_the_image_and_uploads_it_later(
-    api: httpx.AsyncClient, cpu_worker: None, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
+    api: httpx.AsyncClient, client: Client, store: ObjectStore, pool: asyncpg.Pool, rig: Rig
 ) -> None:
-    """The home uplink to storage drops as the render ends: the upload is tried again, nothing renders twice."""
+    """The home uplink to storage drops as the render ends: the upload through its signed URL is tried again,
+    nothing renders twice. The GPU machine reaches storage only at the endpoint the cloud side signs for."""
     assert rig.settings.s3_endpoint_url
     uplink = Proxy(rig.settings.s3_endpoint_url.removeprefix("http://"))
     await uplink.start()
-    home = dataclasses.replace(
-        rig, settings=rig.settings.model_copy(update={"s3_endpoint_url": f"http://{uplink.address}"})
-    )
+    cloud = rig.settings.model_copy(update={"s3_upload_endpoint_url": f"http://{uplink.address}"})
     try:
         rig.sim.faults.append(Fault(kind="slow", seconds=2.0))
-        async with gpu(client, ObjectStore(home.settings), home):
+        async with build_cpu_worker(client, pool, ObjectStore(cloud), cloud), gpu(client, rig):
             accepted = await start_avatar(api)
             await wait_for(api, accepted["jobId"], rendering)
             uplink.cut()

@@ -95,7 +95,7 @@ async def test_runs_started_by_the_earlier_release_finish_under_this_one(
     earlier_cpu_worker.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(earlier_cpu_worker.wait(), 30) == 0
 
-    async with build_cpu_worker(client, pool, store, rig.settings), gpu(client, store, rig):
+    async with build_cpu_worker(client, pool, store, rig.settings), gpu(client, rig):
         statuses = [await wait_for(api, job["jobId"], done, within=90, headers=as_user(USER)) for job in jobs]
         for job in jobs:  # a job is ready before its run clears staging and ends: the workers must outlive that
             await asyncio.wait_for(client.get_workflow_handle(job["workflowId"]).result(), 60)

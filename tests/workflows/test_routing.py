@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from comfyloom import temporal
 from comfyloom.contracts.health import GpuWorkerReport
-from comfyloom.object_keys import WORKER_REPORTS_PREFIX, worker_report_key
+from comfyloom.gpu_fleet import gpu_worker_reports
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack.simulator import SimConfig
@@ -32,29 +32,25 @@ async def start_cover(api: httpx.AsyncClient) -> dict[str, Any]:
     return accepted
 
 
-async def reported(store: ObjectStore, worker_id: str) -> GpuWorkerReport:
+async def reported(client: Client, worker_id: str) -> GpuWorkerReport:
+    """The worker's report, as the gpu-fleet run holds it."""
     for _ in range(100):
-        if await store.exists(worker_report_key(worker_id)):
-            return GpuWorkerReport.model_validate_json(await store.get(worker_report_key(worker_id)))
+        found = [r for r in await gpu_worker_reports(client) if r.worker_id == worker_id and not r.stopped]
+        if found:
+            return found[0]
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{worker_id} published no report")
+    raise AssertionError(f"{worker_id} sent no report")
 
 
-@pytest.fixture
-async def no_reports(store: ObjectStore) -> None:
-    """Reports left by other tests' workers would speak for ComfyUIs that are gone."""
-    await store.delete_prefix(WORKER_REPORTS_PREFIX)
-
-
-@pytest.mark.usefixtures("cpu_worker", "no_reports")
+@pytest.mark.usefixtures("cpu_worker")
 async def test_a_job_no_gpu_worker_can_render_fails_at_once_saying_why_and_charging_nothing(
     api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
 ) -> None:
     async with (
         simulated(settings, SimConfig(node_inputs=NEWER_IMPACT_PACK)) as newer,
-        gpu(client, store, newer, worker_id="newer-pack-gpu"),
+        gpu(client, newer, worker_id="newer-pack-gpu"),
     ):
-        report = await reported(store, "newer-pack-gpu")
+        report = await reported(client, "newer-pack-gpu")
         assert report.problems == [COVER_REFUSED]
         accepted = await start_cover(api)
         status = await wait_for(api, accepted["jobId"], done, within=30)
@@ -70,20 +66,20 @@ async def test_a_job_no_gpu_worker_can_render_fails_at_once_saying_why_and_charg
     await record(client, accepted["workflowId"], "cover_no_gpu_can_render_failed_at_once")
 
 
-@pytest.mark.usefixtures("cpu_worker", "no_reports")
+@pytest.mark.usefixtures("cpu_worker")
 async def test_with_two_gpu_workers_a_cover_goes_to_the_one_whose_comfyui_accepts_it(
     api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
 ) -> None:
     async with (
         simulated(settings, SimConfig(node_inputs=NEWER_IMPACT_PACK, render_seconds=0.2)) as newer,
         simulated(settings, SimConfig(render_seconds=0.2)) as stock,
-        gpu(client, store, newer, worker_id="newer-pack-gpu"),
+        gpu(client, newer, worker_id="newer-pack-gpu"),
     ):
-        await reported(store, "newer-pack-gpu")
+        await reported(client, "newer-pack-gpu")
         # A second machine: a connection of its own (one client may not run two workers on a queue).
         other = await temporal.connect(settings, identity="stock-gpu")
-        async with gpu(other, store, stock, worker_id="stock-gpu"):
-            await reported(store, "stock-gpu")
+        async with gpu(other, stock, worker_id="stock-gpu"):
+            await reported(client, "stock-gpu")
             covers = [await start_cover(api) for _ in range(3)]
             statuses = [await wait_for(api, c["jobId"], done, within=60) for c in covers]
     assert [s["status"] for s in statuses] == ["ready"] * 3, statuses
