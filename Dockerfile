@@ -1,4 +1,5 @@
-# One image for the API, the CPU worker and the GPU worker; the command picks the process.
+# The API, the CPU worker or the GPU worker; the command picks the process, EXTRAS what is installed for it
+# (pyproject.toml's groups: api, cpu, gpu, or all). Compose builds each service with its own.
 FROM python:3.12-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -11,7 +12,8 @@ COPY api ./api
 COPY comfy_templates ./comfy_templates
 COPY worker_cpu ./worker_cpu
 COPY worker_gpu ./worker_gpu
-RUN pip install .
+ARG EXTRAS=all
+RUN pip install ".[${EXTRAS}]"
 RUN useradd --create-home comfyloom
 USER comfyloom
 EXPOSE 8000

@@ -53,11 +53,14 @@ def test_app_services_set_only_real_settings() -> None:
         assert not unknown, f"{name} sets variables comfyloom does not read: {unknown}"
 
 
-def test_the_gpu_worker_gets_the_staging_only_storage_user_and_no_database() -> None:
-    gpu = services()["worker-gpu"]["environment"]
-    assert gpu["S3_ACCESS_KEY_ID"].startswith("${GPU_S3_ACCESS_KEY_ID")
-    assert "DATABASE_URL" not in gpu
-    assert "GEMINI_API_KEY" not in gpu
+def test_the_gpu_worker_gets_no_storage_credential_no_database_and_only_its_own_install() -> None:
+    worker = services()["worker-gpu"]
+    assert not [name for name in worker["environment"] if name.startswith("S3_")]
+    assert "DATABASE_URL" not in worker["environment"]
+    assert "GEMINI_API_KEY" not in worker["environment"]
+    assert worker["build"]["args"]["EXTRAS"] == "gpu"
+    assert services()["worker-cpu"]["build"]["args"]["EXTRAS"] == "cpu"
+    assert services()["api"]["build"]["args"]["EXTRAS"] == "api"
 
 
 def test_mounted_files_are_in_the_repository() -> None:

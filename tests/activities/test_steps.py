@@ -15,8 +15,10 @@ from activities.fleet import FleetActivities
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
 from activities.moderation import ModerationActivities
+from activities.presence import PresenceActivities
 from activities.prompt import PromptActivities
 from activities.publish import PublishActivities
+from activities.staging import StagingActivities
 from activities.webhooks import WebhookActivities
 
 IMPLEMENTATIONS = [
@@ -25,8 +27,10 @@ IMPLEMENTATIONS = [
     ImageActivities,
     JobActivities,
     ModerationActivities,
+    PresenceActivities,
     PromptActivities,
     PublishActivities,
+    StagingActivities,
     WebhookActivities,
 ]
 

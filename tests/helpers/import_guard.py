@@ -93,11 +93,11 @@ def main(group: str, modules: list[str]) -> int:
         stdlib = sysconfig.get_paths()["stdlib"]
         if origin and not origin.startswith(stdlib) and name != __name__ and not name.startswith("packaging"):
             del sys.modules[name]
-    for module in modules:
+    for wanted in modules:
         try:
-            importlib.import_module(module)
+            importlib.import_module(wanted)
         except ImportError as e:
-            print(f"{module}: {e}", file=sys.stderr)
+            print(f"{wanted}: {e}", file=sys.stderr)
             return 1
     print("\n".join(sorted(guard.loaded)))
     return 0

@@ -47,7 +47,9 @@ async def test_each_unreachable_part_is_named_with_the_setting_to_fix(
 async def test_the_check_asks_for_no_storage(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     """The GPU machine holds no storage credential: nothing under S3_* is read, tried or needed."""
     nowhere = f"http://127.0.0.1:{localstack.free_port()}"
-    no_storage = settings.model_copy(update={"s3_endpoint_url": nowhere, "s3_access_key_id": "", "comfyui_url": nowhere})
+    no_storage = settings.model_copy(
+        update={"s3_endpoint_url": nowhere, "s3_access_key_id": "", "comfyui_url": nowhere}
+    )
     await check_setup(no_storage)
     out = capsys.readouterr().out
     assert "storage: none on this machine" in out and "FAIL  storage" not in out
