@@ -25,6 +25,7 @@ from devstack.simulator import SimConfig
 from tests.helpers.gpu import activity_attempts, assert_no_leftovers, gpu, simulated
 from tests.helpers.history import record
 from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.helpers.tls_proxy import Proxy
 from worker_cpu.worker import build_cpu_worker
 
 ROOT = Path(__file__).parents[2]
@@ -99,6 +100,34 @@ async def test_an_upload_whose_url_expired_gets_a_new_url_and_no_new_render(
     assert await activity_attempts(client, accepted["workflowId"], "await_comfy_result") == 2
     await assert_no_leftovers(store, pool, accepted, ready=True)
     await record(client, accepted["workflowId"], "avatar_staging_url_expired_signed_again")
+
+
+async def test_a_gpu_worker_restarted_mid_upload_stages_the_render_once(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    """The uplink drops as the render ends, and the worker is restarted while its upload waits: its successor
+    (same worker id) re-attaches to the finished prompt and uploads through the same signed URL."""
+    assert settings.s3_endpoint_url
+    uplink = Proxy(settings.s3_endpoint_url.removeprefix("http://"))
+    await uplink.start()
+    cloud = settings.model_copy(update={"s3_upload_endpoint_url": f"http://{uplink.address}"})
+    try:
+        async with (
+            simulated(no_storage(settings), SimConfig(render_seconds=1.0)) as rig,
+            build_cpu_worker(client, pool, ObjectStore(cloud), cloud),
+        ):
+            async with gpu(client, rig, worker_id="restarting-gpu"):
+                uplink.cut()
+                accepted = await start_avatar(api)
+                await wait_for(api, accepted["jobId"], lambda s: "storage" in str(s.get("waiting")), within=30)
+            uplink.restore()
+            async with gpu(client, rig, worker_id="restarting-gpu"):
+                status = await wait_for(api, accepted["jobId"], done, within=60)
+    finally:
+        await uplink.stop()
+    assert status["status"] == "ready", status
+    assert rig.sim.renders == 1
+    await assert_no_leftovers(store, pool, accepted, ready=True)
 
 
 def test_the_home_workers_example_settings_hold_no_storage_setting() -> None:
