@@ -250,6 +250,7 @@ class ComfyActivities:
             raise failure(ErrorType.comfy_interrupted, interrupted_sentence(e.node_id), str(e)) from e
         except ComfyPromptLost as e:
             raise failure(ErrorType.comfy_prompt_lost, str(e)) from e
+        activity.logger.info("prompt %s rendered; %d image(s) uploaded", prompt_id, len(staged))
         ran = entry.get("prompt")
         graph = ran[2] if isinstance(ran, list) and len(ran) > 2 and isinstance(ran[2], dict) else {}
         return RenderResult(

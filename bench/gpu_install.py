@@ -1,11 +1,12 @@
-"""What a home PC installs to run the GPU worker: everything (`comfyloom[all]`, what `pip install .` installed
-before the groups) beside the GPU worker's own group (`comfyloom[gpu]`), each into an empty venv.
+"""What a home PC installs to run the GPU worker: before (`pip install .` of the release before the groups,
+BEFORE, from git) beside `comfyloom[all]` and the GPU worker's own group (`comfyloom[gpu]`) of this checkout,
+each into an empty venv.
 
-    .venv/bin/python bench/gpu_install.py [--find-links DIR] [--imports 7]
+    .venv/bin/python bench/gpu_install.py [--before f609d82] [--find-links DIR] [--imports 7]
 
-Prints, for each: the venv's size on disk, the packages in it (pip and setuptools not counted), and the median
-time to `import worker_gpu.__main__` in a fresh interpreter; then the ratios. Installs from the package index
-(pip's cache makes a second run quick), or from --find-links alone.
+Prints, for each: the venv's size on disk, the packages in it (comfyloom counted; pip and setuptools not), and
+the median time to `import worker_gpu.__main__` in a fresh interpreter; then the ratios to before. Installs
+from the package index (pip's cache makes a second run quick), or from --find-links alone.
 """
 
 from __future__ import annotations
@@ -26,17 +27,13 @@ def size_of(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def measure(extras: str, work: Path, find_links: str | None, imports: int) -> tuple[int, int, float]:
-    venv = work / extras
+def measure(label: str, requirement: str, work: Path, find_links: str | None, imports: int) -> tuple[int, int, float]:
+    venv = work / label
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    source = work / "source"
-    if not source.exists():
-        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "node_modules", "__pycache__"))
     where = ["--no-index", "--find-links", find_links] if find_links else []
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", *where, f"{source}[{extras}]"],
-        check=True,
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", *where, requirement], check=True
     )
     listed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "list", "--format", "freeze"],
@@ -54,17 +51,30 @@ def measure(extras: str, work: Path, find_links: str | None, imports: int) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", default="f609d82", help="the release before the groups (a git revision)")
     parser.add_argument("--find-links", help="install from this folder of wheels only")
     parser.add_argument("--imports", type=int, default=7, help="fresh interpreters timed per venv")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gpu-install-") as tmp:
         work = Path(tmp)
-        results = {extras: measure(extras, work, args.find_links, args.imports) for extras in ("all", "gpu")}
-    print(f"{'install':<18} {'venv MB':>9} {'packages':>9} {'import s':>9}")
-    for extras, (size, count, seconds) in results.items():
-        print(f"comfyloom[{extras}]{'':<{8 - len(extras)}} {size / 1e6:>9.0f} {count:>9} {seconds:>9.2f}")
-    (all_size, all_count, all_time), (gpu_size, gpu_count, gpu_time) = results["all"], results["gpu"]
-    print(f"{'gpu / all':<18} {gpu_size / all_size:>9.2f} {gpu_count / all_count:>9.2f} {gpu_time / all_time:>9.2f}")
+        before, now = work / "before", work / "now"
+        before.mkdir()
+        archive = subprocess.run(["git", "archive", args.before], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        shutil.copytree(
+            ROOT, now, ignore=shutil.ignore_patterns(".venv*", ".git", ".cache", "node_modules", "__pycache__")
+        )
+        results = {
+            f"before ({args.before})": measure("before", str(before), work, args.find_links, args.imports),
+            "comfyloom[all]": measure("all", f"{now}[all]", work, args.find_links, args.imports),
+            "comfyloom[gpu]": measure("gpu", f"{now}[gpu]", work, args.find_links, args.imports),
+        }
+    print(f"{'install':<20} {'venv MB':>9} {'packages':>9} {'import s':>9}")
+    for label, (size, count, seconds) in results.items():
+        print(f"{label:<20} {size / 1e6:>9.0f} {count:>9} {seconds:>9.2f}")
+    (size0, count0, time0) = next(iter(results.values()))
+    size, count, seconds = results["comfyloom[gpu]"]
+    print(f"{'[gpu] / before':<20} {size / size0:>9.2f} {count / count0:>9.2f} {seconds / time0:>9.2f}")
 
 
 if __name__ == "__main__":
