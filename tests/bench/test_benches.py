@@ -17,6 +17,8 @@ SMALLEST = {
     "burst.py": "--posts 5 --users 2 --rounds 1 --lone 2 --render-seconds 0.05 --settle 0".split(),
     "avatar_e2e.py": "--render-seconds 0.05 --jobs 1".split(),
     "throughput.py": "--render-seconds 0.05 --avatars 2 --sets 1 --lone-sets 1 --lone-avatars 1 --users 2".split(),
+    # The GPU worker's group alone, offline from the wheels scripts/setup keeps (the others need the index).
+    "gpu_install.py": f"--only gpu --find-links {BENCH.parent / '.cache' / 'wheels'} --imports 1".split(),
     "fleet.py": "--render-seconds 0.05 --gpus 1,2 --per-gpu 10 --users 3 --faster 0.02 --lone 1".split(),
 }
 
