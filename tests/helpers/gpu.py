@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
+from comfyloom.contracts.health import GpuWorkerReport
+from comfyloom.gpu_fleet import gpu_worker_reports
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack import localstack
@@ -41,6 +43,17 @@ async def simulated(settings: Settings, config: SimConfig) -> AsyncIterator[Rig]
 async def gpu(client: Client, rig: Rig, worker_id: str = "test-gpu") -> AsyncIterator[None]:
     async with running_gpu_worker(client, rig.settings, worker_id):
         yield
+
+
+async def reported(client: Client, worker_id: str) -> GpuWorkerReport:
+    """The worker's report, as the gpu-fleet run holds it (its presence heartbeat reaches Temporal just after it
+    is sent)."""
+    for _ in range(100):
+        found = [r for r in await gpu_worker_reports(client) if r.worker_id == worker_id and not r.stopped]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{worker_id} sent no report")
 
 
 async def staging_left(store: ObjectStore, workflow_id: str, within: float = 10.0) -> list[str]:

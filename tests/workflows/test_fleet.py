@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from comfyloom.gpu_fleet import gpu_worker_reports
 from comfyloom.settings import GPU_FLEET_WORKFLOW_ID, Settings
+from tests.helpers.gpu import reported
 from tests.helpers.history import record
 from tests.helpers.parts import TEST_FLEET_SIZE, running_gpu_worker
 
@@ -29,7 +30,7 @@ async def test_a_workers_report_rides_its_presence_heartbeats_and_says_when_it_s
     handle = client.get_workflow_handle(GPU_FLEET_WORKFLOW_ID)
     events_before = len((await handle.fetch_history()).events)
     async with running_gpu_worker(client, settings, "fleet-gpu"):
-        [report] = [r for r in await gpu_worker_reports(client) if r.worker_id == "fleet-gpu"]
+        report = await reported(client, "fleet-gpu")
         assert not report.stopped and report.reachable and report.templates
         assert await held_by(client, "fleet-gpu") == 1  # one slot a worker, however long it runs
         await asyncio.sleep(11)  # past a keepalive: the same one slot, heartbeated again

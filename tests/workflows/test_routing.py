@@ -3,7 +3,6 @@ fails at once, saying why, and charges nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import asyncpg
@@ -12,12 +11,10 @@ import pytest
 from temporalio.client import Client
 
 from comfyloom import temporal
-from comfyloom.contracts.health import GpuWorkerReport
-from comfyloom.gpu_fleet import gpu_worker_reports
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack.simulator import SimConfig
-from tests.helpers.gpu import assert_no_leftovers, gpu, simulated
+from tests.helpers.gpu import assert_no_leftovers, gpu, reported, simulated
 from tests.helpers.history import record
 from tests.helpers.jobs import create_character, done, post, wait_for
 from tests.helpers.packs import COVER_REFUSED, NEWER_IMPACT_PACK
@@ -30,16 +27,6 @@ async def start_cover(api: httpx.AsyncClient) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     accepted: dict[str, Any] = response.json()
     return accepted
-
-
-async def reported(client: Client, worker_id: str) -> GpuWorkerReport:
-    """The worker's report, as the gpu-fleet run holds it."""
-    for _ in range(100):
-        found = [r for r in await gpu_worker_reports(client) if r.worker_id == worker_id and not r.stopped]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{worker_id} sent no report")
 
 
 @pytest.mark.usefixtures("cpu_worker")
