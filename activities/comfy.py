@@ -27,6 +27,7 @@ from comfyloom.comfyui.client import (
     ComfyUnavailable,
     OutputImage,
     WaitState,
+    execution_seconds,
     output_images,
     wait_for_prompt,
 )
@@ -258,6 +259,8 @@ class ComfyActivities:
             images=staged,
             checkpoint=str(template.input_value(graph, "checkpoint") or self._checkpoint),
             template_sha256=template.sha256,
+            render_seconds=execution_seconds(entry),
+            worker=self._worker_task_queue.rsplit("/", 1)[-1],
         )
 
     async def _stage(self, image: OutputImage, upload: SignedUpload, prompt_id: str) -> StagedImage:

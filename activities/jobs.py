@@ -7,7 +7,7 @@ from temporalio import activity
 
 from comfyloom.contracts.jobs import FailJob, FinishJob, JobRef, OpenJob
 from comfyloom.contracts.requests import GenerationResult, StickerSetSummary
-from comfyloom.db import credits, images, jobs, kind_rows
+from comfyloom.db import credits, images, jobs, kind_rows, render_times
 from comfyloom.errors import ErrorType, failure
 from comfyloom.kinds import KINDS
 from comfyloom.storage import ObjectStore
@@ -59,6 +59,8 @@ class JobActivities:
                 ) from e
             await jobs.mark_ready(conn, request.job_id, image.url)
             await credits.charge(conn, _workflow_id())
+            if finish.render_seconds is not None:
+                await render_times.record(conn, request.kind.value, finish.worker or "?", finish.render_seconds)
         return GenerationResult(
             job_id=request.job_id,
             url=image.url,

@@ -25,6 +25,7 @@ from comfyloom.db import characters, credits, jobs, refusals
 from comfyloom.db.pool import Connection
 from comfyloom.kinds import KINDS
 from comfyloom.prompts.screening import screen
+from comfyloom.scheduling import KIND_PRIORITY, RequestedPriority, Scheduling, scheduling
 from comfyloom.settings import Settings
 
 # A stored story's words, and its characters', are named by the story's id when refused.
@@ -61,6 +62,24 @@ def new_request(
         gpu_wait_deadline_seconds=settings.gpu_wait_deadline_seconds,
         price=KINDS[kind].price(settings.credit_prices),
         **fields,
+    )
+
+
+def scheduling_for(caller: Caller, base: int, requested: RequestedPriority) -> Scheduling | None:
+    """A job's priority and fairness (comfyloom/scheduling.py); None when TASK_PRIORITY is off (first come,
+    first served). `urgent` is refused (422 naming `priority`) to any key but an operator's: a request may lower
+    its priority, never raise it."""
+    if requested == "urgent" and not caller.key.admin:
+        raise ApiError(
+            422,
+            "priority_refused",
+            "only an operator key may ask for priority urgent; use normal or background",
+            field="priority",
+        )
+    if not caller.settings.task_priority:
+        return None
+    return scheduling(
+        base, requested, user_id=caller.user_id, tenant=caller.key.tenant, weights=caller.settings.fairness_weights
     )
 
 
@@ -154,6 +173,7 @@ async def start_generation(
         request.prompt_request(), cast, kind=request.kind.value, caller=caller, field_names=field_names
     )
     request = request.model_copy(update={"webhook": await webhook_for(body.webhook_url, caller)})
+    placed = scheduling_for(caller, KIND_PRIORITY[request.kind], body.priority)
     workflow_id = f"{request.kind.value}-{request.job_id}"
     ticket = Ticket(request.user_id, request.price, fingerprint(request.kind.value, body), idempotency_key)
     note = start_outbox.pending(
@@ -165,6 +185,7 @@ async def start_generation(
         user_id=request.user_id,
         kind=request.kind.value,
         character_ids=request.character_ids,
+        scheduling=placed,
     )
     async with admission(caller.pool, ticket, caller.settings) as admitted:
         replay = admitted.replay
@@ -192,6 +213,7 @@ async def admit_generation(
         story_id=request.story_id,
         idempotency_key=ticket.idempotency_key,
         request_hash=ticket.request_hash,
+        priority_key=note.scheduling.priority_key if note.scheduling else None,
     )
     await credits.hold(
         conn, user_id=request.user_id, workflow_id=note.workflow_id, job_id=request.job_id, amount=request.price

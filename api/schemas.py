@@ -22,6 +22,7 @@ from comfyloom.contracts.domain import (
 from comfyloom.contracts.images import Moderation
 from comfyloom.db.jobs import JobStatus
 from comfyloom.prompts.builders import parse_emotion
+from comfyloom.scheduling import RequestedPriority
 from comfyloom.settings import CreditPrices
 from comfyloom.tag_schemas import CharacterTags, SceneTags
 
@@ -128,6 +129,13 @@ class LoraIn(CamelRequest, Lora):
 
 class JobRequest(CamelRequest):
     """What every request that starts a job may carry besides its own fields."""
+
+    priority: RequestedPriority = Field(
+        default="normal",
+        description="Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, "
+        "then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of "
+        "all, only with an operator key (anyone else gets 422 `priority_refused`).",
+    )
 
     webhook_url: str | None = Field(
         default=None,
@@ -316,6 +324,21 @@ class RenderProgressOut(CamelModel):
     node: str | None
 
 
+class QueueOut(CamelModel):
+    """Where a job waiting for a GPU stands."""
+
+    ahead: int = Field(
+        description="Renders a GPU takes before this one: every unfinished job of a higher priority, and those of "
+        "its own priority asked for earlier. Fairness may move another user's job of its priority ahead or behind."
+    )
+    gpus: int = Field(description="GPU workers taking this kind of job now; 0: none, and no time is estimated.")
+    estimated_start_at: datetime | None = Field(
+        default=None, description="When its render should start: the renders ahead at their kinds' recent median."
+    )
+    estimated_ready_at: datetime | None = Field(default=None, description="Its start plus its kind's median render.")
+    note: str = Field(description="The same, in words; or why there is no estimate.")
+
+
 class JobStatusOut(CamelModel):
     job_id: UUID
     kind: str
@@ -334,6 +357,7 @@ class JobStatusOut(CamelModel):
         "or storage refusing the rendered image. Jobs wait until their GPU deadline, then fail saying so.",
     )
     waiting_since: datetime | None = Field(default=None, description="Since when the job has been waiting.")
+    queue: QueueOut | None = Field(default=None, description="While it waits for a GPU: its place and an estimate.")
     stickers: list[StickerStatusOut] | None = Field(
         default=None, description="A sticker set's stickers: the newest attempt at each emotion."
     )

@@ -8,21 +8,25 @@ still sent, in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.live_stage import live_stage
+from api.queue_estimate import estimate
 from api.schemas import JobStatusOut, RenderProgressOut, StickerStatusOut
 from comfyloom.contracts.domain import Emotion, Stage
 from comfyloom.db import jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
+from comfyloom.settings import Settings
 
 
 async def observe(
-    pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow, *, with_passed: bool = False
+    pool: asyncpg.Pool, temporal: Client, settings: Settings, job: jobs.JobRow, *, with_passed: bool = False
 ) -> tuple[JobStatusOut, list[Stage] | None]:
     """A job as a client sees it (the row, the live stage from Temporal, a set's stickers), and the stages
     its workflow has passed through (None: its progress query went unanswered)."""
@@ -43,20 +47,25 @@ async def observe(
             if child.emotion
         ]
     render = live.render
+    queue = None
+    if live.stage is Stage.waiting_for_gpu and job.kind != STICKER_SET:
+        with contextlib.suppress(RPCError, asyncpg.PostgresError):  # no estimate this time; the status still goes
+            queue = await estimate(pool, temporal, settings, job)
     out = JobStatusOut(
-        **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion"}),
+        **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion", "priority_key"}),
         job_id=job.id,
         stage=live.stage,
         stickers=stickers,
         progress=RenderProgressOut(step=render.step, total=render.total, node=render.node) if render else None,
         waiting=live.waiting,
         waiting_since=live.waiting_since,
+        queue=queue,
     )
     return out, live.passed
 
 
-async def status_of(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> JobStatusOut:
-    status, _ = await observe(pool, temporal, job)
+async def status_of(pool: asyncpg.Pool, temporal: Client, settings: Settings, job: jobs.JobRow) -> JobStatusOut:
+    status, _ = await observe(pool, temporal, settings, job)
     return status
 
 
@@ -70,7 +79,8 @@ ENDED_LOOKS = 8
 def _key(status: JobStatusOut) -> tuple[object, ...]:
     progress = status.progress
     stickers = tuple((s.emotion, s.status) for s in status.stickers or [])
-    return status.status, status.stage, progress.step if progress else None, status.waiting, stickers
+    ahead = status.queue.ahead if status.queue else None
+    return status.status, status.stage, progress.step if progress else None, status.waiting, stickers, ahead
 
 
 def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
@@ -82,6 +92,7 @@ def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
             "progress": None,
             "waiting": None,
             "waiting_since": None,
+            "queue": None,
             "result_url": None,
             "error": None,
             "finished_at": None,
@@ -89,7 +100,9 @@ def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
     )
 
 
-async def watch(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> AsyncIterator[JobStatusOut | None]:
+async def watch(
+    pool: asyncpg.Pool, temporal: Client, settings: Settings, job: jobs.JobRow
+) -> AsyncIterator[JobStatusOut | None]:
     """Statuses of `job` as they change; the last one has ended (ready, failed or cancelled)."""
     announced = 0
     last: tuple[object, ...] | None = None
@@ -99,7 +112,7 @@ async def watch(pool: asyncpg.Pool, temporal: Client, job: jobs.JobRow) -> Async
     while True:
         row = await jobs.get_job(pool, job.id) or job
         # The stages passed between two looks come from the workflow's progress query.
-        status, passed = await observe(pool, temporal, row, with_passed=True)
+        status, passed = await observe(pool, temporal, settings, row, with_passed=True)
         if passed is None:
             # Unanswered (a busy CPU worker, a closed run replaying): this look knows nothing the last did not,
             # and a stage passed since must not be lost. Look again, the first look and a long silence aside.

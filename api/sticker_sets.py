@@ -9,7 +9,15 @@ from uuid import UUID
 from api.admission import Ticket, admission, fingerprint
 from api.deps import Caller
 from api.errors import ApiError, not_found
-from api.generation import as_loras, cast_field_names, launch, refuse_if_unsafe, replayed, webhook_for
+from api.generation import (
+    as_loras,
+    cast_field_names,
+    launch,
+    refuse_if_unsafe,
+    replayed,
+    scheduling_for,
+    webhook_for,
+)
 from api.owned import own_character, own_job
 from api.schemas import JobAccepted, StickerSetCreate
 from comfy_templates import template_for
@@ -20,6 +28,7 @@ from comfyloom.contracts.requests import StickerSetChild, StickerSetRequest
 from comfyloom.contracts.webhooks import Webhook
 from comfyloom.db import characters, credits, jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
+from comfyloom.scheduling import STICKER_SET_PRIORITY, Scheduling
 from workflows.sticker_set import StickerSetWorkflow, child_workflow_id, set_workflow_id
 
 
@@ -52,6 +61,7 @@ async def start_new_set(
         loras=chosen,
         webhook=await webhook_for(body.webhook_url, caller),
         caller=caller,
+        placed=scheduling_for(caller, STICKER_SET_PRIORITY, body.priority),
     )
 
 
@@ -76,6 +86,8 @@ async def retry_set(set_id: str, *, caller: Caller) -> JobAccepted:
         loras=as_loras(asked.loras),
         webhook=await webhook_for(asked.webhook_url, caller),
         caller=caller,
+        # As first asked: an operator's urgent set stays urgent when its user retries it.
+        placed=scheduling_for(caller, STICKER_SET_PRIORITY, "normal" if asked.priority == "urgent" else asked.priority),
     )
 
 
@@ -90,6 +102,7 @@ async def start_set(
     loras: list[Lora],
     webhook: Webhook | None,
     caller: Caller,
+    placed: Scheduling | None,
 ) -> JobAccepted:
     """Admit the set (its row, when `body` is the new set's request; a child job row and credit hold per
     emotion), then run the set's workflow over them. A retry (no `body`) reopens the set instead."""
@@ -130,6 +143,7 @@ async def start_set(
         kind=STICKER_SET,
         character_ids=[character.id],
         new_run=body is None,  # a retry is a new run of the set, under the same id
+        scheduling=placed,  # its stickers inherit it
     )
     async with admission(caller.pool, ticket, settings) as admitted:
         replay = admitted.replay
@@ -160,6 +174,7 @@ async def start_set(
                     request={"emotion": child.emotion.value},
                     set_id=set_id,
                     emotion=child.emotion.value,
+                    priority_key=placed.priority_key if placed else None,
                 )
                 await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
             await start_outbox.record(conn, note)

@@ -189,6 +189,17 @@ class Settings(BaseSettings):
         default=10, ge=0, description="The same request body again within this window returns the same job; 0: off."
     )
 
+    task_priority: bool = Field(
+        default=True,
+        description="Start each run with its priority (by kind: chat scenes, stickers and avatars first, covers, "
+        "then sticker sets) and its fairness key (the tenant of a service key, else the user), so a backlog on the "
+        "GPU is served in that order; false: first come, first served (bench/fairness.py compares the two).",
+    )
+    fairness_weights: dict[str, float] = Field(
+        default={},
+        description='Shares of the GPU within one priority, by tenant or user (JSON, e.g. {"acme": 3}); 1 for '
+        "anyone not named. Needs fairness on in Temporal (docs/OPERATIONS.md).",
+    )
     gpu_fleet_size: int = Field(
         default=32,
         ge=1,

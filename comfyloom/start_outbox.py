@@ -19,12 +19,13 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import Priority, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from comfyloom import search
 from comfyloom.db.pool import Connection
+from comfyloom.scheduling import Scheduling
 from comfyloom.settings import CPU_TASK_QUEUE
 
 log = logging.getLogger("comfyloom.start_outbox")
@@ -46,6 +47,8 @@ class PendingStart(BaseModel):
     new_run: bool = False
     # The job's own run, which carries its search attributes; False for a run beside it (a webhook delivery).
     job_run: bool = True
+    # Its priority and fairness on the task queues (comfyloom/scheduling.py); None: Temporal's defaults.
+    scheduling: Scheduling | None = None
     created_at: datetime | None = None
 
 
@@ -61,6 +64,7 @@ def pending(
     character_ids: Iterable[object] = (),
     new_run: bool = False,
     job_run: bool = True,
+    scheduling: Scheduling | None = None,
 ) -> PendingStart:
     """The note for starting a workflow of `workflow_type` (a `workflow.defn` class's name) with `arg`."""
     return PendingStart(
@@ -74,6 +78,7 @@ def pending(
         character_ids=[str(c) for c in character_ids],
         new_run=new_run,
         job_run=job_run,
+        scheduling=scheduling,
     )
 
 
@@ -81,7 +86,7 @@ async def record(conn: Connection, start: PendingStart) -> None:
     """Write the note, inside the transaction that admits the job."""
     await conn.execute(
         "insert into workflow_starts (workflow_id, job_id, workflow_type, arg, summary, user_id, kind,"
-        " character_ids, new_run, job_run) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " character_ids, new_run, job_run, scheduling) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         " on conflict (workflow_id) do update set job_id = excluded.job_id, arg = excluded.arg,"
         " created_at = now()",
         start.workflow_id,
@@ -94,6 +99,7 @@ async def record(conn: Connection, start: PendingStart) -> None:
         start.character_ids,
         start.new_run,
         start.job_run,
+        start.scheduling.model_dump() if start.scheduling else None,
     )
 
 
@@ -132,6 +138,8 @@ async def _start(temporal: Client, start: PendingStart, attributes: TypedSearchA
             task_queue=CPU_TASK_QUEUE,
             static_summary=start.summary,
             search_attributes=attributes,
+            # Inherited by its activities (the GPU step's task carries it) and a set's child stickers.
+            priority=Priority(**start.scheduling.model_dump()) if start.scheduling else Priority.default,
             id_reuse_policy=(
                 WorkflowIDReusePolicy.ALLOW_DUPLICATE if start.new_run else WorkflowIDReusePolicy.REJECT_DUPLICATE
             ),

@@ -6,6 +6,7 @@ Used by `python -m devstack up` and by the tests, so both run the same servers t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -129,6 +130,22 @@ def _with_checkout(path: str | None) -> str:
     return os.pathsep.join([str(CHECKOUT), *([path] if path else [])])
 
 
+DYNAMIC_CONFIG = CHECKOUT / "deploy" / "temporal" / "dynamicconfig.yaml"
+
+
+def temporal_dynamic_config_args() -> list[str]:
+    """`--dynamic-config-value KEY=VALUE` for every key of deploy/temporal/dynamicconfig.yaml (what compose's
+    Temporal reads), as the dev server takes them: without constraints, so a partition count set per GPU queue
+    there is the dev server's for every queue."""
+    import yaml
+
+    config = yaml.safe_load(DYNAMIC_CONFIG.read_text())
+    args = []
+    for key, values in config.items():
+        args += ["--dynamic-config-value", f"{key}={json.dumps(values[0]['value'])}"]
+    return args
+
+
 def start_temporal(*, port: int, ui_port: int, db_file: Path | None, log_dir: Path | None) -> Service:
     args = [
         bin_path("temporal"),
@@ -142,6 +159,7 @@ def start_temporal(*, port: int, ui_port: int, db_file: Path | None, log_dir: Pa
         str(ui_port),
         "--log-level",
         "warn",
+        *temporal_dynamic_config_args(),
     ]
     if db_file is not None:
         args += ["--db-filename", str(db_file)]

@@ -102,7 +102,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=localstack.bin_path("temporal"),
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--namespace", HEALTH_NAMESPACE],
+        dev_server_extra_args=["--namespace", HEALTH_NAMESPACE, *localstack.temporal_dynamic_config_args()],
     )
     await temporal.register_search_attributes(env.client)
     health = await Client.connect(

@@ -188,6 +188,8 @@ class GenerationWorkflow(ReportsProgress):
                 template_sha256=rendered.template_sha256,
                 checkpoint=rendered.checkpoint,
                 moderation=moderation,
+                render_seconds=rendered.render_seconds,
+                worker=rendered.worker,
             ),
         )
         self._published = []

@@ -40,9 +40,12 @@ router = APIRouter(prefix="/api/v1/image-generation", tags=["jobs"], responses=r
 
 
 @router.get("/status/{job_id}", response_model=JobStatusOut, responses=responses(404))
-async def job_status(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: UserDep) -> JobStatusOut:
-    """A job's status now: `stage` is live from Temporal (with render `progress`); a set lists its stickers."""
-    return await status_of(pool, temporal, await own_job(pool, job_id, user_id))
+async def job_status(
+    job_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: UserDep
+) -> JobStatusOut:
+    """A job's status now: `stage` is live from Temporal (with render `progress`; while it waits for a GPU, its
+    `queue` place and estimate); a set lists its stickers."""
+    return await status_of(pool, temporal, settings, await own_job(pool, job_id, user_id))
 
 
 def summary(job: jobs.JobRow, settings: Settings) -> JobSummaryOut:
@@ -92,7 +95,7 @@ async def list_jobs(
     responses=responses(404, 409, 503),
 )
 async def cancel_job(
-    job_id: str, pool: PoolDep, temporal: TemporalDep, launcher: LauncherDep, user_id: UserDep
+    job_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, launcher: LauncherDep, user_id: UserDep
 ) -> JobStatusOut:
     """Cancel a job: its render stops in ComfyUI, staged objects are removed, its credits come back, and its
     status ends `cancelled`. A sticker set cancels every sticker still running; a set's sticker, just itself.
@@ -109,7 +112,7 @@ async def cancel_job(
         if not isinstance(e, RPCError) or e.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, "temporal_unavailable", "the job could not be cancelled; try again") from e
         await cancel_unstarted(pool, launcher, job)  # no run behind a live row: its start never came
-    return await status_of(pool, temporal, job)
+    return await status_of(pool, temporal, settings, job)
 
 
 def _frame(status: JobStatusOut) -> dict[str, Any]:
@@ -124,7 +127,9 @@ def _frame(status: JobStatusOut) -> dict[str, Any]:
         **responses(404),
     },
 )
-async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id: StreamUserDep) -> StreamingResponse:
+async def job_events(
+    job_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: StreamUserDep
+) -> StreamingResponse:
     """Server-sent events of a job: `status` events (a job status, as `GET /status/{jobId}` gives) at each
     change of status, stage or render step, then one `end` event with the final status, and the stream
     closes. For EventSource, which cannot send headers, the key may come as `?access_token=` (and a service
@@ -132,7 +137,7 @@ async def job_events(job_id: str, pool: PoolDep, temporal: TemporalDep, user_id:
     job = await own_job(pool, job_id, user_id)
 
     async def events() -> AsyncIterator[str]:
-        async for seen in watch(pool, temporal, job):
+        async for seen in watch(pool, temporal, settings, job):
             if seen is None:
                 yield ": still working\n\n"
                 continue
@@ -151,6 +156,7 @@ async def job_socket(websocket: WebSocket, job_id: str) -> None:
     await websocket.accept()
     pool: asyncpg.Pool = websocket.app.state.pool
     temporal: Client = websocket.app.state.temporal
+    settings: Settings = websocket.app.state.settings
     try:
         secret = bearer_or_token(websocket.headers.get("authorization"), websocket.query_params)
         key = await authenticate(pool, secret)
@@ -163,7 +169,7 @@ async def job_socket(websocket: WebSocket, job_id: str) -> None:
         await websocket.close(code=4000 + e.status)
         return
     try:
-        async for seen in watch(pool, temporal, job):
+        async for seen in watch(pool, temporal, settings, job):
             if seen is not None:
                 await websocket.send_json(_frame(seen))
         await websocket.close(code=1000)

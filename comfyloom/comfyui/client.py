@@ -116,6 +116,20 @@ def output_images(entry: dict[str, Any], nodes: Collection[str] | None = None) -
     return found
 
 
+def execution_seconds(entry: dict[str, Any]) -> float | None:
+    """How long ComfyUI took to run a finished prompt, from its history's `execution_start` and
+    `execution_success` messages (each with a millisecond `timestamp`); None when either is missing."""
+    stamps: dict[str, float] = {}
+    for message in entry.get("status", {}).get("messages", []):
+        if isinstance(message, list) and len(message) == 2 and isinstance(message[1], dict):
+            stamp = message[1].get("timestamp")
+            if message[0] in ("execution_start", "execution_success") and isinstance(stamp, int | float):
+                stamps[message[0]] = float(stamp)
+    if len(stamps) < 2:
+        return None
+    return max(0.0, (stamps["execution_success"] - stamps["execution_start"]) / 1000)
+
+
 # A ComfyUI that is off or asleep is noticed within this long, not after the whole read timeout.
 CONNECT_TIMEOUT = 5.0
 

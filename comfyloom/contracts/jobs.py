@@ -34,6 +34,9 @@ class FinishJob(BaseModel):
     checkpoint: str
     # None when moderation is off (and the request showed no minor), or for runs from before it existed.
     moderation: Moderation | None = None
+    # The render's GPU time and worker (RenderResult's), kept for the queue estimates.
+    render_seconds: float | None = None
+    worker: str | None = None
 
 
 class FailJob(BaseModel):

@@ -74,6 +74,10 @@ class RenderResult(BaseModel):
     # Read back from the graph ComfyUI ran, so provenance records what rendered, not what was asked.
     checkpoint: str
     template_sha256: str
+    # ComfyUI's own execution time (execution_start to execution_success), and the worker that rendered it: the
+    # cloud keeps recent ones for the queue estimates. None from workers, or ComfyUIs, that do not say.
+    render_seconds: float | None = None
+    worker: str | None = None
 
 
 # What a GPU activity waits for when it cannot go on: a free slot in a busy ComfyUI, a ComfyUI that does not

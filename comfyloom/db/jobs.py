@@ -44,6 +44,8 @@ class JobRow(BaseModel):
     story_id: UUID | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # Its priority on the task queues (comfyloom/scheduling.py); None: started without one.
+    priority_key: int | None = None
     # Its image's moderation (read with the job by `get_job`).
     moderation: Moderation | None = None
     created_at: datetime
@@ -66,12 +68,13 @@ async def create_job(
     story_id: UUID | None = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    priority_key: int | None = None,
 ) -> JobRow:
     row = await conn.fetchrow(
         # clock_timestamp, not now(): a set's children, created in one transaction, keep their order.
         "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion,"
-        " story_id, idempotency_key, request_hash, created_at)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp()) returning *",
+        " story_id, idempotency_key, request_hash, priority_key, created_at)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, clock_timestamp()) returning *",
         job_id,
         user_id,
         kind,
@@ -83,6 +86,7 @@ async def create_job(
         story_id,
         idempotency_key,
         request_hash,
+        priority_key,
     )
     assert row is not None
     return JobRow.model_validate(dict(row))

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from api.main import create_app
-from comfyloom.gpu_fleet import ensure_gpu_fleet
+from comfyloom.gpu_fleet import ensure_gpu_fleet, gpu_worker_reports
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_FLEET_WORKFLOW_ID, Settings
 from devstack import localstack
 from tests.helpers.auth import as_user, store_keys_hook
@@ -46,6 +46,9 @@ async def running_gpu_worker(client: Client, settings: Settings, worker_id: str 
             with contextlib.suppress(TimeoutError):  # no report (ComfyUI slow to answer): the test says what follows
                 async with asyncio.timeout(FIRST_REPORT_SECONDS):
                     await started.first_report.wait()
+                    # Sent is not yet recorded: the heartbeat reaches Temporal a moment later.
+                    while not [r for r in await gpu_worker_reports(client) if r.worker_id == worker_id]:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
             yield
 
 

@@ -1,0 +1,72 @@
+"""How long a job waiting for a GPU will wait: its place (`ahead`) and when it should start and be ready, from
+the renders before it and the recent median render time of each kind (kept by the CPU worker as renders
+finish), over the GPU workers taking this template now. No GPU polling: it says so, and invents no time."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from temporalio.client import Client
+
+from api.schemas import QueueOut
+from comfyloom.contracts.domain import ImageKind
+from comfyloom.db import render_times
+from comfyloom.db.jobs import JobRow
+from comfyloom.gpu_fleet import GpuFleet, gpu_fleet
+from comfyloom.kinds import KINDS
+from comfyloom.settings import Settings
+
+NO_GPU = "no GPU is taking jobs: the GPU machine is off, asleep, or its worker is not running"
+# The GPU fleet is read at most this often per API process (streams look every 0.25 s).
+FLEET_SECONDS = 2.0
+_fleets: dict[int, tuple[float, GpuFleet]] = {}
+
+
+async def _fleet(temporal: Client, namespace: str) -> GpuFleet:
+    cached = _fleets.get(id(temporal))
+    if cached is not None and time.monotonic() - cached[0] < FLEET_SECONDS:
+        return cached[1]
+    fleet = await gpu_fleet(temporal, namespace)
+    _fleets[id(temporal)] = (time.monotonic(), fleet)
+    return fleet
+
+
+def _takers(fleet: GpuFleet, template: str) -> int:
+    """Polling GPU workers that render `template`, or have not said they cannot."""
+    count = 0
+    for worker_id in fleet.polling:
+        report = fleet.reports.get(worker_id)
+        check = next((t for t in report.templates if t.template == template), None) if report else None
+        count += check is None or check.renders or not (report and report.reachable)
+    return count
+
+
+async def estimate(pool: asyncpg.Pool, temporal: Client, settings: Settings, job: JobRow) -> QueueOut:
+    """Raises:
+    RPCError: Temporal did not answer (the caller shows the status without an estimate).
+    """
+    kind = ImageKind(job.kind)
+    gpus = _takers(await _fleet(temporal, settings.temporal_namespace), KINDS[kind].template(settings))
+    ahead = await render_times.ahead_of(pool, job.id, job.priority_key, job.created_at)
+    if gpus == 0:
+        return QueueOut(ahead=len(ahead), gpus=0, note=NO_GPU)
+    medians = await render_times.medians(pool)
+    if kind.value not in medians:
+        return QueueOut(ahead=len(ahead), gpus=gpus, note=f"{len(ahead)} ahead; no {kind.value} render measured yet")
+    known = [seconds for seconds, _ in medians.values()]
+    typical = sorted(known)[len(known) // 2]
+    work = sum(medians.get(other, (typical, 0))[0] for other in ahead)
+    # The first renders ahead are under way on the GPUs already: half of each is left, on average.
+    work -= sum(medians.get(other, (typical, 0))[0] / 2 for other in ahead[:gpus])
+    start = datetime.now(UTC) + timedelta(seconds=max(0.0, work) / gpus)
+    own, measured = medians[kind.value]
+    return QueueOut(
+        ahead=len(ahead),
+        gpus=gpus,
+        estimated_start_at=start,
+        estimated_ready_at=start + timedelta(seconds=own),
+        note=f"{len(ahead)} ahead on {gpus} GPU(s); a {kind.value} takes about {own:.0f} s"
+        f" (median of the last {measured})",
+    )

@@ -1,0 +1,178 @@
+"""One GPU, many users: an interactive job asked for behind a sticker set's stickers renders before them, one
+user's backlog does not hold another's job back, a request cannot raise its own priority, and a job waiting for
+the GPU says where it stands (comfyloom/scheduling.py, api/queue_estimate.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from api.queue_estimate import NO_GPU
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
+from devstack.simulator import SimConfig
+from tests.helpers.auth import as_user
+from tests.helpers.gpu import gpu, simulated
+from tests.helpers.jobs import create_character, done, post, wait_for
+from tests.helpers.parts import HEALTH_NAMESPACE, serve_api
+from worker_cpu.worker import build_cpu_worker
+
+STATUS = "/api/v1/image-generation/status/{}"
+
+
+async def finished_at(api: httpx.AsyncClient, job_id: str, user: str) -> datetime:
+    status = await wait_for(api, job_id, done, within=120, headers=as_user(user))
+    assert status["status"] == "ready", status
+    return datetime.fromisoformat(status["finishedAt"])
+
+
+async def test_a_sticker_and_a_scene_asked_after_a_sets_stickers_render_before_them(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    """The set's stickers and the single sticker wait on one queue, where the single one's priority (2, someone
+    is waiting) goes before the set's (4); the scene, on its own template's queue, is taken at the next slot."""
+    async with (
+        simulated(settings, SimConfig(render_seconds=0.6)) as rig,
+        build_cpu_worker(client, pool, store, settings),
+        gpu(client, rig, worker_id="priority-gpu"),
+    ):
+        character = await create_character(api, "bulk-user")
+        bulk = await post(api, "/api/v1/image-generation/stickers/bulk", {"characterId": character["id"]}, "bulk-user")
+        assert bulk.status_code == 202, bulk.text
+        set_id = bulk.json()["jobId"]
+        await wait_for(
+            api,
+            set_id,
+            lambda s: any(x["status"] == "ready" for x in s["stickers"]),
+            within=60,
+            headers=as_user("bulk-user"),
+        )
+        mine = await create_character(api, "chat-user")
+        single = await post(
+            api, "/api/v1/image-generation/sticker", {"characterId": mine["id"], "emotion": "happy"}, "chat-user"
+        )
+        scene = await post(
+            api,
+            "/api/v1/image-generation/scene",
+            {"characterIds": [mine["id"]], "context": "Os dois caminham na praia ao pôr do sol."},
+            "chat-user",
+        )
+        assert single.status_code == 202 and scene.status_code == 202, (single.text, scene.text)
+        interactive = [
+            await finished_at(api, single.json()["jobId"], "chat-user"),
+            await finished_at(api, scene.json()["jobId"], "chat-user"),
+        ]
+        stickers = (await wait_for(api, set_id, done, within=120, headers=as_user("bulk-user")))["stickers"]
+        set_done = [await finished_at(api, s["jobId"], "bulk-user") for s in stickers]
+    # Before both were ready, at most four of the eight: one ready when they were asked for, the two ComfyUI
+    # held, and one taken with the scene in the same instant.
+    assert sum(t < max(interactive) for t in set_done) <= 4, (interactive, sorted(set_done))
+
+
+async def test_one_users_backlog_holds_anothers_job_back_by_the_renders_in_hand_at_most(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    """Six avatars of one user, then one of another's, at one priority: fairness takes the other user's next."""
+    async with (
+        simulated(settings, SimConfig(render_seconds=0.6)) as rig,
+        build_cpu_worker(client, pool, store, settings),
+        gpu(client, rig, worker_id="fair-gpu"),
+    ):
+        busy = await create_character(api, "busy-user")
+        backlog = [
+            await post(api, "/api/v1/image-generation/avatar", {"characterId": busy["id"]}, "busy-user")
+            for _ in range(6)
+        ]
+        await asyncio.sleep(1.0)  # all six in Temporal's queue or ComfyUI's
+        other = await create_character(api, "other-user")
+        lone = await post(api, "/api/v1/image-generation/avatar", {"characterId": other["id"]}, "other-user")
+        lone_at = await finished_at(api, lone.json()["jobId"], "other-user")
+        busy_at = [await finished_at(api, r.json()["jobId"], "busy-user") for r in backlog]
+    # Two in ComfyUI when it came (one rendering, one next), plus one taken in the same instant at most.
+    assert sum(t < lone_at for t in busy_at) <= 3, (lone_at, sorted(busy_at))
+
+
+async def test_a_request_may_lower_its_priority_and_only_an_operator_may_raise_it(api: httpx.AsyncClient) -> None:
+    character = await create_character(api, "priority-user")
+    raised = await post(
+        api, "/api/v1/image-generation/avatar", {"characterId": character["id"], "priority": "urgent"}, "priority-user"
+    )
+    assert raised.status_code == 422, raised.text
+    error = raised.json()["error"]
+    assert error["type"] == "priority_refused" and error["fields"][0]["field"] == "priority"
+    lowered = await post(
+        api,
+        "/api/v1/image-generation/avatar",
+        {"characterId": character["id"], "priority": "background"},
+        "priority-user",
+    )
+    assert lowered.status_code == 202, lowered.text
+    operator = await create_character(api, "ops-user")
+    urgent = await api.post(
+        "/api/v1/image-generation/avatar",
+        json={"characterId": operator["id"], "priority": "urgent"},
+        headers=as_user("ops-user", admin=True),
+    )
+    assert urgent.status_code == 202, urgent.text
+
+
+@pytest.fixture
+async def own_namespace(
+    settings: Settings, client: Client, pool: asyncpg.Pool, store: ObjectStore
+) -> AsyncIterator[tuple[httpx.AsyncClient, Client, Settings]]:
+    """An API and a CPU worker in the health tests' namespace, where only the GPU workers a test starts poll."""
+    ns_settings = settings.model_copy(update={"temporal_namespace": HEALTH_NAMESPACE})
+    ns_client = await Client.connect(
+        client.service_client.config.target_host, namespace=HEALTH_NAMESPACE, data_converter=pydantic_data_converter
+    )
+    async with serve_api(ns_settings, pool) as ns_api, build_cpu_worker(ns_client, pool, store, ns_settings):
+        yield ns_api, ns_client, ns_settings
+
+
+async def test_a_job_waiting_for_a_gpu_says_where_it_stands_or_that_no_gpu_takes_jobs(
+    own_namespace: tuple[httpx.AsyncClient, Client, Settings],
+) -> None:
+    api, client, settings = own_namespace
+    character = await create_character(api, "waiting-user")
+
+    async def waiting(job_id: str, gpus: int) -> dict[str, Any]:
+        """Its queue, once the GPU view (read every 2 s) has the GPU workers there are now."""
+        status = await wait_for(
+            api,
+            job_id,
+            lambda s: s["stage"] == "waiting_for_gpu" and s["queue"] and s["queue"]["gpus"] == gpus,
+            headers=as_user("waiting-user"),
+        )
+        return status["queue"]  # type: ignore[no-any-return]
+
+    first = await post(api, "/api/v1/image-generation/avatar", {"characterId": character["id"]}, "waiting-user")
+    queue = await waiting(first.json()["jobId"], gpus=0)
+    assert queue["gpus"] == 0 and queue["note"] == NO_GPU and queue["estimatedStartAt"] is None
+
+    async with simulated(settings, SimConfig(render_seconds=2.0)) as rig, gpu(client, rig, worker_id="estimate-gpu"):
+        # Its render is measured: the estimates' median of an avatar.
+        await wait_for(api, first.json()["jobId"], done, within=60, headers=as_user("waiting-user"))
+        more = [
+            await post(api, "/api/v1/image-generation/avatar", {"characterId": character["id"]}, "waiting-user")
+            for _ in range(3)
+        ]
+        queue = await waiting(more[-1].json()["jobId"], gpus=1)
+        assert queue["gpus"] == 1 and queue["ahead"] >= 1, queue
+        assert queue["estimatedStartAt"] and queue["estimatedReadyAt"] > queue["estimatedStartAt"], queue
+        assert "ahead on 1 GPU(s)" in queue["note"], queue
+        async with api.stream(
+            "GET", f"/api/v1/image-generation/jobs/{more[-1].json()['jobId']}/events", headers=as_user("waiting-user")
+        ) as events:
+            async for line in events.aiter_lines():
+                if line.startswith("data:") and '"queue": {' in line:
+                    break
+        for job in more:
+            await wait_for(api, job.json()["jobId"], done, within=60, headers=as_user("waiting-user"))
