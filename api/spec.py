@@ -25,12 +25,13 @@ from comfyloom.settings import Settings
 # JSON Schema (ECMA-262) for "no NUL character"; the body guard's rule.
 NUL_FREE = "^[^\\u0000]*$"
 # Why a 422 may answer a body the schema allows: a webhook URL resolving inwards (any body with `webhookUrl`),
-# text refused as content (the bodies whose text api/generation.py and the routes screen), and an
-# Idempotency-Key reused with another body (api/admission.py).
+# text refused as content (the bodies whose text api/generation.py and the routes screen), an Idempotency-Key
+# reused with another body (api/admission.py), and a priority only an operator may ask for (any with `priority`).
 REFUSED_THOUGH_VALID = {
     "webhook_refused": "`webhookUrl` does not resolve, or resolves to a private or local address",
     "content_refused": "the text is refused as content (`fields` names it)",
     "idempotency_key_reused": "the `Idempotency-Key` was sent before with another request",
+    "priority_refused": "`priority` is `urgent`, which only an operator key may ask for",
 }
 SCREENED_BODIES = {"CharacterCreate", "CharacterFields", "StoryCreate", "StoryFields", "CoverCreate", "SceneCreate"}
 
@@ -104,6 +105,7 @@ def document(app: FastAPI, settings: Settings) -> None:
                     refusals[:0] = [
                         *(["content_refused"] if top.get("title") in SCREENED_BODIES else []),
                         *(["webhook_refused"] if "webhookUrl" in top.get("properties", {}) else []),
+                        *(["priority_refused"] if "priority" in top.get("properties", {}) else []),
                     ]
                 if refusals and "422" in operation["responses"]:
                     reasons = "; ".join(f"`{error}`: {REFUSED_THOUGH_VALID[error]}" for error in refusals)

@@ -274,7 +274,8 @@ export const generateScene = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * Job Status
  *
- * A job's status now: `stage` is live from Temporal (with render `progress`); a set lists its stickers.
+ * A job's status now: `stage` is live from Temporal (with render `progress`; while it waits for a GPU, its
+ * `queue` place and estimate); a set lists its stickers.
  */
 export const jobStatus = <ThrowOnError extends boolean = false>(options: Options<JobStatusData, ThrowOnError>) => (options.client ?? client).get<JobStatusResponses, JobStatusErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

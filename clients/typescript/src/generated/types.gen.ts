@@ -99,6 +99,12 @@ export type AvatarCreate = {
      */
     loras?: Array<LoraIn>;
     /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
+    /**
      * Seed
      *
      * Fix the seed to reproduce an image.
@@ -314,6 +320,12 @@ export type CoverCreate = ({
      */
     loras?: Array<LoraIn>;
     /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
+    /**
      * Seed
      *
      * Fix the seed to reproduce an image.
@@ -349,6 +361,12 @@ export type CoverOptions = {
      * LoRAs applied with ComfyUI's LoraLoader.
      */
     loras?: Array<LoraIn>;
+    /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
     /**
      * Seed
      *
@@ -806,6 +824,10 @@ export type JobStatusOut = {
     moderation?: ModerationOut | null;
     progress?: RenderProgressOut | null;
     /**
+     * While it waits for a GPU: its place and an estimate.
+     */
+    queue?: QueueOut | null;
+    /**
      * Resulturl
      */
     resultUrl: string | null;
@@ -1023,6 +1045,44 @@ export type PromptTagsOut = {
 };
 
 /**
+ * QueueOut
+ *
+ * Where a job waiting for a GPU stands.
+ */
+export type QueueOut = {
+    /**
+     * Ahead
+     *
+     * Renders a GPU takes before this one: every unfinished job of a higher priority, and those of its own priority asked for earlier. Fairness may move another user's job of its priority ahead or behind.
+     */
+    ahead: number;
+    /**
+     * Estimatedreadyat
+     *
+     * Its start plus its kind's median render.
+     */
+    estimatedReadyAt?: string | null;
+    /**
+     * Estimatedstartat
+     *
+     * When its render should start: the renders ahead at their kinds' recent median.
+     */
+    estimatedStartAt?: string | null;
+    /**
+     * Gpus
+     *
+     * GPU workers taking this kind of job now; 0: none, and no time is estimated.
+     */
+    gpus: number;
+    /**
+     * Note
+     *
+     * The same, in words; or why there is no estimate.
+     */
+    note: string;
+};
+
+/**
  * RenderProgressOut
  */
 export type RenderProgressOut = {
@@ -1068,6 +1128,12 @@ export type SceneCreate = {
      * LoRAs applied with ComfyUI's LoraLoader.
      */
     loras?: Array<LoraIn>;
+    /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
     /**
      * Seed
      *
@@ -1174,6 +1240,12 @@ export type StickerCreate = {
      */
     loras?: Array<LoraIn>;
     /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
+    /**
      * Seed
      *
      * Fix the seed to reproduce an image.
@@ -1207,6 +1279,12 @@ export type StickerSetCreate = {
      * LoRAs applied with ComfyUI's LoraLoader.
      */
     loras?: Array<LoraIn>;
+    /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
     /**
      * Seed
      *
@@ -2075,7 +2153,7 @@ export type GenerateAvatarErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `priority_refused`: `priority` is `urgent`, which only an operator key may ask for; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2138,7 +2216,7 @@ export type GenerateCoverErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `priority_refused`: `priority` is `urgent`, which only an operator key may ask for; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2411,7 +2489,7 @@ export type GenerateSceneErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `content_refused`: the text is refused as content (`fields` names it); `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `priority_refused`: `priority` is `urgent`, which only an operator key may ask for; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2524,7 +2602,7 @@ export type GenerateStickerErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `priority_refused`: `priority` is `urgent`, which only an operator key may ask for; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
@@ -2587,7 +2665,7 @@ export type GenerateStickerSetErrors = {
      */
     413: ErrorOut;
     /**
-     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `priority_refused`: `priority` is `urgent`, which only an operator key may ask for; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
      */
     422: ErrorOut;
     /**
