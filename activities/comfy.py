@@ -44,13 +44,10 @@ from comfyloom.contracts.render import (
     WaitingFor,
 )
 from comfyloom.errors import ErrorType, failure
+from comfyloom.scheduling import COMFY_BACKLOG, INTERACTIVE
 
 _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 
-# Prompts held in ComfyUI at once (running + pending): one rendering and the next one ready, so
-# the GPU never idles between jobs, while the rest of the backlog stays in Temporal where any GPU
-# worker can take it and a cancelled job never reaches ComfyUI.
-COMFY_BACKLOG = 2
 BACKLOG_POLL_SECONDS = 0.1
 # A staging upload that failed is tried again after 1, 2, 4 ... at most this many seconds, until its URL expires
 # (the job's deadline): a home uplink drops more often than a GPU fails, and the render is kept in memory meanwhile.
@@ -84,6 +81,13 @@ def _earlier_wait(waiting_for: WaitingFor) -> datetime | None:
     except ValueError:  # details from an older worker (a plain string): nothing to carry on
         return None
     return earlier.waiting_since if earlier.waiting_for == waiting_for else None
+
+
+def _interactive() -> bool:
+    """A render someone waits for (comfyloom/scheduling.py): queued in ComfyUI ahead of a set's sticker it holds
+    next, which Temporal's priority ordered behind it but the worker took in the same instant."""
+    key = activity.info().priority.priority_key
+    return key is not None and 0 < key <= INTERACTIVE
 
 
 def prompt_id_for(workflow_id: str, step: str) -> str:
@@ -183,7 +187,7 @@ class ComfyActivities:
                 activity.heartbeat(RenderProgress(waiting_for="gpu_slot", waiting_since=waiting_since))
                 await asyncio.sleep(BACKLOG_POLL_SECONDS)
             try:
-                comfy_id = await self._client.queue_prompt(graph, prompt_id)
+                comfy_id = await self._client.queue_prompt(graph, prompt_id, front=_interactive())
             except ComfyRejected as e:
                 raise failure(ErrorType.comfy_rejected, f"ComfyUI rejected the graph: {e}") from e
         activity.logger.info("queued prompt %s (%s)", comfy_id, request.template)

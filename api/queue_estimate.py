@@ -16,6 +16,7 @@ from comfyloom.db import render_times
 from comfyloom.db.jobs import JobRow
 from comfyloom.gpu_fleet import GpuFleet, gpu_fleet
 from comfyloom.kinds import KINDS
+from comfyloom.scheduling import COMFY_BACKLOG
 from comfyloom.settings import Settings
 
 NO_GPU = "no GPU is taking jobs: the GPU machine is off, asleep, or its worker is not running"
@@ -49,7 +50,7 @@ async def estimate(pool: asyncpg.Pool, temporal: Client, settings: Settings, job
     """
     kind = ImageKind(job.kind)
     gpus = _takers(await _fleet(temporal, settings.temporal_namespace), KINDS[kind].template(settings))
-    ahead = await render_times.ahead_of(pool, job.id, job.priority_key, job.created_at)
+    ahead = await render_times.ahead_of(pool, job.id, job.priority_key, job.created_at, in_hand=COMFY_BACKLOG * gpus)
     if gpus == 0:
         return QueueOut(ahead=len(ahead), gpus=0, note=NO_GPU)
     medians = await render_times.medians(pool)

@@ -24,6 +24,11 @@ from pydantic import BaseModel
 
 from comfyloom.contracts.domain import ImageKind
 
+# Prompts a GPU worker lets its ComfyUI hold at once (running + pending): one rendering and the next one ready, so
+# the GPU never idles between jobs, while the rest of the backlog stays in Temporal, where any GPU worker can take
+# it, priority and fairness order it, and a cancelled job never reaches ComfyUI (worker_gpu/slot_supplier.py).
+COMFY_BACKLOG = 2
+
 URGENT = 1
 INTERACTIVE = 2
 COVER = 3

@@ -29,11 +29,12 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.comfy import COMFY_BACKLOG, ComfyActivities
+from activities.comfy import ComfyActivities
 from activities.presence import PresenceActivities
 from comfy_templates import active_templates, template_names
 from comfyloom.comfyui.client import ComfyClient, ComfyEvents
 from comfyloom.lifecycle import run_workers
+from comfyloom.scheduling import COMFY_BACKLOG
 from comfyloom.settings import GPU_FLEET_TASK_QUEUE, GPU_TASK_QUEUE, Settings
 from worker_gpu.readiness import Capability, report_forever, stopped_report
 from worker_gpu.slot_supplier import ComfyRoom, queue_tuner

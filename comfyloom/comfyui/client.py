@@ -163,8 +163,9 @@ class ComfyClient:
             raise ComfyError(f"ComfyUI {method} {path} answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
-    async def queue_prompt(self, graph: dict[str, Any], prompt_id: str) -> str:
-        """Queue a graph under our `prompt_id`; returns the id ComfyUI runs it under.
+    async def queue_prompt(self, graph: dict[str, Any], prompt_id: str, *, front: bool = False) -> str:
+        """Queue a graph under our `prompt_id` (`front`: ahead of the prompts pending, as ComfyUI's own "queue
+        front" does); returns the id ComfyUI runs it under.
 
         A ComfyUI older than client-chosen ids answers with an id of its own: that is the one its queue,
         history and events use. Ours travels in `extra_data` either way, so `find_prompt` can map it back.
@@ -174,6 +175,7 @@ class ComfyClient:
             "client_id": self.client_id,
             "prompt_id": prompt_id,
             "extra_data": {CLIENT_PROMPT_ID: prompt_id},
+            **({"front": True} if front else {}),
         }
         response = await self._request("POST", "/prompt", json=body)
         if response.status_code == 400:

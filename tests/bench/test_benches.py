@@ -19,6 +19,7 @@ SMALLEST = {
     "throughput.py": "--render-seconds 0.05 --avatars 2 --sets 1 --lone-sets 1 --lone-avatars 1 --users 2".split(),
     # The GPU worker's group alone, offline from the wheels scripts/setup keeps (the others need the index).
     "gpu_install.py": f"--only gpu --find-links {BENCH.parent / '.cache' / 'wheels'} --imports 1".split(),
+    "fairness.py": "--render-seconds 0.05 --sets 1 --warmup 1".split(),
     "fleet.py": "--render-seconds 0.05 --gpus 1,2 --per-gpu 10 --users 3 --faster 0.02 --lone 1".split(),
 }
 

@@ -51,3 +51,34 @@ async def test_a_busy_gpu_leaves_the_next_job_to_an_idle_one(
                 status = await wait_for(api, accepted["jobId"], done, within=30, headers=as_user(user))
                 assert status["status"] == "ready", status
     assert busy.sim.renders == 2
+
+
+@pytest.mark.usefixtures("cpu_worker")
+async def test_a_backlog_waits_in_temporal_with_comfyui_one_prompt_deep_and_two_gpus_both_busy(
+    api: httpx.AsyncClient, client: Client, store: ObjectStore, settings: Settings
+) -> None:
+    """Ten avatars on two GPU workers: neither ComfyUI ever holds more than one prompt waiting behind the one it
+    renders (the rest wait in Temporal, where priority and fairness order them), and both render."""
+    async with (
+        simulated(settings, SimConfig(render_seconds=0.8)) as one,
+        simulated(settings, SimConfig(render_seconds=0.8)) as two,
+        gpu(client, one, worker_id="deep-gpu-1"),
+    ):
+        other = await temporal.connect(settings, identity="deep-gpu-2")
+        async with gpu(other, two, worker_id="deep-gpu-2"):
+            jobs = [await start_avatar(api, f"deep-{i}") for i in range(10)]
+            deepest = 0
+            watching = asyncio.gather(
+                *(
+                    wait_for(api, job["jobId"], done, within=60, headers=as_user(f"deep-{i}"))
+                    for i, job in enumerate(jobs)
+                )
+            )
+            while not watching.done():
+                for rig in (one, two):
+                    deepest = max(deepest, await comfy_backlog(rig.settings.comfyui_url))
+                await asyncio.sleep(0.05)
+            statuses = await watching
+    assert [s["status"] for s in statuses] == ["ready"] * 10
+    assert deepest <= 2  # one rendering, one next
+    assert one.sim.renders >= 3 and two.sim.renders >= 3 and one.sim.renders + two.sim.renders == 10
