@@ -24,6 +24,7 @@ LAYERS = {
 LIBRARY = {
     "comfyloom.kinds": 4,
     "comfyloom.start_outbox": 3,
+    "comfyloom.scheduling": 2,
     "comfyloom.prompts.translate": 3,
     "comfyloom.prompts.screening": 3,
     "comfyloom.db": 2,

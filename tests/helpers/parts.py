@@ -36,9 +36,12 @@ class LocalParts:
 
 
 @contextlib.asynccontextmanager
-async def running_gpu_worker(client: Client, settings: Settings, worker_id: str = "test-gpu") -> AsyncIterator[None]:
+async def running_gpu_worker(
+    client: Client, settings: Settings, worker_id: str = "test-gpu", *, observer: Client | None = None
+) -> AsyncIterator[None]:
     """A GPU worker polling, entered once its first readiness report reached the cloud (the gpu-fleet run, which
-    the session's `client` fixture starts), so a job started next is checked against it."""
+    the session's `client` fixture starts), so a job started next is checked against it. `observer` reads the
+    run where `client` may not (a GPU worker's connection through the mTLS door cannot describe workflows)."""
     async with gpu_workers(client, settings, worker_id=worker_id) as started:
         async with contextlib.AsyncExitStack() as stack:
             for worker in started.workers:
@@ -47,7 +50,7 @@ async def running_gpu_worker(client: Client, settings: Settings, worker_id: str 
                 async with asyncio.timeout(FIRST_REPORT_SECONDS):
                     await started.first_report.wait()
                     # Sent is not yet recorded: the heartbeat reaches Temporal a moment later.
-                    while not [r for r in await gpu_worker_reports(client) if r.worker_id == worker_id]:  # noqa: ASYNC110
+                    while not [r for r in await gpu_worker_reports(observer or client) if r.worker_id == worker_id]:  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
             yield
 

@@ -57,12 +57,16 @@ def over_tls(settings: Settings, proxy: TlsProxy, pki: Pki) -> Settings:
 
 @pytest.mark.usefixtures("cpu_worker")
 async def test_gpu_worker_renders_over_mutual_tls_and_is_refused_without_a_certificate(
-    api: httpx.AsyncClient, store: ObjectStore, sim: tuple[Simulator, Settings], tls: tuple[TlsProxy, Pki]
+    api: httpx.AsyncClient,
+    client: Client,
+    store: ObjectStore,
+    sim: tuple[Simulator, Settings],
+    tls: tuple[TlsProxy, Pki],
 ) -> None:
     simulator, settings = sim
     home = over_tls(settings, *tls)
     gpu_client = await temporal.connect(home, identity="home-gpu")
-    async with running_gpu_worker(gpu_client, home, worker_id="home-gpu"):
+    async with running_gpu_worker(gpu_client, home, worker_id="home-gpu", observer=client):
         accepted = await start_avatar(api, "home-user")
         status = await wait_for(api, accepted["jobId"], done, headers=as_user("home-user"))
     assert status["status"] == "ready", status
@@ -110,14 +114,18 @@ async def test_a_stolen_gpu_certificate_cannot_start_stop_or_read_workflows(
 
 @pytest.mark.usefixtures("cpu_worker")
 async def test_a_network_cut_mid_render_reconnects_and_renders_once(
-    api: httpx.AsyncClient, store: ObjectStore, sim: tuple[Simulator, Settings], tls: tuple[TlsProxy, Pki]
+    api: httpx.AsyncClient,
+    client: Client,
+    store: ObjectStore,
+    sim: tuple[Simulator, Settings],
+    tls: tuple[TlsProxy, Pki],
 ) -> None:
     simulator, settings = sim
     proxy, pki = tls
     simulator.faults.append(Fault(kind="slow", seconds=4.0))
     home = over_tls(settings, proxy, pki)
     gpu_client = await temporal.connect(home, identity="home-gpu")
-    async with running_gpu_worker(gpu_client, home, worker_id="home-gpu"):
+    async with running_gpu_worker(gpu_client, home, worker_id="home-gpu", observer=client):
         accepted = await start_avatar(api, "home-user")
         await wait_for(api, accepted["jobId"], lambda s: s["stage"] == "rendering", headers=as_user("home-user"))
         await asyncio.sleep(0.5)
