@@ -38,20 +38,25 @@ async def finished_at(api: httpx.AsyncClient, job_id: str, user: str) -> datetim
 async def test_a_sticker_and_a_scene_asked_after_a_sets_stickers_render_before_them(
     api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
 ) -> None:
-    """The set's stickers and the single sticker wait on one queue, where the single one's priority (2, someone
-    is waiting) goes before the set's (4); the scene, on its own template's queue, is taken at the next slot."""
+    """Two sets' stickers and the single sticker wait on one queue, where the single one's priority (2, someone
+    is waiting) goes before the sets' (4); the scene, on its own template's queue, is taken at the next slot.
+    First come, first served, all sixteen would render before the single sticker."""
     async with (
         simulated(settings, SimConfig(render_seconds=0.6)) as rig,
         build_cpu_worker(client, pool, store, settings),
         gpu(client, rig, worker_id="priority-gpu"),
     ):
         character = await create_character(api, "bulk-user")
-        bulk = await post(api, "/api/v1/image-generation/stickers/bulk", {"characterId": character["id"]}, "bulk-user")
-        assert bulk.status_code == 202, bulk.text
-        set_id = bulk.json()["jobId"]
+        sets = []
+        for _ in range(2):
+            bulk = await post(
+                api, "/api/v1/image-generation/stickers/bulk", {"characterId": character["id"]}, "bulk-user"
+            )
+            assert bulk.status_code == 202, bulk.text
+            sets.append(bulk.json()["jobId"])
         await wait_for(
             api,
-            set_id,
+            sets[0],
             lambda s: any(x["status"] == "ready" for x in s["stickers"]),
             within=60,
             headers=as_user("bulk-user"),
@@ -71,14 +76,16 @@ async def test_a_sticker_and_a_scene_asked_after_a_sets_stickers_render_before_t
             await finished_at(api, single.json()["jobId"], "chat-user"),
             await finished_at(api, scene.json()["jobId"], "chat-user"),
         ]
-        stickers = (await wait_for(api, set_id, done, within=120, headers=as_user("bulk-user")))["stickers"]
-        set_done = [await finished_at(api, s["jobId"], "bulk-user") for s in stickers]
+        set_done = []
+        for set_id in sets:
+            stickers = (await wait_for(api, set_id, done, within=120, headers=as_user("bulk-user")))["stickers"]
+            set_done += [await finished_at(api, s["jobId"], "bulk-user") for s in stickers]
+    # Of the sixteen, before both were ready: those ready when they were asked for and the ones their prompts
+    # took to build (a loaded machine's seconds), the two ComfyUI held, one taken in the same instant.
+    assert sum(t < max(interactive) for t in set_done) <= 9, (interactive, sorted(set_done))
     # Runs started with a priority and a fairness key: the same commands, so the corpus only grows by them.
     await record(client, single.json()["workflowId"], "sticker_interactive_before_a_set")
     await record(client, scene.json()["workflowId"], "scene_interactive_before_a_set")
-    # Before both were ready, at most five of the eight: one ready when they were asked for, the two ComfyUI
-    # held, one taken with the scene in the same instant, and one for a loaded machine's timing (FIFO: all 8).
-    assert sum(t < max(interactive) for t in set_done) <= 5, (interactive, sorted(set_done))
 
 
 async def test_one_users_backlog_holds_anothers_job_back_by_the_renders_in_hand_at_most(
@@ -168,9 +175,9 @@ async def test_a_job_waiting_for_a_gpu_says_where_it_stands_or_that_no_gpu_takes
     async with simulated(settings, SimConfig(render_seconds=2.0)) as rig, gpu(client, rig, worker_id="estimate-gpu"):
         # Its render is measured: the estimates' median of an avatar.
         await wait_for(api, first.json()["jobId"], done, within=60, headers=as_user("waiting-user"))
-        more = [
+        more = [  # the last waits for four renders of 2 s: time enough to look at it, even on a loaded machine
             await post(api, "/api/v1/image-generation/avatar", {"characterId": character["id"]}, "waiting-user")
-            for _ in range(3)
+            for _ in range(5)
         ]
         queue = await waiting(more[-1].json()["jobId"], gpus=1)
         assert queue["gpus"] == 1 and queue["ahead"] >= 1, queue
