@@ -4,7 +4,6 @@ finish), over the GPU workers taking this template now. No GPU polling: it says 
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -12,36 +11,14 @@ from temporalio.client import Client
 
 from api.schemas import QueueOut
 from comfyloom.contracts.domain import ImageKind
-from comfyloom.db import render_times
+from comfyloom.db import jobs, render_times
 from comfyloom.db.jobs import JobRow
-from comfyloom.gpu_fleet import GpuFleet, gpu_fleet
+from comfyloom.gpu_fleet import recent_gpu_fleet, takers
 from comfyloom.kinds import KINDS
 from comfyloom.scheduling import COMFY_BACKLOG
 from comfyloom.settings import Settings
 
 NO_GPU = "no GPU is taking jobs: the GPU machine is off, asleep, or its worker is not running"
-# The GPU fleet is read at most this often per API process (streams look every 0.25 s).
-FLEET_SECONDS = 2.0
-_fleets: dict[int, tuple[float, GpuFleet]] = {}
-
-
-async def _fleet(temporal: Client, namespace: str) -> GpuFleet:
-    cached = _fleets.get(id(temporal))
-    if cached is not None and time.monotonic() - cached[0] < FLEET_SECONDS:
-        return cached[1]
-    fleet = await gpu_fleet(temporal, namespace)
-    _fleets[id(temporal)] = (time.monotonic(), fleet)
-    return fleet
-
-
-def _takers(fleet: GpuFleet, template: str) -> int:
-    """Polling GPU workers that render `template`, or have not said they cannot."""
-    count = 0
-    for worker_id in fleet.polling:
-        report = fleet.reports.get(worker_id)
-        check = next((t for t in report.templates if t.template == template), None) if report else None
-        count += check is None or check.renders or not (report and report.reachable)
-    return count
 
 
 async def estimate(pool: asyncpg.Pool, temporal: Client, settings: Settings, job: JobRow) -> QueueOut:
@@ -49,8 +26,9 @@ async def estimate(pool: asyncpg.Pool, temporal: Client, settings: Settings, job
     RPCError: Temporal did not answer (the caller shows the status without an estimate).
     """
     kind = ImageKind(job.kind)
-    gpus = _takers(await _fleet(temporal, settings.temporal_namespace), KINDS[kind].template(settings))
-    ahead = await render_times.ahead_of(pool, job.id, job.priority_key, job.created_at, in_hand=COMFY_BACKLOG * gpus)
+    fleet = await recent_gpu_fleet(temporal, settings.temporal_namespace)
+    gpus = takers(KINDS[kind].template(settings), fleet)
+    ahead = await jobs.kinds_ahead_of(pool, job.id, job.priority_key, job.created_at, in_hand=COMFY_BACKLOG * gpus)
     if gpus == 0:
         return QueueOut(ahead=len(ahead), gpus=0, note=NO_GPU)
     medians = await render_times.medians(pool)

@@ -86,7 +86,7 @@ async def retry_set(set_id: str, *, caller: Caller) -> JobAccepted:
         loras=as_loras(asked.loras),
         webhook=await webhook_for(asked.webhook_url, caller),
         caller=caller,
-        # As first asked: an operator's urgent set stays urgent when its user retries it.
+        # As first asked, but for `urgent`, which was an operator's to give: a retry runs at the set's own priority.
         placed=scheduling_for(caller, STICKER_SET_PRIORITY, "normal" if asked.priority == "urgent" else asked.priority),
     )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +22,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from comfyloom.contracts.health import GpuWorkerReport, Renderable
+from comfyloom.contracts.health import GpuWorkerReport, Renderable, TemplateCheck
 from comfyloom.settings import CPU_TASK_QUEUE, GPU_FLEET_WORKFLOW_ID, GPU_TASK_QUEUE
 
 log = logging.getLogger("comfyloom.gpu_fleet")
@@ -33,6 +35,9 @@ GPU_REPORT_WINDOW = timedelta(seconds=30)
 SHARED_QUEUE_IDENTITY = "@shared"
 # The fleet's workflow type (workflows/fleet.py), named here so the library need not import the workflows.
 GPU_FLEET_WORKFLOW = "GpuFleet"
+# Read at most this often per client: load balancers poll health every few seconds, and every waiting job's
+# status and stream looks at the fleet for its estimate. Workers resend their reports every 10 s.
+FLEET_VIEW_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,19 @@ async def gpu_fleet(client: Client, namespace: str) -> GpuFleet:
     return GpuFleet(polling=polling, reports=reports)
 
 
+_views: weakref.WeakKeyDictionary[Client, tuple[float, str, GpuFleet]] = weakref.WeakKeyDictionary()
+
+
+async def recent_gpu_fleet(client: Client, namespace: str) -> GpuFleet:
+    """`gpu_fleet`, read again only when the last read of this client and namespace is FLEET_VIEW_SECONDS old."""
+    cached = _views.get(client)
+    if cached is not None and cached[1] == namespace and time.monotonic() - cached[0] < FLEET_VIEW_SECONDS:
+        return cached[2]
+    fleet = await gpu_fleet(client, namespace)
+    _views[client] = (time.monotonic(), namespace, fleet)
+    return fleet
+
+
 async def gpu_worker_reports(client: Client) -> list[GpuWorkerReport]:
     """The reports GPU workers hold in the gpu-fleet run: a live one per worker (heartbeated lately), or the one
     it sent as it stopped; newest first. No run (no CPU worker started yet): none."""
@@ -111,18 +129,29 @@ async def gpu_worker_reports(client: Client) -> list[GpuWorkerReport]:
     return [report for _, report in sorted(newest.values(), key=lambda kv: kv[0], reverse=True)]
 
 
+def _check_of(report: GpuWorkerReport | None, template: str) -> TemplateCheck | None:
+    """What a reachable ComfyUI's report says of `template`; None when there is no such word."""
+    if report is None or not report.reachable:
+        return None
+    return next((t for t in report.templates if t.template == template), None)
+
+
 def renderable(template: str, fleet: GpuFleet) -> Renderable:
     """Whether some polling GPU worker can render `template`: `unknown` while none has checked a reachable ComfyUI
     for it (a job then waits for one, as for a GPU machine that is off)."""
     reasons: list[str] = []
     for worker_id in sorted(fleet.polling):
-        report = fleet.reports.get(worker_id)
-        if report is None or not report.reachable:
-            continue
-        check = next((t for t in report.templates if t.template == template), None)
+        check = _check_of(fleet.reports.get(worker_id), template)
         if check is None:
             continue
         if check.renders:
             return Renderable(verdict="yes")
-        reasons += [f"{report.worker_id}: {reason}" for reason in check.reasons or [f"{template}: not renderable"]]
+        reasons += [f"{worker_id}: {reason}" for reason in check.reasons or [f"{template}: not renderable"]]
     return Renderable(verdict="no", reasons=reasons) if reasons else Renderable(verdict="unknown")
+
+
+def takers(template: str, fleet: GpuFleet) -> int:
+    """Polling GPU workers that take renders of `template`: every one but those whose ComfyUI was found to refuse
+    it (the gate on the template's queue, worker_gpu/slot_supplier.py)."""
+    refusing = [w for w in fleet.polling if (check := _check_of(fleet.reports.get(w), template)) and not check.renders]
+    return len(fleet.polling) - len(refusing)

@@ -51,31 +51,32 @@ class ObjectStore:
         self._settings = settings
         self.bucket = settings.s3_bucket
 
-    @cached_property
-    def _client(self) -> S3Client:
+    def _s3(self, endpoint_url: str | None, config: Config) -> S3Client:
         s = self._settings
         return boto3.client(
             "s3",
-            endpoint_url=s.s3_endpoint_url,
+            endpoint_url=endpoint_url,
             region_name=s.s3_region,
             aws_access_key_id=s.s3_access_key_id,
             aws_secret_access_key=s.s3_secret_access_key.get_secret_value(),
             aws_session_token=s.s3_session_token,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, s3={"addressing_style": "path"}),
+            config=config,
+        )
+
+    @cached_property
+    def _client(self) -> S3Client:
+        return self._s3(
+            self._settings.s3_endpoint_url,
+            Config(retries={"mode": "standard", "max_attempts": 3}, s3={"addressing_style": "path"}),
         )
 
     @cached_property
     def _signer(self) -> S3Client:
         """Signs upload URLs for the GPU machines, for the endpoint they reach (SigV4 signs the host)."""
         s = self._settings
-        return boto3.client(
-            "s3",
-            endpoint_url=s.s3_upload_endpoint_url or s.s3_endpoint_url,
-            region_name=s.s3_region,
-            aws_access_key_id=s.s3_access_key_id,
-            aws_secret_access_key=s.s3_secret_access_key.get_secret_value(),
-            aws_session_token=s.s3_session_token,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        return self._s3(
+            s.s3_upload_endpoint_url or s.s3_endpoint_url,
+            Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
 
     def presign_put(self, key: str, content_type: str, expires_in: int) -> str:

@@ -10,7 +10,6 @@ GPU until their deadline), each with its reasons.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from datetime import timedelta
 
@@ -23,14 +22,10 @@ from api.schemas import ComponentHealth, GpuWorkerOut, Health
 from comfy_templates import active_templates, template_for
 from comfyloom.contracts.domain import ImageKind
 from comfyloom.contracts.health import GpuWorkerReport
-from comfyloom.gpu_fleet import gpu_fleet
+from comfyloom.gpu_fleet import recent_gpu_fleet
 from comfyloom.settings import Settings
 
 router = APIRouter(prefix="/api/v1/image-generation", tags=["health"])
-
-# Load balancers poll health every few seconds: the GPU side (pollers, worker reports) is read at most this
-# often per API replica. Workers refresh their reports every 10 s while something is wrong.
-GPU_VIEW_SECONDS = 2.0
 
 
 async def _check(probe: Awaitable[object]) -> ComponentHealth:
@@ -68,7 +63,7 @@ async def health(
     ]
     workers: list[GpuWorkerOut] = []
     if temporal_ok.ok and storage_ok.ok:
-        workers = await _gpu_view(request, temporal, settings)
+        workers = await _gpu_view(temporal, settings)
     in_use = [t.name for t in active_templates(settings)]
     renderable = {name for w in workers if w.polling for name in w.renders}
     if reasons:
@@ -108,19 +103,15 @@ def _gpu_reasons(workers: list[GpuWorkerOut], in_use: list[str], renderable: set
     return reasons
 
 
-async def _gpu_view(request: Request, temporal: Client, settings: Settings) -> list[GpuWorkerOut]:
-    """Each GPU worker seen lately (polling, or with a fresh report), read at most every GPU_VIEW_SECONDS."""
-    cached: tuple[float, list[GpuWorkerOut]] | None = getattr(request.app.state, "gpu_view", None)
-    if cached is not None and time.monotonic() - cached[0] < GPU_VIEW_SECONDS:
-        return cached[1]
-    fleet = await gpu_fleet(temporal, settings.temporal_namespace)
+async def _gpu_view(temporal: Client, settings: Settings) -> list[GpuWorkerOut]:
+    """Each GPU worker seen lately (polling, or with a fresh report), read at most every FLEET_VIEW_SECONDS."""
+    fleet = await recent_gpu_fleet(temporal, settings.temporal_namespace)
     workers = [
         _worker_out(worker_id, fleet.reports.get(worker_id), polling=True) for worker_id in sorted(fleet.polling)
     ]
     workers += [
         _worker_out(r.worker_id, r, polling=False) for r in fleet.reports.values() if r.worker_id not in fleet.polling
     ]
-    request.app.state.gpu_view = (time.monotonic(), workers)
     return workers
 
 

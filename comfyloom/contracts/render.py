@@ -56,6 +56,7 @@ class SignStaging(BaseModel):
 class AwaitRequest(BaseModel):
     prompt_id: str
     template: str
+    # Read by GPU workers from before signed uploads, which stage under it with keys of their own.
     staging_prefix: str
     # One a rendered image, in the order ComfyUI lists them; empty for runs started before signed uploads.
     uploads: list[SignedUpload] = []
