@@ -44,7 +44,7 @@ from comfyloom.contracts.render import (
     WaitingFor,
 )
 from comfyloom.errors import ErrorType, failure
-from comfyloom.scheduling import COMFY_BACKLOG, INTERACTIVE
+from comfyloom.scheduling import COMFY_BACKLOG, goes_to_front
 
 _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 
@@ -84,10 +84,9 @@ def _earlier_wait(waiting_for: WaitingFor) -> datetime | None:
 
 
 def _interactive() -> bool:
-    """A render someone waits for (comfyloom/scheduling.py): queued in ComfyUI ahead of a set's sticker it holds
-    next, which Temporal's priority ordered behind it but the worker took in the same instant."""
-    key = activity.info().priority.priority_key
-    return key is not None and 0 < key <= INTERACTIVE
+    """A render someone waits for (comfyloom/scheduling.py): queued in ComfyUI ahead of the set's sticker it
+    holds next, which the worker took before this job was asked for."""
+    return goes_to_front(activity.info().priority.priority_key)
 
 
 def prompt_id_for(workflow_id: str, step: str) -> str:
@@ -138,6 +137,7 @@ class ComfyActivities:
         self._checkpoint = checkpoint
         self._poll_seconds = poll_seconds
         self._queueing = asyncio.Lock()
+        self._front: set[str] = set()  # prompts this worker queued at the front of ComfyUI's pending ones
 
     def _queued(self, prompt_id: str, *, reattached: bool = False) -> QueuedPrompt:
         return QueuedPrompt(prompt_id=prompt_id, worker_task_queue=self._worker_task_queue, reattached=reattached)
@@ -178,20 +178,35 @@ class ComfyActivities:
                 ErrorType.template_refused_here, f"this GPU worker's ComfyUI would refuse template {request.template!r}"
             )
         graph = render_graph(request, self._checkpoint)
-        async with self._queueing:
-            waiting_since: datetime | None = None
-            while await self._client.backlog() >= COMFY_BACKLOG:
-                if activity.is_worker_shutdown():  # hand the job back to the queue, for another GPU worker
-                    raise failure(ErrorType.gpu_worker_shutdown, "the GPU worker is shutting down")
-                waiting_since = waiting_since or datetime.now(UTC)
-                activity.heartbeat(RenderProgress(waiting_for="gpu_slot", waiting_since=waiting_since))
-                await asyncio.sleep(BACKLOG_POLL_SECONDS)
-            try:
-                comfy_id = await self._client.queue_prompt(graph, prompt_id, front=_interactive())
-            except ComfyRejected as e:
-                raise failure(ErrorType.comfy_rejected, f"ComfyUI rejected the graph: {e}") from e
-        activity.logger.info("queued prompt %s (%s)", comfy_id, request.template)
+        front = _interactive()
+        waiting_since: datetime | None = None
+        while True:
+            async with self._queueing:  # the look at ComfyUI's queue and the queueing, one job at a time
+                if await self._has_room(front=front):
+                    try:
+                        comfy_id = await self._client.queue_prompt(graph, prompt_id, front=front)
+                    except ComfyRejected as e:
+                        raise failure(ErrorType.comfy_rejected, f"ComfyUI rejected the graph: {e}") from e
+                    if front:
+                        self._front.add(comfy_id)
+                    break
+            if activity.is_worker_shutdown():  # hand the job back to the queue, for another GPU worker
+                raise failure(ErrorType.gpu_worker_shutdown, "the GPU worker is shutting down")
+            waiting_since = waiting_since or datetime.now(UTC)
+            activity.heartbeat(RenderProgress(waiting_for="gpu_slot", waiting_since=waiting_since))
+            await asyncio.sleep(BACKLOG_POLL_SECONDS)
+        activity.logger.info("queued prompt %s (%s%s)", comfy_id, request.template, ", at the front" if front else "")
         return self._queued(comfy_id)
+
+    async def _has_room(self, *, front: bool) -> bool:
+        """Whether ComfyUI may take one more prompt: COMFY_BACKLOG in all, one rendering and one next. A render
+        someone waits for counts only the prompts it would not pass (the one running and those queued at the
+        front): it goes ahead of a set's sticker ComfyUI holds next, so it waits for one render at most, not two.
+        """
+        running, pending = await self._client.held()
+        self._front.intersection_update(pending)  # those started or gone are no longer ahead of anyone
+        ahead = [p for p in pending if p in self._front] if front else pending
+        return len(running) + len(ahead) < COMFY_BACKLOG
 
     @activity.defn(name="await_comfy_result")
     async def await_comfy_result(self, request: AwaitRequest) -> RenderResult:

@@ -328,8 +328,10 @@ class QueueOut(CamelModel):
     """Where a job waiting for a GPU stands."""
 
     ahead: int = Field(
-        description="Renders a GPU takes before this one: every unfinished job of a higher priority, and those of "
-        "its own priority asked for earlier. Fairness may move another user's job of its priority ahead or behind."
+        description="Renders a GPU takes before this one: every unfinished job of a higher priority, those of its "
+        "own priority asked for earlier, and the prompts a GPU holds that it cannot pass (the render under way; for "
+        "bulk and background jobs the next one too). Fairness may move another user's job of its priority ahead or "
+        "behind."
     )
     gpus: int = Field(description="GPU workers taking this kind of job now; 0: none, and no time is estimated.")
     estimated_start_at: datetime | None = Field(

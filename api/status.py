@@ -17,11 +17,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.live_stage import live_stage
-from api.queue_estimate import estimate
-from api.schemas import JobStatusOut, RenderProgressOut, StickerStatusOut
+from api.schemas import JobStatusOut, QueueOut, RenderProgressOut, StickerStatusOut
 from comfyloom.contracts.domain import Emotion, Stage
 from comfyloom.db import jobs
 from comfyloom.db.jobs import STICKER_SET, JobStatus
+from comfyloom.gpu_fleet import recent_gpu_fleet
+from comfyloom.queue_estimate import estimate
 from comfyloom.settings import Settings
 
 
@@ -50,7 +51,8 @@ async def observe(
     queue = None
     if live.stage is Stage.waiting_for_gpu and job.kind != STICKER_SET:
         with contextlib.suppress(RPCError, asyncpg.PostgresError):  # no estimate this time; the status still goes
-            queue = await estimate(pool, temporal, settings, job)
+            fleet = await recent_gpu_fleet(temporal, settings.temporal_namespace)
+            queue = QueueOut.model_validate((await estimate(pool, fleet, settings, job)).model_dump())
     out = JobStatusOut(
         **job.model_dump(exclude={"id", "user_id", "request", "updated_at", "set_id", "emotion", "priority_key"}),
         job_id=job.id,

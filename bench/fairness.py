@@ -3,8 +3,9 @@
     .venv/bin/python bench/fairness.py [--render-seconds 0.5,2] [--sets 3] [--warmup 10]
 
 For each render time T and each mode (TASK_PRIORITY=false, then true), on a fresh dev stack with one simulated
-GPU: user A orders `--sets` sticker sets; while A's backlog waits, users B and C each order an avatar, a chat
-scene and a single sticker (at 3 T and 6 T after A): the sticker waits on the same queue as A's stickers.
+GPU: user A orders `--sets` sticker sets; while A's backlog waits, users B and C each order an avatar and a chat
+scene, one order every 2.5 T from 2 T after A on, each at a random point of a render (`--seed`). With
+`--single-stickers` each also orders a single sticker, which waits on the same queue as A's stickers.
 Before that, `--warmup` renders of each kind give the estimates their medians. Prints, per run: B's and C's
 wait from POST to render start (p50/p95, in T), A's sets' makespan, the GPU's busy fraction, and the start
 estimate's error (|estimated - actual| over the wait, p50/p95, every job whose estimate was seen); then the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -29,7 +31,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers of bench/throughput.py, run as a script
 sys.path.insert(1, str(Path(__file__).parents[1]))  # devstack/ and the project, run from the checkout
 
-from throughput import executions, issue_users, pct
+from temporalio.client import Client as TemporalClient
+from throughput import executions, issue_users, pct, steps_of
 
 from activities.comfy import prompt_id_for
 from devstack import localstack
@@ -96,7 +99,7 @@ class Client:
         return str(status["workflowId"])
 
     async def watch(self, job: Job) -> str:
-        """Until it ends; keeps the first start estimate its status shows."""
+        """Until it ends; keeps the first start estimate its status shows. The start itself is ComfyUI's."""
         while True:
             status = (await self.http.get(f"/api/v1/image-generation/status/{job.job_id}", headers=self.headers)).json()
             queue = status.get("queue") or {}
@@ -104,10 +107,22 @@ class Client:
                 job.estimated_start = datetime.fromisoformat(queue["estimatedStartAt"]).timestamp()
             if status["status"] in ("ready", "failed", "cancelled"):
                 return str(status["status"])
-            await asyncio.sleep(0.1)
+            # Often until its first estimate is seen, then as a client would: 28 jobs looked at every 0.1 s are
+            # 280 status requests a second, a load on this 2-core machine that slows the stack being measured.
+            await asyncio.sleep(0.1 if job.estimated_start is None else 1.0)
 
 
-async def bench(api: str, comfyui: str, operator_key: str, t: float, sets: int, warmup: int) -> Run:
+async def bench(
+    api: str,
+    comfyui: str,
+    temporal: str,
+    operator_key: str,
+    t: float,
+    sets: int,
+    warmup: int,
+    single_stickers: bool,
+    seed: int,
+) -> Run:
     async with httpx.AsyncClient(base_url=api, timeout=60) as http:
         keys = await issue_users(http, operator_key, 3, 2000)
         a, b, c = (Client(http, key) for key in keys)
@@ -128,12 +143,15 @@ async def bench(api: str, comfyui: str, operator_key: str, t: float, sets: int, 
         backlog = [job for _ in range(sets) for job in await a.order("A", "set")]
         watchers = [asyncio.create_task(a.watch(job)) for job in backlog]
         interactive: list[Job] = []
-        for delay, client, user in ((3 * t, b, "B"), (6 * t, c, "C")):
-            await asyncio.sleep(max(0.0, measured_from + delay - time.time()))
-            for kind in ("avatar", "scene", "sticker"):
-                jobs = await client.order(user, kind)
-                interactive += jobs
-                watchers += [asyncio.create_task(client.watch(job)) for job in jobs]
+        kinds = ("avatar", "scene", *(("sticker",) if single_stickers else ()))
+        orders = [(client, user, kind) for kind in kinds for client, user in ((b, "B"), (c, "C"))]
+        phases = random.Random(seed)
+        for i, (client, user, kind) in enumerate(orders):
+            # One order every 2.5 T on average, at a random point of the render under way.
+            await asyncio.sleep(max(0.0, measured_from + (2 + 2.5 * i + phases.random()) * t - time.time()))
+            jobs = await client.order(user, kind)
+            interactive += jobs
+            watchers += [asyncio.create_task(client.watch(job)) for job in jobs]
         outcomes = await asyncio.gather(*watchers)
         assert set(outcomes) == {"ready"}, outcomes
         ran = {e.prompt_id: e for e in await executions(http, comfyui)}
@@ -145,13 +163,29 @@ async def bench(api: str, comfyui: str, operator_key: str, t: float, sets: int, 
     span = max(e.ended for e in mine) - min(e.started for e in mine)
     run.busy = sum(e.seconds for e in mine) / span
     for job in [*backlog, *interactive]:
+        actual = start[job.job_id].started
+        error = None
         if job.estimated_start is not None:
-            actual = start[job.job_id].started
-            run.errors.append(abs(job.estimated_start - actual) / max(actual - job.posted, t))
+            error = abs(job.estimated_start - actual) / max(actual - job.posted, t)
+            run.errors.append(error)
+        if os.environ.get("BENCH_VERBOSE"):
+            estimated = "-" if job.estimated_start is None else f"{job.estimated_start - measured_from:6.2f}"
+            print(
+                f"  {job.user} {job.kind:<7} posted {job.posted - measured_from:6.2f}"
+                f" started {actual - measured_from:6.2f}"
+                f" estimated {estimated} error {'-' if error is None else f'{error:.2f}'}",
+                file=sys.stderr,
+            )
+    if os.environ.get("BENCH_VERBOSE"):
+        runs = await TemporalClient.connect(temporal)
+        for job in interactive:
+            history = await runs.get_workflow_handle(job.workflow_id).fetch_history()
+            steps = steps_of(history, job.posted, until="queue_comfy_prompt")
+            print(f"  {job.user} {job.kind}: {', '.join(steps)}", file=sys.stderr)
     return run
 
 
-def run_stack(t: float, priority: bool, sets: int, warmup: int) -> Run:
+def run_stack(t: float, priority: bool, sets: int, warmup: int, single_stickers: bool, seed: int) -> Run:
     os.environ["TASK_PRIORITY"] = "true" if priority else "false"  # the stack's API reads it
     # The warm-up asks more than a user's per-minute and concurrent limits allow: this bench measures the GPU.
     os.environ["RATE_LIMIT_PER_MINUTE"] = os.environ["MAX_CONCURRENT_JOBS"] = "0"
@@ -161,7 +195,19 @@ def run_stack(t: float, priority: bool, sets: int, warmup: int) -> Run:
         try:
             stack.start()
             api, comfyui = f"http://127.0.0.1:{ports.api}", f"http://127.0.0.1:{ports.comfyui}"
-            return asyncio.run(bench(api, comfyui, stack.operator_key, t, sets, warmup))
+            return asyncio.run(
+                bench(
+                    api,
+                    comfyui,
+                    f"127.0.0.1:{ports.temporal}",
+                    stack.operator_key,
+                    t,
+                    sets,
+                    warmup,
+                    single_stickers,
+                    seed,
+                )
+            )
         finally:
             stack.stop()
 
@@ -171,13 +217,20 @@ def main() -> None:
     parser.add_argument("--render-seconds", default="0.5,2", help="render times T to run at (comma-separated)")
     parser.add_argument("--sets", type=int, default=3, help="sticker sets user A orders")
     parser.add_argument("--warmup", type=int, default=10, help="renders of each kind measured before")
+    parser.add_argument(
+        "--single-stickers", action="store_true", help="B and C also order a single sticker (A's stickers' queue)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="where in a render each order lands")
     args = parser.parse_args()
     print(
         f"{'T s':>5} {'mode':<9} {'B,C wait p50/p95 (T)':>21} {'A makespan s':>13} {'GPU busy':>9}"
         f" {'estimate error p50/p95':>23}"
     )
     for t in (float(x) for x in args.render_seconds.split(",")):
-        runs = {mode: run_stack(t, mode == "priority", args.sets, args.warmup) for mode in ("fifo", "priority")}
+        runs = {
+            mode: run_stack(t, mode == "priority", args.sets, args.warmup, args.single_stickers, args.seed)
+            for mode in ("fifo", "priority")
+        }
         for mode, run in runs.items():
             errors = f"{pct(run.errors, 50):.2f} / {pct(run.errors, 95):.2f}" if run.errors else "none seen"
             print(

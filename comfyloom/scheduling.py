@@ -56,6 +56,17 @@ class Scheduling(BaseModel):
     fairness_weight: float = 1.0
 
 
+def goes_to_front(priority_key: int | None) -> bool:
+    """A render someone waits for: its GPU worker queues it ahead of the bulk prompt its ComfyUI holds next, so
+    it waits for the render under way only (activities/comfy.py)."""
+    return priority_key is not None and 0 < priority_key <= INTERACTIVE
+
+
+def held_ahead(priority_key: int | None) -> int:
+    """How many of the prompts a GPU's ComfyUI holds a job of this priority waits behind."""
+    return 1 if goes_to_front(priority_key) else COMFY_BACKLOG
+
+
 def priority_key(base: int, requested: RequestedPriority) -> int:
     return {"normal": base, "background": BACKGROUND, "urgent": URGENT}[requested]
 

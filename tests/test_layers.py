@@ -22,6 +22,7 @@ LAYERS = {
 }
 # The same rule inside the library; the most specific name wins (prompts.translate is not prompts).
 LIBRARY = {
+    "comfyloom.queue_estimate": 5,
     "comfyloom.kinds": 4,
     "comfyloom.start_outbox": 3,
     "comfyloom.scheduling": 2,

@@ -43,7 +43,7 @@ def build_cpu_worker(
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
     webhooks = WebhookActivities(pool, settings)
-    fleet = FleetActivities(client)
+    fleet = FleetActivities(client, pool, settings)
     staging = StagingActivities(store, max_seconds=settings.staging_url_max_seconds)
     return Worker(
         client,

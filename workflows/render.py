@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -14,7 +15,7 @@ from workflows.failures import failure_reason, is_cancellation
 from workflows.runner import run_step
 
 with workflow.unsafe.imports_passed_through():
-    from comfyloom.contracts.health import RenderableQuery
+    from comfyloom.contracts.health import QueueEstimate, RenderableQuery
     from comfyloom.contracts.render import (
         AwaitRequest,
         QueuedPrompt,
@@ -51,8 +52,9 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     """
     workflow.deprecate_patch(RENDER_UNTIL_DEADLINE.id)
     task_queue = None
+    waiting: QueueEstimate | None = None
     if workflow.patched(ROUTE_BY_TEMPLATE.id):
-        await _fail_if_no_gpu_can_render(request.template)
+        waiting = await _fail_if_no_gpu_can_render(request)
         task_queue = template_task_queue(request.template)
     deadline = workflow.now() + gpu_deadline
     signed = workflow.patched(SIGNED_STAGING.id)
@@ -61,9 +63,10 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     for attempt in itertools.count(1):
         queued: QueuedPrompt | None = None
         try:
-            queued = await _queue(
-                request, attempt, reattach, schedule_to_close=_left(deadline, gpu_deadline), task_queue=task_queue
-            )
+            with _shown_in_web_ui(waiting if attempt == 1 else None):
+                queued = await _queue(
+                    request, attempt, reattach, schedule_to_close=_left(deadline, gpu_deadline), task_queue=task_queue
+                )
             return await _await_staged(request, queued, deadline, gpu_deadline, signed=signed)
         except ActivityError as e:
             cause = e.cause
@@ -82,26 +85,46 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     raise AssertionError("unreachable")
 
 
-async def _fail_if_no_gpu_can_render(template: str) -> None:
+@contextlib.contextmanager
+def _shown_in_web_ui(waiting: QueueEstimate | None) -> Iterator[None]:
+    """The job's place in the queue beside its stage, in the run's current details, until its prompt is queued.
+    Current details are answered to a query and recorded nowhere: no command, nothing to patch."""
+    if waiting is None:
+        yield
+        return
+    stage = workflow.get_current_details()
+    workflow.set_current_details(f"{stage}: {waiting.in_words()}" if stage else waiting.in_words())
+    try:
+        yield
+    finally:
+        if workflow.get_current_details().endswith(waiting.in_words()):  # no stage was set meanwhile
+            workflow.set_current_details(stage)
+
+
+async def _fail_if_no_gpu_can_render(request: RenderRequest) -> QueueEstimate | None:
     """Fail at once, before any GPU time or charge, when every GPU worker that checked its ComfyUI lately says
-    ComfyUI would refuse `template`. While none has said (machines off), the job waits for one, as always.
+    ComfyUI would refuse the template. While none has said (machines off), the job waits for one, as always.
+    Otherwise: the job's place in the queue, if the CPU worker could tell.
 
     Raises:
         ApplicationError: `TemplateUnrenderable`, with each worker's reason.
     """
+    template = request.template
+    query = RenderableQuery(template=template, workflow_id=request.workflow_id)
     try:
-        found = await run_step(steps.check_renderable, RenderableQuery(template=template), summary=template)
+        found = await run_step(steps.check_renderable, query, summary=template)
     except ActivityError as e:  # the reports unreadable: the job waits for a GPU worker, as before this check
         if is_cancellation(e):
             raise
         workflow.logger.warning("GPU workers' reports unreadable (%s); queueing anyway", failure_reason(e))
-        return
+        return None
     if found.verdict == "no":
         raise failure(
             ErrorType.template_unrenderable,
             f"no GPU machine can draw this image now: its ComfyUI would refuse template '{template}'"
             f" ({'; '.join(found.reasons)}); no credits were charged",
         )
+    return found.queue
 
 
 async def _queue(

@@ -226,8 +226,19 @@ class ComfyClient:
 
     async def backlog(self) -> int:
         """Prompts ComfyUI holds right now, running or pending."""
+        running, pending = await self.held()
+        return len(running) + len(pending)
+
+    async def held(self) -> tuple[list[str], list[str]]:
+        """The ids of the prompts ComfyUI is running and of those pending."""
         data = await self._json("GET", "/queue")
-        return len(data.get("queue_running", [])) + len(data.get("queue_pending", []))
+
+        def ids(entries: Any) -> list[str]:
+            if not isinstance(entries, list):
+                return []
+            return [str(e[1]) for e in entries if isinstance(e, list) and len(e) > 1]
+
+        return ids(data.get("queue_running", [])), ids(data.get("queue_pending", []))
 
     async def view(self, image: OutputImage) -> bytes:
         params = {"filename": image.filename, "subfolder": image.subfolder, "type": image.type}

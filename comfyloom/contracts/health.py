@@ -18,16 +18,40 @@ class TemplateCheck(BaseModel):
     renders: bool = True
 
 
+class QueueEstimate(BaseModel):
+    """Where a job waiting for a GPU stands (comfyloom/queue_estimate.py): the API's status and streams show it,
+    and the run's current details in the Web UI as its render is queued."""
+
+    ahead: int
+    gpus: int
+    estimated_start_at: datetime | None = None
+    estimated_ready_at: datetime | None = None
+    note: str
+
+    def in_words(self) -> str:
+        """For the Web UI: the note, and the times (UTC) when there are some."""
+        if self.estimated_start_at is None or self.estimated_ready_at is None:
+            return f"waiting for a GPU: {self.note}"
+        return (
+            f"waiting for a GPU: {self.note}; start about {self.estimated_start_at:%H:%M:%S}, ready about"
+            f" {self.estimated_ready_at:%H:%M:%S} UTC (estimated at queueing)"
+        )
+
+
 class Renderable(BaseModel):
     """Whether any GPU worker can render a template, by the reports they publish (comfyloom/gpu_fleet.py)."""
 
     verdict: Literal["yes", "no", "unknown"]
     # For `no`: each reporting worker's reason, prefixed with its id.
     reasons: list[str] = []
+    # Where the job asking stands, when it said which (`RenderableQuery.workflow_id`) and its row was found.
+    queue: QueueEstimate | None = None
 
 
 class RenderableQuery(BaseModel):
     template: str
+    # The run asking: its job's place in the queue comes back with the verdict (runs from before: none).
+    workflow_id: str | None = None
 
 
 class PresenceSlot(BaseModel):

@@ -123,6 +123,12 @@ async def get_job(conn: Executor, job_id: UUID, *, user_id: str | None = None) -
     return JobRow.model_validate(dict(row)) if row else None
 
 
+async def job_of_run(conn: Executor, workflow_id: str) -> JobRow | None:
+    """The job a run (its workflow id) draws."""
+    row = await conn.fetchrow("select * from generation_jobs where workflow_id = $1", workflow_id)
+    return JobRow.model_validate(dict(row)) if row else None
+
+
 async def mark_running(conn: Executor, job_id: UUID) -> bool:
     """Start a queued job (a running one stays so); False if it has already ended, so its run must not go on."""
     status = await conn.fetchval(

@@ -1,6 +1,6 @@
 """One GPU, many users: an interactive job asked for behind a sticker set's stickers renders before them, one
 user's backlog does not hold another's job back, a request cannot raise its own priority, and a job waiting for
-the GPU says where it stands (comfyloom/scheduling.py, api/queue_estimate.py)."""
+the GPU says where it stands (comfyloom/scheduling.py, comfyloom/queue_estimate.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.queue_estimate import NO_GPU
+from activities.comfy import prompt_id_for
+from comfyloom.queue_estimate import NO_GPU
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack.simulator import SimConfig
@@ -86,6 +87,64 @@ async def test_a_sticker_and_a_scene_asked_after_a_sets_stickers_render_before_t
     # Runs started with a priority and a fairness key: the same commands, so the corpus only grows by them.
     await record(client, single.json()["workflowId"], "sticker_interactive_before_a_set")
     await record(client, scene.json()["workflowId"], "scene_interactive_before_a_set")
+
+
+async def comfy_queue(http: httpx.AsyncClient) -> tuple[str | None, list[str]]:
+    queue = (await http.get("/queue")).json()
+    running = queue["queue_running"][0][1] if queue["queue_running"] else None
+    return running, [entry[1] for entry in queue["queue_pending"]]
+
+
+async def test_a_scene_asked_while_comfyui_holds_a_sets_sticker_next_waits_for_the_render_under_way_only(
+    api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
+) -> None:
+    """ComfyUI holds a set's next sticker behind the one it renders, so that the GPU never idles between them; a
+    chat scene goes ahead of that sticker (ComfyUI's `front`), so it starts when the render under way ends."""
+    async with (
+        simulated(settings, SimConfig(render_seconds=4.0)) as rig,
+        build_cpu_worker(client, pool, store, settings),
+        gpu(client, rig, worker_id="front-gpu"),
+        httpx.AsyncClient(base_url=rig.settings.comfyui_url) as comfy,
+    ):
+        character = await create_character(api, "front-bulk")
+        bulk = await post(api, "/api/v1/image-generation/stickers/bulk", {"characterId": character["id"]}, "front-bulk")
+        assert bulk.status_code == 202, bulk.text
+        # The moment a sticker starts, with the next one held behind it: the scene then has a render's time
+        # (4 s) to reach ComfyUI.
+        last, _ = await comfy_queue(comfy)
+        fresh = None
+        while True:
+            await asyncio.sleep(0.05)
+            running, pending = await comfy_queue(comfy)
+            if running != last:
+                fresh = last = running
+            if fresh is not None and running == fresh and len(pending) == 1:
+                break
+        held = pending[0]
+        mine = await create_character(api, "front-chat")
+        scene = await post(
+            api,
+            "/api/v1/image-generation/scene",
+            {"characterIds": [mine["id"]], "context": "Os dois caminham na praia ao pôr do sol."},
+            "front-chat",
+        )
+        assert scene.status_code == 202, scene.text
+        scene_prompt = prompt_id_for(scene.json()["workflowId"], "render-1")
+        started = [running]
+        while started[-1] not in (scene_prompt, held):
+            await asyncio.sleep(0.05)
+            now, _ = await comfy_queue(comfy)
+            if now is not None and now != started[-1]:
+                started.append(now)
+        status = await wait_for(api, scene.json()["jobId"], done, within=60, headers=as_user("front-chat"))
+        cancel = await api.delete(
+            f"/api/v1/image-generation/jobs/{bulk.json()['jobId']}", headers=as_user("front-bulk")
+        )
+        assert cancel.status_code == 202, cancel.text
+        await wait_for(api, bulk.json()["jobId"], done, within=60, headers=as_user("front-bulk"))
+    assert status["status"] == "ready", status
+    # Next after the render under way when it was asked for: the scene, not the sticker ComfyUI held.
+    assert started == [running, scene_prompt], (started, held)
 
 
 async def test_one_users_backlog_holds_anothers_job_back_by_the_renders_in_hand_at_most(
@@ -183,6 +242,11 @@ async def test_a_job_waiting_for_a_gpu_says_where_it_stands_or_that_no_gpu_takes
         assert queue["gpus"] == 1 and queue["ahead"] >= 1, queue
         assert queue["estimatedStartAt"] and queue["estimatedReadyAt"] > queue["estimatedStartAt"], queue
         assert "ahead on 1 GPU(s)" in queue["note"], queue
+        # Operators see it too: the run's current details in the Web UI, estimated as its render was queued.
+        metadata = await client.get_workflow_handle(more[-1].json()["workflowId"]).query("__temporal_workflow_metadata")
+        details = metadata.current_details
+        assert details.startswith("rendering: waiting for a GPU: ") and "ahead on 1 GPU(s)" in details, details
+        assert "UTC (estimated at queueing)" in details, details
         async with api.stream(
             "GET", f"/api/v1/image-generation/jobs/{more[-1].json()['jobId']}/events", headers=as_user("waiting-user")
         ) as events:
@@ -191,3 +255,5 @@ async def test_a_job_waiting_for_a_gpu_says_where_it_stands_or_that_no_gpu_takes
                     break
         for job in more:
             await wait_for(api, job.json()["jobId"], done, within=60, headers=as_user("waiting-user"))
+    # Its check before queueing answered with its place: a local activity's result, replayed from the marker.
+    await record(client, more[-1].json()["workflowId"], "avatar_with_queue_estimate")

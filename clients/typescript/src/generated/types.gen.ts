@@ -1053,7 +1053,7 @@ export type QueueOut = {
     /**
      * Ahead
      *
-     * Renders a GPU takes before this one: every unfinished job of a higher priority, and those of its own priority asked for earlier. Fairness may move another user's job of its priority ahead or behind.
+     * Renders a GPU takes before this one: every unfinished job of a higher priority, those of its own priority asked for earlier, and the prompts a GPU holds that it cannot pass (the render under way; for bulk and background jobs the next one too). Fairness may move another user's job of its priority ahead or behind.
      */
     ahead: number;
     /**

@@ -6,34 +6,35 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-from temporalio.client import Client
-
-from api.schemas import QueueOut
 from comfyloom.contracts.domain import ImageKind
+from comfyloom.contracts.health import QueueEstimate
 from comfyloom.db import jobs, render_times
 from comfyloom.db.jobs import JobRow
-from comfyloom.gpu_fleet import recent_gpu_fleet, takers
+from comfyloom.db.pool import Executor
+from comfyloom.gpu_fleet import GpuFleet, takers
 from comfyloom.kinds import KINDS
-from comfyloom.scheduling import COMFY_BACKLOG
+from comfyloom.scheduling import held_ahead
 from comfyloom.settings import Settings
 
 NO_GPU = "no GPU is taking jobs: the GPU machine is off, asleep, or its worker is not running"
 
 
-async def estimate(pool: asyncpg.Pool, temporal: Client, settings: Settings, job: JobRow) -> QueueOut:
+async def estimate(pool: Executor, fleet: GpuFleet, settings: Settings, job: JobRow) -> QueueEstimate:
     """Raises:
-    RPCError: Temporal did not answer (the caller shows the status without an estimate).
+    asyncpg.PostgresError: the database did not answer (the caller goes on without an estimate).
     """
     kind = ImageKind(job.kind)
-    fleet = await recent_gpu_fleet(temporal, settings.temporal_namespace)
     gpus = takers(KINDS[kind].template(settings), fleet)
-    ahead = await jobs.kinds_ahead_of(pool, job.id, job.priority_key, job.created_at, in_hand=COMFY_BACKLOG * gpus)
+    ahead = await jobs.kinds_ahead_of(
+        pool, job.id, job.priority_key, job.created_at, in_hand=held_ahead(job.priority_key) * gpus
+    )
     if gpus == 0:
-        return QueueOut(ahead=len(ahead), gpus=0, note=NO_GPU)
+        return QueueEstimate(ahead=len(ahead), gpus=0, note=NO_GPU)
     medians = await render_times.medians(pool)
     if kind.value not in medians:
-        return QueueOut(ahead=len(ahead), gpus=gpus, note=f"{len(ahead)} ahead; no {kind.value} render measured yet")
+        return QueueEstimate(
+            ahead=len(ahead), gpus=gpus, note=f"{len(ahead)} ahead; no {kind.value} render measured yet"
+        )
     known = [seconds for seconds, _ in medians.values()]
     typical = sorted(known)[len(known) // 2]
     work = sum(medians.get(other, (typical, 0))[0] for other in ahead)
@@ -41,11 +42,12 @@ async def estimate(pool: asyncpg.Pool, temporal: Client, settings: Settings, job
     work -= sum(medians.get(other, (typical, 0))[0] / 2 for other in ahead[:gpus])
     start = datetime.now(UTC) + timedelta(seconds=max(0.0, work) / gpus)
     own, measured = medians[kind.value]
-    return QueueOut(
+    return QueueEstimate(
         ahead=len(ahead),
         gpus=gpus,
         estimated_start_at=start,
         estimated_ready_at=start + timedelta(seconds=own),
-        note=f"{len(ahead)} ahead on {gpus} GPU(s); a {kind.value} takes about {own:.0f} s"
+        note=f"{len(ahead)} ahead on {gpus} GPU(s); {'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value} takes"
+        f" about {own:.0f} s"
         f" (median of the last {measured})",
     )
