@@ -58,9 +58,11 @@ class JobActivities:
                     "the character or story this image is for was deleted while it was generated",
                 ) from e
             await jobs.mark_ready(conn, request.job_id, image.url)
-            await credits.charge(conn, _workflow_id())
+            charged = await credits.charge(conn, _workflow_id())
             if finish.render_seconds is not None:
                 await render_times.record(conn, request.kind.value, finish.worker or "?", finish.render_seconds)
+        if charged is not None:  # committed, and not by an earlier attempt: counted once
+            _count_delivery(request.kind.value, charged, finish.worker, finish.render_seconds)
         return GenerationResult(
             job_id=request.job_id,
             url=image.url,
@@ -110,3 +112,16 @@ class JobActivities:
                     await jobs.mark_failed(conn, child.id, "cancelled", cancelled=True)
                     await credits.release(conn, child.workflow_id, "cancelled")
             await jobs.mark_failed(conn, ref.job_id, "cancelled", cancelled=True)
+
+
+def _count_delivery(kind: str, charged: int, worker: str | None, render_seconds: float | None) -> None:
+    """On the CPU worker's endpoint: credits charged by kind, and each GPU worker's render time (its busy fraction
+    is the rate of the sum), since nothing scrapes the GPU machine at home."""
+    meter = activity.metric_meter()
+    meter.create_counter("comfyloom_credits_charged", "Credits charged for delivered images").add(
+        charged, {"kind": kind}
+    )
+    if render_seconds is not None:
+        meter.create_histogram_float(
+            "comfyloom_gpu_render_seconds", "ComfyUI's execution time of each delivered render", unit="s"
+        ).record(render_seconds, {"worker": worker or "?", "kind": kind})

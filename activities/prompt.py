@@ -140,6 +140,9 @@ class PromptActivities:
         waited = (datetime.now(UTC) - info.scheduled_time).total_seconds()
         left = self._settings.translation_wait_seconds - waited
         if policy == "wait" and not untranslatable.for_good and left > 0:
+            activity.metric_meter().create_counter(
+                "comfyloom_translation_pending", "Prompt builds that found Gemini away and will ask again (wait)"
+            ).add(1)
             delay = min(untranslatable.retry_after or WAIT_RETRY_SECONDS, left)
             raise failure(
                 ErrorType.translation_pending,

@@ -67,8 +67,14 @@ class WebhookActivities:
         """
         attempt = activity.info().attempt
         started = time.monotonic()
+        tenant = await deliveries.tenant_of(self._pool, delivery.key_id)
 
-        async def record(status_code: int | None, error: str | None) -> None:
+        async def record(status_code: int | None, error: str | None, outcome: str = "failed") -> None:
+            """The attempt, in the deliveries table its tenant reads and in the metric its operator watches."""
+            attempts = activity.metric_meter().create_counter(
+                "comfyloom_webhook_attempts", "Webhook delivery attempts, by the key's tenant and outcome"
+            )
+            attempts.add(1, {"tenant": tenant, "outcome": "delivered" if error is None else outcome})
             await deliveries.record_attempt(
                 self._pool,
                 job_id=delivery.job_id,
@@ -81,11 +87,11 @@ class WebhookActivities:
             )
 
         if reason := await webhooks.refusal(delivery.url, self._settings.webhook_allowed_networks):
-            await record(None, reason)
+            await record(None, reason, "refused")
             raise failure(ErrorType.webhook_refused, f"the webhook was not sent: {reason}")
         secret = await deliveries.secret_for(self._pool, delivery.key_id)
         if secret is None:
-            await record(None, "the key has no webhook secret")
+            await record(None, "the key has no webhook secret", "refused")
             raise failure(ErrorType.webhook_refused, "the webhook was not sent: its key has no webhook secret")
         job = await jobs.get_job(self._pool, delivery.job_id)
         assert job is not None, "a webhook is sent for a job that exists"

@@ -150,8 +150,12 @@ def renderable(template: str, fleet: GpuFleet) -> Renderable:
     return Renderable(verdict="no", reasons=reasons) if reasons else Renderable(verdict="unknown")
 
 
+def refusers(template: str, fleet: GpuFleet) -> int:
+    """Polling GPU workers whose ComfyUI was found to refuse `template`: they do not poll its queue."""
+    return len([w for w in fleet.polling if (check := _check_of(fleet.reports.get(w), template)) and not check.renders])
+
+
 def takers(template: str, fleet: GpuFleet) -> int:
     """Polling GPU workers that take renders of `template`: every one but those whose ComfyUI was found to refuse
     it (the gate on the template's queue, worker_gpu/slot_supplier.py)."""
-    refusing = [w for w in fleet.polling if (check := _check_of(fleet.reports.get(w), template)) and not check.renders]
-    return len(fleet.polling) - len(refusing)
+    return len(fleet.polling) - refusers(template, fleet)

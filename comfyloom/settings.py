@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CPU_TASK_QUEUE = "imagegen-cpu"
@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body the API reads; a larger one is a 413 before any of it is parsed.",
     )
+
+    @field_validator("gemini_api_key", "temporal_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        """`GEMINI_API_KEY=` (compose passes every key, set or not) means no key, not an empty one."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _client_certificate_pairs(self) -> Settings:

@@ -37,7 +37,7 @@ LIBRARY = {
     "comfyloom.contracts": 1,
     "comfyloom.storage": 1,
     "comfyloom.temporal": 1,
-    "comfyloom.metrics": 1,
+    "comfyloom.metrics": 3,
     "comfyloom.lifecycle": 2,
     "comfyloom.startup": 1,
     "comfyloom.tag_schemas": 0,

@@ -9,6 +9,7 @@ import time
 from activities.moderation import classifier
 from comfyloom import db, metrics, start_outbox, temporal
 from comfyloom.gpu_fleet import ensure_gpu_fleet
+from comfyloom.kinds import KINDS
 from comfyloom.lifecycle import run_service, run_workers
 from comfyloom.settings import get_settings
 from comfyloom.startup import database_url, host_of, reaching
@@ -48,7 +49,10 @@ async def serve(stop: asyncio.Event) -> None:
     await ensure_gpu_fleet(client, settings.gpu_fleet_size)
     log.info("CPU worker polling %s at %s", worker.task_queue, settings.temporal_address)
     # The cloud side reports the GPU backlog: it is still there to say so when the GPU machine is off.
-    backlog = asyncio.create_task(metrics.report_gpu_backlog(client, runtime, gpu_render_queues()), name="gpu-backlog")
+    templates = sorted({spec.template(settings) for spec in KINDS.values()})
+    backlog = asyncio.create_task(
+        metrics.report_gpus(client, runtime, gpu_render_queues(), templates), name="gpu-backlog"
+    )
     # Jobs an API admitted but crashed before starting: started here after a grace (comfyloom/start_outbox.py).
     sweep = asyncio.create_task(start_outbox.sweep_forever(pool, client), name="stranded-jobs")
     try:

@@ -95,12 +95,15 @@ async def hold(conn: Connection, *, user_id: str, workflow_id: str, job_id: UUID
     return True
 
 
-async def charge(conn: Connection, workflow_id: str) -> None:
-    """The job delivered: its hold becomes a charge (the balance already went down when it was held)."""
-    await conn.execute(
-        "update credit_holds set status = 'charged', settled_at = now() where workflow_id = $1 and status = 'held'",
+async def charge(conn: Connection, workflow_id: str) -> int | None:
+    """The job delivered: its hold becomes a charge (the balance already went down when it was held). The amount
+    charged; None when there was no hold left to charge (charged already, by an earlier attempt)."""
+    amount = await conn.fetchval(
+        "update credit_holds set status = 'charged', settled_at = now() where workflow_id = $1 and status = 'held'"
+        " returning amount",
         workflow_id,
     )
+    return None if amount is None else int(amount)
 
 
 async def release(conn: Connection, workflow_id: str, note: str) -> int:

@@ -20,6 +20,13 @@ class DeliveryAttempt(BaseModel):
     created_at: datetime
 
 
+async def tenant_of(conn: Executor, key_id: UUID) -> str:
+    """Whose webhooks these are, for metrics: the key's tenant, or `user` for a user key (bounded: one label value
+    per app, never per user)."""
+    tenant = await conn.fetchval("select tenant from api_keys where id = $1", key_id)
+    return str(tenant) if tenant else "user"
+
+
 async def secret_for(conn: Executor, key_id: UUID) -> str | None:
     value = await conn.fetchval("select webhook_secret from api_keys where id = $1", key_id)
     return str(value) if value else None

@@ -18,6 +18,7 @@ from comfyloom.storage import ObjectStore
 from devstack import localstack
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, start_avatar, wait_for
+from tests.operations.test_alerts import monitored_metrics
 from worker_cpu.worker import build_cpu_worker, gpu_render_queues
 
 
@@ -48,7 +49,7 @@ async def test_worker_exports_sdk_metrics_generation_duration_and_gpu_backlog(
     measured = await Client.connect(
         client.service_client.config.target_host, runtime=runtime, data_converter=pydantic_data_converter
     )
-    backlog = asyncio.create_task(metrics.report_gpu_backlog(measured, runtime, gpu_render_queues()))
+    backlog = asyncio.create_task(metrics.report_gpus(measured, runtime, gpu_render_queues(), ["avatar"]))
     try:
         async with build_cpu_worker(measured, pool, store, settings):
             accepted = await start_avatar(api, "metrics-user")
@@ -65,3 +66,10 @@ async def test_worker_exports_sdk_metrics_generation_duration_and_gpu_backlog(
     assert "temporal_activity_execution_latency" in text
     assert "comfyloom_gpu_queue_backlog " in text
     assert "comfyloom_gpu_queue_backlog_age_seconds " in text
+    assert re.search(r"comfyloom_gpu_workers_polling\{[^}]*\} [1-9]", text), text
+    assert re.search(r'comfyloom_gpu_template_renderers\{[^}]*template="avatar"[^}]*\} [1-9]', text), text
+    assert re.search(r'comfyloom_gpu_template_refusing_workers\{[^}]*template="avatar"[^}]*\} 0', text), text
+    # The SDK's metrics the alerts read, as they are named and labelled on a real worker's endpoint.
+    for name in {name for name in monitored_metrics() if name.startswith("temporal_")}:
+        assert f"\n{name}{{" in text, name
+    assert re.search(r'temporal_num_pollers\{[^}]*poller_type="workflow_task"[^}]*task_queue="imagegen-cpu"', text)
