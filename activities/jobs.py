@@ -92,7 +92,7 @@ class JobActivities:
                 continue
             await self._store.delete(key)
         async with self._pool.acquire() as conn, conn.transaction():
-            await jobs.mark_failed(conn, fail.job_id, fail.error, cancelled=fail.cancelled)
+            await jobs.mark_failed(conn, fail.job_id, fail.error, cancelled=fail.cancelled, reason=fail.reason)
             refunded = await credits.release(conn, _workflow_id(), fail.error[:200])
         activity.logger.info(
             "job %s closed (%s); %d staged objects removed, %d credits released",

@@ -190,7 +190,7 @@ async def start_generation(
     async with admission(caller.pool, ticket, caller.settings) as admitted:
         replay = admitted.replay
         if replay is None:
-            await admit_generation(admitted.conn, request, body, ticket, note)
+            await admit_generation(admitted.conn, request, body, ticket, note, caller.key.id)
     if replay is not None:
         return await replayed(replay, caller)
     return await launch(
@@ -199,7 +199,12 @@ async def start_generation(
 
 
 async def admit_generation(
-    conn: Connection, request: GenerationRequest, body: CamelRequest, ticket: Ticket, note: start_outbox.PendingStart
+    conn: Connection,
+    request: GenerationRequest,
+    body: CamelRequest,
+    ticket: Ticket,
+    note: start_outbox.PendingStart,
+    key_id: UUID,
 ) -> None:
     """The job's row, its credit hold and the note that starts its workflow: one transaction."""
     await jobs.create_job(
@@ -214,6 +219,7 @@ async def admit_generation(
         idempotency_key=ticket.idempotency_key,
         request_hash=ticket.request_hash,
         priority_key=note.scheduling.priority_key if note.scheduling else None,
+        key_id=key_id,
     )
     await credits.hold(
         conn, user_id=request.user_id, workflow_id=note.workflow_id, job_id=request.job_id, amount=request.price

@@ -388,6 +388,27 @@ class JobListOut(CamelModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
 
 
+class FailedJobOut(JobSummaryOut):
+    """A failed job as an operator sees it: whose, why, and whether it was retried."""
+
+    user_id: str
+    reason: str | None = Field(
+        description="The error type (`ComfyExecutionFailed`, `GpuDeadlineExceeded`, `ContentBlocked`, `timeout`,"
+        " ...); null for jobs that failed before it was recorded."
+    )
+    retry_of: UUID | None = Field(description="The failed job this one retried.")
+    retried_as: UUID | None = Field(description="The job an operator's retry started; null until retried.")
+
+
+class FailedJobListOut(CamelModel):
+    items: list[FailedJobOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+
+
+class RetryAccepted(JobAccepted):
+    retry_of: UUID = Field(description="The failed job this new one retries.")
+
+
 class ComponentHealth(CamelModel):
     ok: bool
     detail: str | None = None

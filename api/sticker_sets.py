@@ -160,6 +160,7 @@ async def start_set(
                     request=body.model_dump(mode="json", by_alias=True),
                     idempotency_key=idempotency_key,
                     request_hash=request_hash,
+                    key_id=caller.key.id,
                 )
             else:
                 await jobs.reopen(conn, set_id)
@@ -175,6 +176,7 @@ async def start_set(
                     set_id=set_id,
                     emotion=child.emotion.value,
                     priority_key=placed.priority_key if placed else None,
+                    key_id=caller.key.id,
                 )
                 await credits.hold(conn, user_id=user_id, workflow_id=child_id, job_id=child.job_id, amount=child.price)
             await start_outbox.record(conn, note)

@@ -210,7 +210,8 @@ class GenerationWorkflow(ReportsProgress):
         cancelled = is_cancellation(error)
         reason = "cancelled" if cancelled else failure_reason(error)
         self._stage(Stage.cancelled if cancelled else Stage.failed, error=reason)
-        record_outcome(request.kind.value, "cancelled" if cancelled else "failed", failure_type(error))
+        kind_of_failure = failure_type(error)
+        record_outcome(request.kind.value, "cancelled" if cancelled else "failed", kind_of_failure)
         await run_step(
             steps.fail_job,
             FailJob(
@@ -219,6 +220,7 @@ class GenerationWorkflow(ReportsProgress):
                 error=reason,
                 cancelled=cancelled,
                 published_keys=self._published,
+                reason=kind_of_failure,
             ),
         )
         await announce_end(request.webhook, request.job_id)

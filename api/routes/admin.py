@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import datetime
+from typing import Annotated, Literal
 
-from api.deps import AdminDep, PoolDep, SettingsDep
+from fastapi import APIRouter, Query, status
+
+from api import pages
+from api.deps import AdminDep, CallerDep, PoolDep, SettingsDep
 from api.errors import ApiError, responses
+from api.generation import status_url
+from api.retries import retry_failed
 from api.routes.credits import change_credits, credits_out
-from api.schemas import ApiKeyCreate, ApiKeyCreated, CreditGrant, CreditsOut
-from comfyloom.db import api_keys, webhooks
+from api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    CreditGrant,
+    CreditsOut,
+    FailedJobListOut,
+    FailedJobOut,
+    JobAccepted,
+    RetryAccepted,
+)
+from comfyloom.db import api_keys, jobs, webhooks
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=responses(401, 422))
 
@@ -47,3 +62,61 @@ async def grant_credits(body: CreditGrant, pool: PoolDep, settings: SettingsDep,
 async def user_credits(user_id: str, pool: PoolDep, settings: SettingsDep, admin: AdminDep) -> CreditsOut:
     """Any user's credits, as `GET /api/v1/credits` shows them to that user."""
     return await credits_out(pool, user_id, settings)
+
+
+@router.get("/jobs", response_model=FailedJobListOut, responses=responses(403))
+async def failed_jobs(
+    pool: PoolDep,
+    settings: SettingsDep,
+    admin: AdminDep,
+    status: Annotated[Literal["failed"], Query(description="Failed jobs: the only ones listed here.")] = "failed",
+    reason: Annotated[
+        str | None,
+        Query(max_length=100, pattern=r"^[A-Za-z_]+$", description="Only this failure (`ComfyExecutionFailed`, …)."),
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Only jobs asked for at or after this time.")] = None,
+    limit: pages.Limit = 20,
+    cursor: pages.Cursor = None,
+) -> FailedJobListOut:
+    """Every user's failed jobs, newest first: the dead letters, each with why it failed and whether it was
+    retried."""
+    rows = await jobs.failed_jobs(pool, reason=reason, since=since, before=pages.decode(cursor), limit=limit + 1)
+    items = [
+        FailedJobOut(
+            **job.model_dump(
+                include={
+                    "kind",
+                    "status",
+                    "character_id",
+                    "story_id",
+                    "workflow_id",
+                    "result_url",
+                    "error",
+                    "created_at",
+                    "finished_at",
+                    "user_id",
+                    "retry_of",
+                    "retried_as",
+                }
+            ),
+            job_id=job.id,
+            status_url=status_url(job.id, settings),
+            reason=job.failure_reason,
+        )
+        for job in rows[:limit]
+    ]
+    return FailedJobListOut(items=items, next_cursor=pages.next_cursor(rows, limit))
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RetryAccepted | JobAccepted,
+    responses=responses(402, 403, 404, 409, 429),
+)
+async def retry_job(job_id: str, caller: CallerDep, admin: AdminDep) -> JobAccepted:
+    """Start a failed job again: the same request for the same user, its credits held again (402 if the user lacks
+    them), linked to the failed one (`retryOf`, and the failed job's `retriedAs`); a second retry gets the same new
+    job. A sticker set retries its failed stickers. A job that is not failed, was cancelled, was refused for its
+    content, or is one sticker of a set is a 409 saying why."""
+    return await retry_failed(job_id, operator=caller)

@@ -44,5 +44,8 @@ class FailJob(BaseModel):
     staging_prefix: str
     error: str
     cancelled: bool = False
+    # The error type (`ComfyExecutionFailed`, `ContentBlocked`, `timeout`): what operators filter failed jobs by,
+    # and whether one may be retried. None from runs before it was sent.
+    reason: str | None = None
     # Public objects written before the failure: deleted, since no record will point at them.
     published_keys: list[str] = []

@@ -98,6 +98,11 @@ async def authenticate(conn: Executor, secret: str) -> ApiKeyRow | None:
     return key
 
 
+async def get_key(conn: Executor, key_id: UUID) -> ApiKeyRow | None:
+    row = await conn.fetchrow("select * from api_keys where id = $1", key_id)
+    return ApiKeyRow.model_validate(dict(row)) if row else None
+
+
 async def list_keys(conn: Executor, *, user_id: str | None = None) -> list[ApiKeyRow]:
     rows = await conn.fetch(
         "select * from api_keys where ($1::text is null or user_id = $1) order by created_at", user_id

@@ -48,6 +48,13 @@ class JobRow(BaseModel):
     priority_key: int | None = None
     # Its image's moderation (read with the job by `get_job`).
     moderation: Moderation | None = None
+    # Why it failed: the error type (`ComfyExecutionFailed`, `ContentBlocked`, `timeout`, ...); None otherwise.
+    failure_reason: str | None = None
+    # The key that asked for it (None: asked before keys were recorded); a retry acts with it.
+    key_id: UUID | None = None
+    # The failed job this one retries, and the job that retried this one.
+    retry_of: UUID | None = None
+    retried_as: UUID | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -69,12 +76,13 @@ async def create_job(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     priority_key: int | None = None,
+    key_id: UUID | None = None,
 ) -> JobRow:
     row = await conn.fetchrow(
         # clock_timestamp, not now(): a set's children, created in one transaction, keep their order.
         "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion,"
-        " story_id, idempotency_key, request_hash, priority_key, created_at)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, clock_timestamp()) returning *",
+        " story_id, idempotency_key, request_hash, priority_key, key_id, created_at)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, clock_timestamp()) returning *",
         job_id,
         user_id,
         kind,
@@ -87,6 +95,7 @@ async def create_job(
         idempotency_key,
         request_hash,
         priority_key,
+        key_id,
     )
     assert row is not None
     return JobRow.model_validate(dict(row))
@@ -159,15 +168,44 @@ async def add_warnings(conn: Executor, job_id: UUID, warnings: list[str]) -> Non
         )
 
 
-async def mark_failed(conn: Executor, job_id: UUID, error: str, *, cancelled: bool = False) -> None:
-    """Close a job as failed or cancelled; a job already closed keeps its first outcome."""
+async def mark_failed(
+    conn: Executor, job_id: UUID, error: str, *, cancelled: bool = False, reason: str | None = None
+) -> None:
+    """Close a job as failed (why: `reason`, its error type) or cancelled; a job already closed keeps its first
+    outcome."""
     await conn.execute(
-        "update generation_jobs set status = $2, error = $3, finished_at = coalesce(finished_at, now()),"
-        " updated_at = now() where id = $1 and status in ('queued', 'running')",
+        "update generation_jobs set status = $2, error = $3, failure_reason = $4,"
+        " finished_at = coalesce(finished_at, now()), updated_at = now()"
+        " where id = $1 and status in ('queued', 'running')",
         job_id,
         "cancelled" if cancelled else "failed",
         error[:2000],
+        None if cancelled else reason,
     )
+
+
+async def failed_jobs(
+    conn: Executor, *, reason: str | None, since: datetime | None, before: tuple[datetime, UUID] | None, limit: int
+) -> list[JobRow]:
+    """Every user's failed jobs, newest first, a page at a time: the dead letters an operator looks at."""
+    rows = await conn.fetch(
+        "select * from generation_jobs where status = 'failed'"
+        " and ($1::text is null or failure_reason = $1) and ($2::timestamptz is null or created_at >= $2)"
+        " and ($3::timestamptz is null or (created_at, id) < ($3, $4))"
+        " order by created_at desc, id desc limit $5",
+        reason,
+        since,
+        before[0] if before else None,
+        before[1] if before else None,
+        limit,
+    )
+    return [JobRow.model_validate(dict(row)) for row in rows]
+
+
+async def link_retry(conn: Executor, failed: UUID, retry: UUID) -> None:
+    """The failed job and the job that retries it point at each other."""
+    await conn.execute("update generation_jobs set retried_as = $2 where id = $1", failed, retry)
+    await conn.execute("update generation_jobs set retry_of = $1 where id = $2", failed, retry)
 
 
 async def set_children(conn: Executor, set_id: UUID) -> list[JobRow]:

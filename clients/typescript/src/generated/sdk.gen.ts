@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { CancelJobData, CancelJobErrors, CancelJobResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateCharacterData, CreateCharacterErrors, CreateCharacterResponses, CreateStoryData, CreateStoryErrors, CreateStoryResponses, DeleteCharacterData, DeleteCharacterErrors, DeleteCharacterResponses, DeleteStoryData, DeleteStoryErrors, DeleteStoryResponses, GenerateAvatarData, GenerateAvatarErrors, GenerateAvatarResponses, GenerateCoverData, GenerateCoverErrors, GenerateCoverResponses, GenerateSceneData, GenerateSceneErrors, GenerateSceneResponses, GenerateStickerData, GenerateStickerErrors, GenerateStickerResponses, GenerateStickerSetData, GenerateStickerSetErrors, GenerateStickerSetResponses, GenerateStoryCoverData, GenerateStoryCoverErrors, GenerateStoryCoverResponses, GetCharacterByExternalIdData, GetCharacterByExternalIdErrors, GetCharacterByExternalIdResponses, GetCharacterData, GetCharacterErrors, GetCharacterResponses, GetStoryByExternalIdData, GetStoryByExternalIdErrors, GetStoryByExternalIdResponses, GetStoryData, GetStoryErrors, GetStoryResponses, GrantAppUserCreditsData, GrantAppUserCreditsErrors, GrantAppUserCreditsResponses, GrantCreditsData, GrantCreditsErrors, GrantCreditsResponses, HealthData, HealthErrors, HealthResponses, JobDeliveriesData, JobDeliveriesErrors, JobDeliveriesResponses, JobEventsData, JobEventsErrors, JobEventsResponses, JobStatusData, JobStatusErrors, JobStatusResponses, ListCharacterImagesData, ListCharacterImagesErrors, ListCharacterImagesResponses, ListCharactersData, ListCharactersErrors, ListCharactersResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListStoriesData, ListStoriesErrors, ListStoriesResponses, ListStoryImagesData, ListStoryImagesErrors, ListStoryImagesResponses, MyCreditsData, MyCreditsErrors, MyCreditsResponses, RetryStickerSetData, RetryStickerSetErrors, RetryStickerSetResponses, RotateSecretData, RotateSecretErrors, RotateSecretResponses, UpsertCharacterData, UpsertCharacterErrors, UpsertCharacterResponses, UpsertStoryData, UpsertStoryErrors, UpsertStoryResponses, UserCreditsData, UserCreditsErrors, UserCreditsResponses } from './types.gen.js';
+import type { CancelJobData, CancelJobErrors, CancelJobResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateCharacterData, CreateCharacterErrors, CreateCharacterResponses, CreateStoryData, CreateStoryErrors, CreateStoryResponses, DeleteCharacterData, DeleteCharacterErrors, DeleteCharacterResponses, DeleteStoryData, DeleteStoryErrors, DeleteStoryResponses, FailedJobsData, FailedJobsErrors, FailedJobsResponses, GenerateAvatarData, GenerateAvatarErrors, GenerateAvatarResponses, GenerateCoverData, GenerateCoverErrors, GenerateCoverResponses, GenerateSceneData, GenerateSceneErrors, GenerateSceneResponses, GenerateStickerData, GenerateStickerErrors, GenerateStickerResponses, GenerateStickerSetData, GenerateStickerSetErrors, GenerateStickerSetResponses, GenerateStoryCoverData, GenerateStoryCoverErrors, GenerateStoryCoverResponses, GetCharacterByExternalIdData, GetCharacterByExternalIdErrors, GetCharacterByExternalIdResponses, GetCharacterData, GetCharacterErrors, GetCharacterResponses, GetStoryByExternalIdData, GetStoryByExternalIdErrors, GetStoryByExternalIdResponses, GetStoryData, GetStoryErrors, GetStoryResponses, GrantAppUserCreditsData, GrantAppUserCreditsErrors, GrantAppUserCreditsResponses, GrantCreditsData, GrantCreditsErrors, GrantCreditsResponses, HealthData, HealthErrors, HealthResponses, JobDeliveriesData, JobDeliveriesErrors, JobDeliveriesResponses, JobEventsData, JobEventsErrors, JobEventsResponses, JobStatusData, JobStatusErrors, JobStatusResponses, ListCharacterImagesData, ListCharacterImagesErrors, ListCharacterImagesResponses, ListCharactersData, ListCharactersErrors, ListCharactersResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListStoriesData, ListStoriesErrors, ListStoriesResponses, ListStoryImagesData, ListStoryImagesErrors, ListStoryImagesResponses, MyCreditsData, MyCreditsErrors, MyCreditsResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RetryStickerSetData, RetryStickerSetErrors, RetryStickerSetResponses, RotateSecretData, RotateSecretErrors, RotateSecretResponses, UpsertCharacterData, UpsertCharacterErrors, UpsertCharacterResponses, UpsertStoryData, UpsertStoryErrors, UpsertStoryResponses, UserCreditsData, UserCreditsErrors, UserCreditsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean> = Options2<TData, ThrowOnError> & {
     /**
@@ -57,6 +57,32 @@ export const grantCredits = <ThrowOnError extends boolean = false>(options: Opti
 export const userCredits = <ThrowOnError extends boolean = false>(options: Options<UserCreditsData, ThrowOnError>) => (options.client ?? client).get<UserCreditsResponses, UserCreditsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/admin/credits/{user_id}',
+    ...options
+});
+
+/**
+ * Failed Jobs
+ *
+ * Every user's failed jobs, newest first: the dead letters, each with why it failed and whether it was
+ * retried.
+ */
+export const failedJobs = <ThrowOnError extends boolean = false>(options?: Options<FailedJobsData, ThrowOnError>) => (options?.client ?? client).get<FailedJobsResponses, FailedJobsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/admin/jobs',
+    ...options
+});
+
+/**
+ * Retry Job
+ *
+ * Start a failed job again: the same request for the same user, its credits held again (402 if the user lacks
+ * them), linked to the failed one (`retryOf`, and the failed job's `retriedAs`); a second retry gets the same new
+ * job. A sticker set retries its failed stickers. A job that is not failed, was cancelled, was refused for its
+ * content, or is one sticker of a set is a 409 saying why.
+ */
+export const retryJob = <ThrowOnError extends boolean = false>(options: Options<RetryJobData, ThrowOnError>) => (options.client ?? client).post<RetryJobResponses, RetryJobErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/admin/jobs/{job_id}/retry',
     ...options
 });
 

@@ -564,6 +564,93 @@ export type ErrorOut = {
 };
 
 /**
+ * FailedJobListOut
+ */
+export type FailedJobListOut = {
+    /**
+     * Items
+     */
+    items: Array<FailedJobOut>;
+    /**
+     * Nextcursor
+     *
+     * Pass as `cursor` for the next page; null on the last one.
+     */
+    nextCursor: string | null;
+};
+
+/**
+ * FailedJobOut
+ *
+ * A failed job as an operator sees it: whose, why, and whether it was retried.
+ */
+export type FailedJobOut = {
+    /**
+     * Characterid
+     */
+    characterId: string | null;
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Finishedat
+     */
+    finishedAt: string | null;
+    /**
+     * Jobid
+     */
+    jobId: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Reason
+     *
+     * The error type (`ComfyExecutionFailed`, `GpuDeadlineExceeded`, `ContentBlocked`, `timeout`, ...); null for jobs that failed before it was recorded.
+     */
+    reason: string | null;
+    /**
+     * Resulturl
+     */
+    resultUrl: string | null;
+    /**
+     * Retriedas
+     *
+     * The job an operator's retry started; null until retried.
+     */
+    retriedAs: string | null;
+    /**
+     * Retryof
+     *
+     * The failed job this one retried.
+     */
+    retryOf: string | null;
+    status: JobStatus;
+    /**
+     * Statusurl
+     */
+    statusUrl: string;
+    /**
+     * Storyid
+     */
+    storyId: string | null;
+    /**
+     * Userid
+     */
+    userId: string;
+    /**
+     * Workflowid
+     */
+    workflowId: string;
+};
+
+/**
  * GpuWorkerOut
  */
 export type GpuWorkerOut = {
@@ -1098,6 +1185,42 @@ export type RenderProgressOut = {
      * Total
      */
     total: number;
+};
+
+/**
+ * RetryAccepted
+ */
+export type RetryAccepted = {
+    /**
+     * Jobid
+     */
+    jobId: string;
+    /**
+     * Replayed
+     *
+     * True when this request repeated an earlier one (its Idempotency-Key, or the same body within IDEMPOTENCY_WINDOW_SECONDS): this is the job that request started; nothing new was started or charged.
+     */
+    replayed?: boolean;
+    /**
+     * Retryof
+     *
+     * The failed job this new one retries.
+     */
+    retryOf: string;
+    /**
+     * Statusurl
+     */
+    statusUrl: string;
+    /**
+     * Storyid
+     *
+     * A cover's story: the new one, when described inline.
+     */
+    storyId?: string | null;
+    /**
+     * Workflowid
+     */
+    workflowId: string;
 };
 
 /**
@@ -1648,6 +1771,134 @@ export type UserCreditsResponses = {
 };
 
 export type UserCreditsResponse = UserCreditsResponses[keyof UserCreditsResponses];
+
+export type FailedJobsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         *
+         * Failed jobs: the only ones listed here.
+         */
+        status?: 'failed';
+        /**
+         * Reason
+         *
+         * Only this failure (`ComfyExecutionFailed`, …).
+         */
+        reason?: string | null;
+        /**
+         * Since
+         *
+         * Only jobs asked for at or after this time.
+         */
+        since?: string | null;
+        /**
+         * Limit
+         *
+         * Items a page.
+         */
+        limit?: number;
+        /**
+         * Cursor
+         *
+         * `nextCursor` of the previous page.
+         */
+        cursor?: string | null;
+    };
+    url: '/api/v1/admin/jobs';
+};
+
+export type FailedJobsErrors = {
+    /**
+     * No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).
+     */
+    401: ErrorOut;
+    /**
+     * Not for this key: an operator's (admin) key is needed, or a user key named another user in X-On-Behalf-Of (only a service key acts for an app's users).
+     */
+    403: ErrorOut;
+    /**
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     */
+    422: ErrorOut;
+};
+
+export type FailedJobsError = FailedJobsErrors[keyof FailedJobsErrors];
+
+export type FailedJobsResponses = {
+    /**
+     * Successful Response
+     */
+    200: FailedJobListOut;
+};
+
+export type FailedJobsResponse = FailedJobsResponses[keyof FailedJobsResponses];
+
+export type RetryJobData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-On-Behalf-Of
+         *
+         * A service key's app user this request acts for (your app's own user id; created on first use). A user key may not send it.
+         */
+        'X-On-Behalf-Of'?: string | null;
+    };
+    path: {
+        /**
+         * Job Id
+         */
+        job_id: string;
+    };
+    query?: never;
+    url: '/api/v1/admin/jobs/{job_id}/retry';
+};
+
+export type RetryJobErrors = {
+    /**
+     * No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).
+     */
+    401: ErrorOut;
+    /**
+     * Not enough credits: `balance` and `price` say how many.
+     */
+    402: ErrorOut;
+    /**
+     * Not for this key: an operator's (admin) key is needed, or a user key named another user in X-On-Behalf-Of (only a service key acts for an app's users).
+     */
+    403: ErrorOut;
+    /**
+     * No such resource of yours; another user's is the same 404.
+     */
+    404: ErrorOut;
+    /**
+     * The resource is in the wrong state for this (a job already ended or still running, nothing to retry).
+     */
+    409: ErrorOut;
+    /**
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     */
+    422: ErrorOut;
+    /**
+     * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
+     */
+    429: ErrorOut;
+};
+
+export type RetryJobError = RetryJobErrors[keyof RetryJobErrors];
+
+export type RetryJobResponses = {
+    /**
+     * Response Retry Job
+     *
+     * Successful Response
+     */
+    202: RetryAccepted | JobAccepted;
+};
+
+export type RetryJobResponse = RetryJobResponses[keyof RetryJobResponses];
 
 export type ListCharactersData = {
     body?: never;
