@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from temporalio import activity
@@ -33,6 +33,7 @@ from comfyloom.comfyui.client import (
 )
 from comfyloom.comfyui.failures import interrupted_sentence, operator_details, user_sentence
 from comfyloom.comfyui.png import png_size
+from comfyloom.contracts.health import RenderNow
 from comfyloom.contracts.render import (
     AwaitRequest,
     QueuedPrompt,
@@ -115,6 +116,14 @@ def render_graph(request: RenderRequest, checkpoint: str) -> dict[str, Any]:
     )
 
 
+class Holdings(Protocol):
+    """Where the worker keeps what it has in ComfyUI, for its presence report (worker_gpu/readiness.py)."""
+
+    def hold(self, prompt_id: str, now: RenderNow | None) -> None: ...
+
+    def held(self) -> dict[str, RenderNow]: ...
+
+
 class ComfyActivities:
     def __init__(
         self,
@@ -126,8 +135,11 @@ class ComfyActivities:
         checkpoint: str,
         poll_seconds: float,
         takes: Callable[[str], bool] | None = None,
+        holdings: Holdings | None = None,
     ) -> None:
         self._client = client
+        self._holdings = holdings
+        self._awaiting: set[str] = set()
         # Whether this worker's ComfyUI accepts a template, by its readiness check (None: not asked).
         self._takes = takes
         self._events = events
@@ -138,6 +150,22 @@ class ComfyActivities:
         self._poll_seconds = poll_seconds
         self._queueing = asyncio.Lock()
         self._front: set[str] = set()  # prompts this worker queued at the front of ComfyUI's pending ones
+
+    def _hold(self, prompt_id: str, template: str, *, rendering: bool = False) -> None:
+        """Note what ComfyUI holds of ours, for the fleet page: the run, the template, since when."""
+        if self._holdings is None:
+            return
+        now = datetime.now(UTC)
+        earlier = self._holdings.held().get(prompt_id)
+        queued_at = earlier.queued_at if earlier else now
+        since = (earlier.rendering_since if earlier else None) or (now if rendering else None)
+        held = RenderNow(
+            workflow_id=activity.info().workflow_id or "?",
+            template=template,
+            queued_at=queued_at,
+            rendering_since=since,
+        )
+        self._holdings.hold(prompt_id, held)
 
     def _queued(self, prompt_id: str, *, reattached: bool = False) -> QueuedPrompt:
         return QueuedPrompt(prompt_id=prompt_id, worker_task_queue=self._worker_task_queue, reattached=reattached)
@@ -196,6 +224,7 @@ class ComfyActivities:
             activity.heartbeat(RenderProgress(waiting_for="gpu_slot", waiting_since=waiting_since))
             await asyncio.sleep(BACKLOG_POLL_SECONDS)
         activity.logger.info("queued prompt %s (%s%s)", comfy_id, request.template, ", at the front" if front else "")
+        self._hold(comfy_id, request.template)
         return self._queued(comfy_id)
 
     async def _has_room(self, *, front: bool) -> bool:
@@ -205,6 +234,9 @@ class ComfyActivities:
         """
         running, pending = await self._client.held()
         self._front.intersection_update(pending)  # those started or gone are no longer ahead of anyone
+        if self._holdings is not None:  # a prompt queued and then cancelled before its await: gone from the page
+            for gone in set(self._holdings.held()) - {*running, *pending, *self._awaiting}:
+                self._holdings.hold(gone, None)
         ahead = [p for p in pending if p in self._front] if front else pending
         return len(running) + len(ahead) < COMFY_BACKLOG
 
@@ -214,6 +246,8 @@ class ComfyActivities:
 
         def heartbeat(state: WaitState) -> None:
             since = state.unreachable_since
+            if state.node is not None:  # ComfyUI is executing it
+                self._hold(prompt_id, request.template, rendering=True)
             activity.heartbeat(
                 RenderProgress(
                     prompt_id=prompt_id,
@@ -228,6 +262,8 @@ class ComfyActivities:
         if not request.uploads:  # a run from before signed uploads: its workflow signs, and asks again
             raise failure(ErrorType.staging_url_expired, f"prompt {prompt_id} has no signed URL to stage it")
         unreachable_since = _earlier_wait("comfyui")
+        self._awaiting.add(prompt_id)
+        self._hold(prompt_id, request.template)
         heartbeat(WaitState(unreachable_since=unreachable_since))
         try:
             entry = await wait_for_prompt(
@@ -270,6 +306,10 @@ class ComfyActivities:
             raise failure(ErrorType.comfy_interrupted, interrupted_sentence(e.node_id), str(e)) from e
         except ComfyPromptLost as e:
             raise failure(ErrorType.comfy_prompt_lost, str(e)) from e
+        finally:
+            self._awaiting.discard(prompt_id)
+            if self._holdings is not None:
+                self._holdings.hold(prompt_id, None)
         activity.logger.info("prompt %s rendered; %d image(s) uploaded", prompt_id, len(staged))
         ran = entry.get("prompt")
         graph = ran[2] if isinstance(ran, list) and len(ran) > 2 and isinstance(ran[2], dict) else {}

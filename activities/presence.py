@@ -28,7 +28,9 @@ STOP_REPORT_SECONDS = 1.2
 class Reports(Protocol):
     """The readiness loop's latest report (worker_gpu/readiness.py's Capability)."""
 
-    report: GpuWorkerReport | None
+    @property
+    def report(self) -> GpuWorkerReport | None: ...
+
     published: asyncio.Event
 
     def next_change(self) -> asyncio.Event: ...

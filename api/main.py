@@ -12,7 +12,7 @@ from api import errors, spec
 from api.body_guard import BodyGuard
 from api.launcher import Launcher
 from api.metrics import ApiMetrics
-from api.routes import admin, characters, credits, health, image_generation, jobs, stories, webhooks
+from api.routes import admin, characters, credits, fleet_page, health, image_generation, jobs, stories, webhooks
 from comfyloom import __version__, db, temporal
 from comfyloom.settings import Settings, get_settings
 from comfyloom.startup import database_url
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(credits.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(fleet_page.router)
     app.include_router(health.router)
     spec.document(app, settings)
     return app

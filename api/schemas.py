@@ -426,6 +426,44 @@ class GpuWorkerOut(CamelModel):
     checked_at: datetime | None
 
 
+class TemplateCheckOut(CamelModel):
+    template: str
+    renders: bool
+    reasons: list[str] = Field(description="Why its ComfyUI would refuse the template, in plain words.")
+
+
+class RenderNowOut(CamelModel):
+    workflow_id: str
+    template: str
+    queued_at: datetime
+    rendering_since: datetime | None = Field(description="When ComfyUI began it; null while it waits its turn.")
+
+
+class FleetWorkerOut(CamelModel):
+    """One GPU worker as an operator sees it (`GET /api/v1/admin/gpu-workers`)."""
+
+    worker_id: str
+    state: Literal["polling", "stopped", "not_polling"] = Field(
+        description="polling: taking jobs; stopped: it said it was stopping; not_polling: gone without a word."
+    )
+    last_seen_at: datetime | None = Field(description="Its last poll of Temporal or report, whichever is later.")
+    queue: str = Field(description="Its own task queue, where the renders it holds are awaited.")
+    reachable: bool = Field(description="Its ComfyUI answered at the last check.")
+    comfyui_version: str | None
+    devices: list[str]
+    packs: dict[str, int] = Field(description="The custom node packs its ComfyUI loaded, with their node count.")
+    templates: list[TemplateCheckOut] = Field(description="Each template in use: whether it renders, and why not.")
+    renders_last_hour: int = Field(description="Renders it delivered in the last hour.")
+    busy_last_hour: float = Field(description="Its GPU's share of the last hour spent on delivered renders, 0-1.")
+    rendering: list[RenderNowOut] = Field(description="What it has in ComfyUI now: the one drawing, then the next.")
+    problems: list[str]
+    notes: list[str]
+
+
+class FleetOut(CamelModel):
+    workers: list[FleetWorkerOut]
+
+
 class Health(CamelModel):
     status: Literal["ok", "degraded", "unavailable"] = Field(
         description="ok: a polling GPU worker can render every template in use; degraded: only some templates "

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
@@ -46,6 +46,8 @@ class GpuFleet:
     polling: set[str]
     # The fresh reports, by worker id.
     reports: dict[str, GpuWorkerReport]
+    # When each worker Temporal still lists last polled the shared GPU queue.
+    last_polled: dict[str, datetime] = field(default_factory=dict)
 
 
 async def ensure_gpu_fleet(client: Client, size: int) -> None:
@@ -84,7 +86,7 @@ async def gpu_fleet(client: Client, namespace: str) -> GpuFleet:
         if now - last <= GPU_POLLER_WINDOW
         and (worker_id not in reports or not reports[worker_id].stopped or last > reports[worker_id].checked_at)
     }
-    return GpuFleet(polling=polling, reports=reports)
+    return GpuFleet(polling=polling, reports=reports, last_polled=polls)
 
 
 _views: weakref.WeakKeyDictionary[Client, tuple[float, str, GpuFleet]] = weakref.WeakKeyDictionary()

@@ -17,7 +17,7 @@ from typing import Any
 from comfy_templates import SUPPORTED_PACKS, Template
 from comfyloom.comfyui.client import ComfyClient, ComfyError, ComfyEvents
 from comfyloom.comfyui.validation import combo_options, explain, packs_in, validate_prompt
-from comfyloom.contracts.health import GpuWorkerReport, TemplateCheck
+from comfyloom.contracts.health import GpuWorkerReport, RenderNow, TemplateCheck
 
 log = logging.getLogger("comfyloom.worker_gpu")
 
@@ -187,7 +187,8 @@ class Capability:
 
     def __init__(self) -> None:
         self._refused: set[str] | None = None
-        self.report: GpuWorkerReport | None = None
+        self._report: GpuWorkerReport | None = None
+        self._in_comfyui: dict[str, RenderNow] = {}
         self._next = asyncio.Event()
         # Set once the first report was sent: the worker polls only then, so a job that asks the reports
         # whether any worker renders its template (comfyloom/gpu_fleet.py) hears this one.
@@ -198,7 +199,30 @@ class Capability:
             self._refused = {check.template for check in report.templates if not check.renders}
         elif self._refused is None:
             self._refused = set()
-        self.report = report
+        self._report = report
+        self._changed()
+
+    @property
+    def report(self) -> GpuWorkerReport | None:
+        """The latest readiness report, with what this worker has in ComfyUI now."""
+        if self._report is None:
+            return None
+        return self._report.model_copy(update={"rendering": list(self._in_comfyui.values())})
+
+    def hold(self, prompt_id: str, now: RenderNow | None) -> None:
+        """A prompt this worker has in ComfyUI (None: no longer), sent with the next report."""
+        if now is None and self._in_comfyui.pop(prompt_id, None) is None:
+            return
+        if now is not None:
+            if self._in_comfyui.get(prompt_id) == now:
+                return
+            self._in_comfyui[prompt_id] = now
+        self._changed()
+
+    def held(self) -> dict[str, RenderNow]:
+        return dict(self._in_comfyui)
+
+    def _changed(self) -> None:
         self._next.set()
         self._next = asyncio.Event()
 

@@ -108,6 +108,7 @@ async def gpu_workers(
         checkpoint=settings.comfyui_checkpoint,
         poll_seconds=settings.comfyui_poll_seconds,
         takes=capability.takes,
+        holdings=capability,
     )
     presence = PresenceActivities(capability, lambda: stopped_report(worker_id, comfy.base_url))
 

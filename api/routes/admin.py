@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
+from pydantic import BeforeValidator
 
 from api import pages
-from api.deps import AdminDep, CallerDep, PoolDep, SettingsDep
+from api.deps import AdminDep, CallerDep, PoolDep, SettingsDep, TemporalDep
 from api.errors import ApiError, responses
+from api.fleet import fleet_view
 from api.generation import status_url
 from api.retries import retry_failed
 from api.routes.credits import change_credits, credits_out
@@ -20,10 +22,12 @@ from api.schemas import (
     CreditsOut,
     FailedJobListOut,
     FailedJobOut,
+    FleetOut,
     JobAccepted,
     RetryAccepted,
 )
 from comfyloom.db import api_keys, jobs, webhooks
+from comfyloom.temporal import TEMPORAL_AWAY
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=responses(401, 422))
 
@@ -64,6 +68,13 @@ async def user_credits(user_id: str, pool: PoolDep, settings: SettingsDep, admin
     return await credits_out(pool, user_id, settings)
 
 
+def _rfc3339_only(value: object) -> object:
+    """A time as the spec says (`date-time`): not a number, which pydantic would read as seconds since 1970."""
+    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("a date-time like 2026-12-04T18:00:00Z")
+    return value
+
+
 @router.get("/jobs", response_model=FailedJobListOut, responses=responses(403))
 async def failed_jobs(
     pool: PoolDep,
@@ -74,7 +85,11 @@ async def failed_jobs(
         str | None,
         Query(max_length=100, pattern=r"^[A-Za-z_]+$", description="Only this failure (`ComfyExecutionFailed`, …)."),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Only jobs asked for at or after this time.")] = None,
+    since: Annotated[
+        datetime | None,
+        BeforeValidator(_rfc3339_only),
+        Query(description="Only jobs asked for at or after this time (RFC 3339, e.g. 2026-12-04T18:00:00Z)."),
+    ] = None,
     limit: pages.Limit = 20,
     cursor: pages.Cursor = None,
 ) -> FailedJobListOut:
@@ -120,3 +135,14 @@ async def retry_job(job_id: str, caller: CallerDep, admin: AdminDep) -> JobAccep
     job. A sticker set retries its failed stickers. A job that is not failed, was cancelled, was refused for its
     content, or is one sticker of a set is a 409 saying why."""
     return await retry_failed(job_id, operator=caller)
+
+
+@router.get("/gpu-workers", response_model=FleetOut, responses=responses(403, 503))
+async def gpu_workers(pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, admin: AdminDep) -> FleetOut:
+    """Each GPU worker: its ComfyUI (version, devices, node packs), which templates it can render and why not,
+    its queue, renders and busy share in the last hour, when it was last seen, and what it has in ComfyUI now.
+    The same as a page for people: `/api/v1/admin/fleet`."""
+    try:
+        return FleetOut(workers=await fleet_view(pool, temporal, settings))
+    except TEMPORAL_AWAY as e:
+        raise ApiError(503, "temporal_unavailable", f"Temporal did not answer; try again ({e})") from e

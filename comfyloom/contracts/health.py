@@ -60,6 +60,16 @@ class PresenceSlot(BaseModel):
     index: int
 
 
+class RenderNow(BaseModel):
+    """A prompt a GPU worker has in its ComfyUI: what the operators' fleet page shows it drawing."""
+
+    workflow_id: str
+    template: str
+    queued_at: datetime
+    # When ComfyUI began executing it; None while it waits its turn there.
+    rendering_since: datetime | None = None
+
+
 class GpuWorkerReport(BaseModel):
     """What a GPU worker found in its ComfyUI, sent as its presence activity's heartbeat (the API cannot reach it,
     and the GPU machine holds no storage credential)."""
@@ -78,3 +88,5 @@ class GpuWorkerReport(BaseModel):
     checked_at: datetime
     # Sent by a worker as it stops: health stops counting it at once, not when Temporal forgets its polls.
     stopped: bool = False
+    # What it has in ComfyUI now (workers from before: none said).
+    rendering: list[RenderNow] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from comfyloom.db.pool import Executor
 
 # The renders of a kind an estimate looks at: recent enough to follow a GPU swap, enough for a steady median.
@@ -21,3 +23,12 @@ async def medians(conn: Executor) -> dict[str, tuple[float, int]]:
         RECENT,
     )
     return {row["kind"]: (float(row["median"]), int(row["n"])) for row in rows}
+
+
+async def by_worker_since(conn: Executor, since: datetime) -> dict[str, tuple[int, float]]:
+    """By GPU worker: its renders delivered since `since`, and their GPU seconds."""
+    rows = await conn.fetch(
+        "select worker, count(*) as n, sum(seconds) as busy from render_times where finished_at >= $1 group by worker",
+        since,
+    )
+    return {row["worker"]: (int(row["n"]), float(row["busy"])) for row in rows}

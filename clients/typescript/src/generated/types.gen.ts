@@ -651,6 +651,100 @@ export type FailedJobOut = {
 };
 
 /**
+ * FleetOut
+ */
+export type FleetOut = {
+    /**
+     * Workers
+     */
+    workers: Array<FleetWorkerOut>;
+};
+
+/**
+ * FleetWorkerOut
+ *
+ * One GPU worker as an operator sees it (`GET /api/v1/admin/gpu-workers`).
+ */
+export type FleetWorkerOut = {
+    /**
+     * Busylasthour
+     *
+     * Its GPU's share of the last hour spent on delivered renders, 0-1.
+     */
+    busyLastHour: number;
+    /**
+     * Comfyuiversion
+     */
+    comfyuiVersion: string | null;
+    /**
+     * Devices
+     */
+    devices: Array<string>;
+    /**
+     * Lastseenat
+     *
+     * Its last poll of Temporal or report, whichever is later.
+     */
+    lastSeenAt: string | null;
+    /**
+     * Notes
+     */
+    notes: Array<string>;
+    /**
+     * Packs
+     *
+     * The custom node packs its ComfyUI loaded, with their node count.
+     */
+    packs: {
+        [key: string]: number;
+    };
+    /**
+     * Problems
+     */
+    problems: Array<string>;
+    /**
+     * Queue
+     *
+     * Its own task queue, where the renders it holds are awaited.
+     */
+    queue: string;
+    /**
+     * Reachable
+     *
+     * Its ComfyUI answered at the last check.
+     */
+    reachable: boolean;
+    /**
+     * Rendering
+     *
+     * What it has in ComfyUI now: the one drawing, then the next.
+     */
+    rendering: Array<RenderNowOut>;
+    /**
+     * Renderslasthour
+     *
+     * Renders it delivered in the last hour.
+     */
+    rendersLastHour: number;
+    /**
+     * State
+     *
+     * polling: taking jobs; stopped: it said it was stopping; not_polling: gone without a word.
+     */
+    state: 'polling' | 'stopped' | 'not_polling';
+    /**
+     * Templates
+     *
+     * Each template in use: whether it renders, and why not.
+     */
+    templates: Array<TemplateCheckOut>;
+    /**
+     * Workerid
+     */
+    workerId: string;
+};
+
+/**
  * GpuWorkerOut
  */
 export type GpuWorkerOut = {
@@ -1170,6 +1264,30 @@ export type QueueOut = {
 };
 
 /**
+ * RenderNowOut
+ */
+export type RenderNowOut = {
+    /**
+     * Queuedat
+     */
+    queuedAt: string;
+    /**
+     * Renderingsince
+     *
+     * When ComfyUI began it; null while it waits its turn.
+     */
+    renderingSince: string | null;
+    /**
+     * Template
+     */
+    template: string;
+    /**
+     * Workflowid
+     */
+    workflowId: string;
+};
+
+/**
  * RenderProgressOut
  */
 export type RenderProgressOut = {
@@ -1559,6 +1677,26 @@ export type StoryOut = {
 };
 
 /**
+ * TemplateCheckOut
+ */
+export type TemplateCheckOut = {
+    /**
+     * Reasons
+     *
+     * Why its ComfyUI would refuse the template, in plain words.
+     */
+    reasons: Array<string>;
+    /**
+     * Renders
+     */
+    renders: boolean;
+    /**
+     * Template
+     */
+    template: string;
+};
+
+/**
  * VisualFeatures
  *
  * What a character looks like, field by field; only these become image tags.
@@ -1772,6 +1910,43 @@ export type UserCreditsResponses = {
 
 export type UserCreditsResponse = UserCreditsResponses[keyof UserCreditsResponses];
 
+export type GpuWorkersData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/admin/gpu-workers';
+};
+
+export type GpuWorkersErrors = {
+    /**
+     * No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).
+     */
+    401: ErrorOut;
+    /**
+     * Not for this key: an operator's (admin) key is needed, or a user key named another user in X-On-Behalf-Of (only a service key acts for an app's users).
+     */
+    403: ErrorOut;
+    /**
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     */
+    422: ErrorOut;
+    /**
+     * A part this needs (Temporal, storage) is unavailable: nothing was changed; try again.
+     */
+    503: ErrorOut;
+};
+
+export type GpuWorkersError = GpuWorkersErrors[keyof GpuWorkersErrors];
+
+export type GpuWorkersResponses = {
+    /**
+     * Successful Response
+     */
+    200: FleetOut;
+};
+
+export type GpuWorkersResponse = GpuWorkersResponses[keyof GpuWorkersResponses];
+
 export type FailedJobsData = {
     body?: never;
     path?: never;
@@ -1791,7 +1966,7 @@ export type FailedJobsData = {
         /**
          * Since
          *
-         * Only jobs asked for at or after this time.
+         * Only jobs asked for at or after this time (RFC 3339, e.g. 2026-12-04T18:00:00Z).
          */
         since?: string | null;
         /**
