@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from activities.comfy import prompt_id_for
 from comfyloom.db import jobs
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, wait_for
@@ -43,10 +44,12 @@ async def test_an_operator_retries_a_failed_job_which_ends_ready_with_one_render
     after = await account(api, headers)
     assert (after["balance"], after["reserved"]) == (0, 0)
     assert [(e["entry"], e["amount"]) for e in after["ledger"][:3]] == [("hold", -5), ("release", 5), ("hold", -5)]
-    prompts = await pool.fetchval(
-        "select count(*) from generation_jobs where retry_of = $1", uuid.UUID(failed["jobId"])
+    assert (
+        await pool.fetchval("select count(*) from generation_jobs where retry_of = $1", uuid.UUID(failed["jobId"])) == 1
     )
-    assert prompts == 1
+    async with httpx.AsyncClient() as http:
+        ran = (await http.get(f"{local_parts.comfyui_url}/sim/stats")).json()["executions"]
+    assert [e["prompt_id"] for e in ran].count(prompt_id_for(again["workflowId"], "render-1")) == 1  # one render
     # Asked again: the same new job, nothing started or held.
     twice = await api.post(f"/api/v1/admin/jobs/{failed['jobId']}/retry", headers=OPERATOR)
     assert twice.status_code == 202 and twice.json()["jobId"] == again["jobId"] and twice.json()["replayed"]

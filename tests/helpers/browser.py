@@ -8,7 +8,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -73,7 +75,8 @@ async def chromium() -> AsyncIterator[Page]:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.fail("chromium is not installed: scripts/setup installs Debian's chromium package")
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still be writing to the profile a moment after it exits.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = await asyncio.create_subprocess_exec(
             binary,
             "--headless=new",
@@ -86,6 +89,7 @@ async def chromium() -> AsyncIterator[Page]:
             "about:blank",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its renderer and helper processes in one group, ended together
         )
         try:
             deadline = time.monotonic() + 30
@@ -101,10 +105,11 @@ async def chromium() -> AsyncIterator[Page]:
                 await page.send("Page.enable")
                 yield page
         finally:
-            if browser.returncode is None:
-                browser.terminate()
-                try:
-                    await asyncio.wait_for(browser.wait(), 10)
-                except TimeoutError:
-                    browser.kill()
-                    await browser.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(browser.wait(), 10)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(browser.pid, signal.SIGKILL)
+                await browser.wait()
