@@ -34,7 +34,7 @@ class FleetActivities:
     async def _estimate(self, workflow_id: str, fleet: GpuFleet) -> QueueEstimate | None:
         """None when the database does not answer: the estimate is for people to read, the render goes on."""
         try:
-            job = await jobs.job_of_run(self._pool, workflow_id)
+            job = await jobs.asking_gpu(self._pool, workflow_id)
             return None if job is None else await estimate(self._pool, fleet, self._settings, job)
         except (asyncpg.PostgresError, OSError) as e:
             activity.logger.warning("no queue estimate for %s: %r", workflow_id, e)

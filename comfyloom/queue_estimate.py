@@ -25,9 +25,7 @@ async def estimate(pool: Executor, fleet: GpuFleet, settings: Settings, job: Job
     """
     kind = ImageKind(job.kind)
     gpus = takers(KINDS[kind].template(settings), fleet)
-    ahead = await jobs.kinds_ahead_of(
-        pool, job.id, job.priority_key, job.created_at, in_hand=held_ahead(job.priority_key) * gpus
-    )
+    ahead = await jobs.kinds_ahead_of(pool, job, in_hand=held_ahead(job.priority_key) * gpus)
     if gpus == 0:
         return QueueEstimate(ahead=len(ahead), gpus=0, note=NO_GPU)
     medians = await render_times.medians(pool)

@@ -55,6 +55,8 @@ class JobRow(BaseModel):
     # The failed job this one retries, and the job that retried this one.
     retry_of: UUID | None = None
     retried_as: UUID | None = None
+    # When its render was first asked of the GPUs (None: not yet, or a job from before it was noted).
+    gpu_asked_at: datetime | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -132,9 +134,13 @@ async def get_job(conn: Executor, job_id: UUID, *, user_id: str | None = None) -
     return JobRow.model_validate(dict(row)) if row else None
 
 
-async def job_of_run(conn: Executor, workflow_id: str) -> JobRow | None:
-    """The job a run (its workflow id) draws."""
-    row = await conn.fetchrow("select * from generation_jobs where workflow_id = $1", workflow_id)
+async def asking_gpu(conn: Executor, workflow_id: str) -> JobRow | None:
+    """The job a run (its workflow id) draws, noting when its render was first asked of the GPUs."""
+    row = await conn.fetchrow(
+        "update generation_jobs set gpu_asked_at = coalesce(gpu_asked_at, clock_timestamp())"
+        " where workflow_id = $1 returning *",
+        workflow_id,
+    )
     return JobRow.model_validate(dict(row)) if row else None
 
 
@@ -286,22 +292,25 @@ async def running_for_story(conn: Executor, story_id: UUID) -> int:
 DEFAULT_PRIORITY_KEY = 3
 
 
-async def kinds_ahead_of(
-    conn: Executor, job_id: UUID, priority_key: int | None, created_at: datetime, *, in_hand: int
-) -> list[str]:
+async def kinds_ahead_of(conn: Executor, job: JobRow, *, in_hand: int) -> list[str]:
     """The kinds of the unfinished renders a GPU takes before this job's, as the queues order them: every one of a
-    higher priority, and those of its own priority asked for earlier (a sticker set counts by its stickers); and,
-    before them, up to `in_hand` of a lower priority asked earlier, which the GPUs may hold already (one
-    rendering and one next each: priority orders the queue, not what ComfyUI has taken)."""
-    mine = priority_key if priority_key is not None else DEFAULT_PRIORITY_KEY
+    higher priority, and those of its own priority whose render was asked of the GPUs earlier (a sticker set
+    counts by its stickers; one still building its prompt joins the queue behind this one); and, before them, up
+    to `in_hand` of a lower priority asked earlier, which the GPUs may hold already (one rendering and one next
+    each: priority orders the queue, not what ComfyUI has taken). Jobs from before `gpu_asked_at` count by when
+    they were asked for."""
+    mine = job.priority_key if job.priority_key is not None else DEFAULT_PRIORITY_KEY
     rows = await conn.fetch(
         "select kind, coalesce(priority_key, $4) > $2 as lower from generation_jobs"
         " where status in ('queued', 'running') and kind <> 'sticker_set' and id <> $1"
-        " and (coalesce(priority_key, $4) < $2 or created_at < $3) order by created_at",
-        job_id,
+        " and (coalesce(priority_key, $4) < $2 or coalesce(gpu_asked_at, created_at) < $3)"
+        " and (coalesce(priority_key, $4) < $2 or gpu_asked_at is not null or $5::timestamptz is null)"
+        " order by coalesce(gpu_asked_at, created_at)",
+        job.id,
         mine,
-        created_at,
+        job.gpu_asked_at or job.created_at,
         DEFAULT_PRIORITY_KEY,
+        job.gpu_asked_at,
     )
     held = [row["kind"] for row in rows if row["lower"]][:in_hand]
     return held + [row["kind"] for row in rows if not row["lower"]]
