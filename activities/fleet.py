@@ -36,6 +36,6 @@ class FleetActivities:
         try:
             job = await jobs.asking_gpu(self._pool, workflow_id)
             return None if job is None else await estimate(self._pool, fleet, self._settings, job)
-        except (asyncpg.PostgresError, OSError) as e:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
             activity.logger.warning("no queue estimate for %s: %r", workflow_id, e)
             return None
