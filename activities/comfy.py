@@ -229,16 +229,18 @@ class ComfyActivities:
 
     async def _has_room(self, *, front: bool) -> bool:
         """Whether ComfyUI may take one more prompt: COMFY_BACKLOG in all, one rendering and one next. A render
-        someone waits for counts only the prompts it would not pass (the one running and those queued at the
-        front): it goes ahead of a set's sticker ComfyUI holds next, so it waits for one render at most, not two.
+        someone waits for goes ahead of the bulk prompt ComfyUI holds next, so it waits for one render at most,
+        not two; it is queued only while no other front prompt is pending, since ComfyUI runs front prompts last
+        in, first out (front ones are known by ComfyUI's negative number, and by this worker's own record).
         """
-        running, pending = await self._client.held()
-        self._front.intersection_update(pending)  # those started or gone are no longer ahead of anyone
+        held = await self._client.held()
+        self._front.intersection_update(held.pending)  # those started or gone are no longer ahead of anyone
         if self._holdings is not None:  # a prompt queued and then cancelled before its await: gone from the page
-            for gone in set(self._holdings.held()) - {*running, *pending, *self._awaiting}:
+            for gone in set(self._holdings.held()) - {*held.running, *held.pending, *self._awaiting}:
                 self._holdings.hold(gone, None)
-        ahead = [p for p in pending if p in self._front] if front else pending
-        return len(running) + len(ahead) < COMFY_BACKLOG
+        if front:
+            return not (self._front | set(held.front)) and len(held.running) < COMFY_BACKLOG
+        return len(held.running) + len(held.pending) < COMFY_BACKLOG
 
     @activity.defn(name="await_comfy_result")
     async def await_comfy_result(self, request: AwaitRequest) -> RenderResult:

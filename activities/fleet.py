@@ -4,6 +4,8 @@ The answer carries the asking job's place in the queue, which the run shows in t
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 from temporalio import activity
 from temporalio.client import Client
@@ -13,6 +15,9 @@ from comfyloom.db import jobs
 from comfyloom.gpu_fleet import GpuFleet, gpu_fleet, renderable
 from comfyloom.queue_estimate import estimate
 from comfyloom.settings import Settings
+
+# A database slower than this costs the job its estimate, never its check (a local activity of 10 s at most).
+ESTIMATE_SECONDS = 3.0
 
 
 class FleetActivities:
@@ -34,8 +39,9 @@ class FleetActivities:
     async def _estimate(self, workflow_id: str, fleet: GpuFleet) -> QueueEstimate | None:
         """None when the database does not answer: the estimate is for people to read, the render goes on."""
         try:
-            job = await jobs.asking_gpu(self._pool, workflow_id)
-            return None if job is None else await estimate(self._pool, fleet, self._settings, job)
+            async with asyncio.timeout(ESTIMATE_SECONDS):  # the check it rides on must answer within 10 s
+                job = await jobs.asking_gpu(self._pool, workflow_id)
+                return None if job is None else await estimate(self._pool, fleet, self._settings, job)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
             activity.logger.warning("no queue estimate for %s: %r", workflow_id, e)
             return None

@@ -163,7 +163,8 @@ async def start_set(
                     key_id=caller.key.id,
                 )
             else:
-                await jobs.reopen(conn, set_id)
+                if not await jobs.reopen(conn, set_id):  # rolled back: nothing held, nothing started
+                    raise ApiError(409, "still_running", "the set is being retried already", field="setId")
             for child, child_id in zip(children, child_ids, strict=True):
                 await jobs.create_job(
                     conn,

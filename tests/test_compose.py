@@ -211,3 +211,11 @@ def test_temporal_is_reached_from_outside_only_through_mutual_tls() -> None:
     config = (ROOT / "deploy/nginx/temporal-mtls.conf").read_text()
     assert "ssl_verify_client on;" in config
     assert "grpc_pass grpc://temporal:7233;" in config
+
+
+def test_the_monitoring_settings_are_needed_only_with_its_profile(tmp_path: Path) -> None:
+    """Compose reads every variable of the file whatever the profiles: the monitoring ones are checked as their
+    containers start, so an .env without them still runs the rest."""
+    env = {k: v for k, v in example_env().items() if k not in ("ALERT_WEBHOOK_URL", "GRAFANA_ADMIN_PASSWORD")}
+    running = check_resolved(env, tmp_path)
+    assert not {"prometheus", "alertmanager", "grafana"} & set(running)

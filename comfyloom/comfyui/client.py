@@ -134,6 +134,15 @@ def execution_seconds(entry: dict[str, Any]) -> float | None:
 CONNECT_TIMEOUT = 5.0
 
 
+@dataclass(frozen=True)
+class HeldPrompts:
+    """What ComfyUI's queue holds: the prompt running, those pending, and the pending ones queued at the front."""
+
+    running: list[str]
+    pending: list[str]
+    front: list[str]
+
+
 class ComfyClient:
     def __init__(self, base_url: str, client_id: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -226,19 +235,23 @@ class ComfyClient:
 
     async def backlog(self) -> int:
         """Prompts ComfyUI holds right now, running or pending."""
-        running, pending = await self.held()
-        return len(running) + len(pending)
+        held = await self.held()
+        return len(held.running) + len(held.pending)
 
-    async def held(self) -> tuple[list[str], list[str]]:
-        """The ids of the prompts ComfyUI is running and of those pending."""
+    async def held(self) -> HeldPrompts:
+        """The ids of the prompts ComfyUI is running and of those pending, and which of those were queued at the
+        front (ComfyUI gives a front prompt a negative number)."""
         data = await self._json("GET", "/queue")
 
-        def ids(entries: Any) -> list[str]:
-            if not isinstance(entries, list):
-                return []
-            return [str(e[1]) for e in entries if isinstance(e, list) and len(e) > 1]
+        def entries(key: str) -> list[list[Any]]:
+            found = data.get(key, [])
+            return [e for e in found if isinstance(e, list) and len(e) > 1] if isinstance(found, list) else []
 
-        return ids(data.get("queue_running", [])), ids(data.get("queue_pending", []))
+        pending = entries("queue_pending")
+        front = [str(e[1]) for e in pending if isinstance(e[0], (int, float)) and e[0] < 0]
+        return HeldPrompts(
+            running=[str(e[1]) for e in entries("queue_running")], pending=[str(e[1]) for e in pending], front=front
+        )
 
     async def view(self, image: OutputImage) -> bytes:
         params = {"filename": image.filename, "subfolder": image.subfolder, "type": image.type}

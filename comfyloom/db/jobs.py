@@ -224,13 +224,15 @@ async def set_children(conn: Executor, set_id: UUID) -> list[JobRow]:
     return sorted(children, key=lambda j: j.created_at)
 
 
-async def reopen(conn: Executor, job_id: UUID) -> None:
-    """A failed set runs again for its failed stickers: back to queued, its first error cleared."""
-    await conn.execute(
-        "update generation_jobs set status = 'queued', error = null, finished_at = null, updated_at = now()"
-        " where id = $1 and status in ('failed', 'cancelled')",
+async def reopen(conn: Executor, job_id: UUID) -> bool:
+    """A failed set runs again for its failed stickers: back to queued, its first error cleared. False when it was
+    not failed or cancelled (by now): another retry reopened it first."""
+    reopened = await conn.fetchval(
+        "update generation_jobs set status = 'queued', error = null, failure_reason = null, finished_at = null,"
+        " updated_at = now() where id = $1 and status in ('failed', 'cancelled') returning id",
         job_id,
     )
+    return reopened is not None
 
 
 async def finish(conn: Executor, job_id: UUID, *, error: str | None) -> None:

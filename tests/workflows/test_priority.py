@@ -161,21 +161,22 @@ async def asked_gpu_at(client: Client, workflow_id: str) -> float:
 async def test_one_users_backlog_delays_anothers_job_by_the_render_comfyui_holds_next_at_most(
     api: httpx.AsyncClient, client: Client, pool: asyncpg.Pool, store: ObjectStore, settings: Settings
 ) -> None:
-    """Eight avatars of one user, then one of another's, at one priority: fairness takes the other user's next.
+    """Ten avatars of one user, then one of another's, at one priority: fairness takes the other user's next.
     Counted from when its render could be taken (a loaded machine builds its prompt late, after more of the
     backlog rendered): the busy user's renders that started after that and before it. First come, first
     served, that is every busy render left, at least four here."""
     async with (
-        simulated(settings, SimConfig(render_seconds=0.6)) as rig,
+        simulated(settings, SimConfig(render_seconds=0.8)) as rig,
         build_cpu_worker(client, pool, store, settings),
         gpu(client, rig, worker_id="fair-gpu"),
     ):
         busy = await create_character(api, "busy-user")
         backlog = [
             await post(api, "/api/v1/image-generation/avatar", {"characterId": busy["id"]}, "busy-user")
-            for _ in range(8)
+            for _ in range(10)
         ]
-        await asyncio.sleep(1.0)  # all eight in Temporal's queue or ComfyUI's
+        # Asked for right after: eight seconds of the busy user's renders are still to come, even if a loaded
+        # machine builds this one's prompt late.
         other = await create_character(api, "other-user")
         lone = await post(api, "/api/v1/image-generation/avatar", {"characterId": other["id"]}, "other-user")
         await finished_at(api, lone.json()["jobId"], "other-user")
