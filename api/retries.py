@@ -79,7 +79,8 @@ async def _failed_job(operator: Caller, job_id: str) -> JobRow:
 
 async def _ask_again(job: JobRow, caller: Caller) -> JobAccepted:
     """The job's request as first posted, started again for its user."""
-    again = f"retry-of-{job.id}"
+    # A newline, which no HTTP header carries: no client can send this key and take the retry's place.
+    again = f"operator retry\nof {job.id}"
     kind = ImageKind(job.kind)
     if kind is ImageKind.avatar or kind is ImageKind.sticker:
         body = (AvatarCreate if kind is ImageKind.avatar else StickerCreate).model_validate(job.request)
