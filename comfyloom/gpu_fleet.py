@@ -31,6 +31,10 @@ GPU_POLLER_WINDOW = timedelta(minutes=2)
 # A presence activity heartbeats at least every 10 s (activities/presence.py); past its heartbeat timeout (30 s)
 # Temporal hands the slot to another worker. A report older than this is a worker that went away unannounced.
 GPU_REPORT_WINDOW = timedelta(seconds=30)
+# A worker's polls end a moment after it sends its stop report (the report goes first, then the SDK stops
+# polling): a poll within this long after the report is the same worker stopping, not one that came back. One
+# that comes back sends a fresh report within seconds, which counts it again.
+STOPPING_POLLS = timedelta(seconds=10)
 # The suffix a GPU worker's identity carries on the shared queue (worker_gpu/worker.py).
 SHARED_QUEUE_IDENTITY = "@shared"
 # The fleet's workflow type (workflows/fleet.py), named here so the library need not import the workflows.
@@ -84,7 +88,11 @@ async def gpu_fleet(client: Client, namespace: str) -> GpuFleet:
         worker_id
         for worker_id, last in polls.items()
         if now - last <= GPU_POLLER_WINDOW
-        and (worker_id not in reports or not reports[worker_id].stopped or last > reports[worker_id].checked_at)
+        and (
+            worker_id not in reports
+            or not reports[worker_id].stopped
+            or last > reports[worker_id].checked_at + STOPPING_POLLS
+        )
     }
     return GpuFleet(polling=polling, reports=reports, last_polled=polls)
 
