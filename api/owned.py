@@ -22,9 +22,10 @@ ExternalIdPath = Annotated[str, Path(alias="externalId", pattern=EXTERNAL_ID, de
 
 
 async def _own(
-    lookup: Callable[..., Awaitable[Row | None]], ident: UUID | str, user_id: str, what: str, field: str
+    lookup: Callable[..., Awaitable[Row | None]], ident: UUID | str, user_id: str | None, what: str, field: str
 ) -> Row:
-    """The user's row by id, or the one 404 for a missing id, a malformed one, and another user's."""
+    """The user's row by id (any user's for None), or the one 404 for a missing id, a malformed one, and another
+    user's."""
     try:
         key = ident if isinstance(ident, UUID) else UUID(ident)
     except ValueError:
@@ -54,6 +55,11 @@ async def own_story(pool: asyncpg.Pool, story_id: UUID | str, user_id: str) -> s
 
 async def own_job(pool: asyncpg.Pool, job_id: UUID | str, user_id: str) -> jobs.JobRow:
     return await _own(partial(jobs.get_job, pool), job_id, user_id, "job", "jobId")
+
+
+async def any_job(pool: asyncpg.Pool, job_id: UUID | str) -> jobs.JobRow:
+    """Any user's job, for an operator."""
+    return await _own(partial(jobs.get_job, pool), job_id, None, "job", "jobId")
 
 
 async def own_by_external_id(

@@ -5,13 +5,11 @@ same new job back (its Idempotency-Key is the failed job's id)."""
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from api.covers import start_cover_request
 from api.deps import Caller
-from api.errors import ApiError, not_found
+from api.errors import ApiError
 from api.generation import start_for_character, start_scene
-from api.owned import own_character
+from api.owned import any_job, own_character
 from api.schemas import AvatarCreate, CoverCreate, JobAccepted, RetryAccepted, SceneCreate, StickerCreate
 from api.sticker_sets import retry_set
 from comfyloom.contracts.domain import ImageKind
@@ -53,12 +51,7 @@ async def retry_failed(job_id: str, *, operator: Caller) -> JobAccepted:
 
 
 async def _failed_job(operator: Caller, job_id: str) -> JobRow:
-    try:
-        job = await jobs.get_job(operator.pool, UUID(job_id))
-    except ValueError:
-        job = None
-    if job is None:
-        raise not_found("job", job_id, field="jobId")
+    job = await any_job(operator.pool, job_id)
     if job.set_id is not None:
         raise ApiError(409, "part_of_a_set", f"this sticker is part of set {job.set_id}: retry the set", field="jobId")
     if job.status is JobStatus.cancelled:

@@ -46,6 +46,5 @@ async def estimate(pool: Executor, fleet: GpuFleet, settings: Settings, job: Job
         estimated_start_at=start,
         estimated_ready_at=start + timedelta(seconds=own),
         note=f"{len(ahead)} ahead on {gpus} GPU(s); {'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value} takes"
-        f" about {own:.0f} s"
-        f" (median of the last {measured})",
+        f" about {own:.0f} s (median of the last {measured})",
     )

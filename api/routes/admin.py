@@ -12,9 +12,9 @@ from api import pages
 from api.deps import AdminDep, CallerDep, PoolDep, SettingsDep, TemporalDep
 from api.errors import ApiError, responses
 from api.fleet import fleet_view
-from api.generation import status_url
 from api.retries import retry_failed
 from api.routes.credits import change_credits, credits_out
+from api.routes.jobs import summary
 from api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -98,25 +98,11 @@ async def failed_jobs(
     rows = await jobs.failed_jobs(pool, reason=reason, since=since, before=pages.decode(cursor), limit=limit + 1)
     items = [
         FailedJobOut(
-            **job.model_dump(
-                include={
-                    "kind",
-                    "status",
-                    "character_id",
-                    "story_id",
-                    "workflow_id",
-                    "result_url",
-                    "error",
-                    "created_at",
-                    "finished_at",
-                    "user_id",
-                    "retry_of",
-                    "retried_as",
-                }
-            ),
-            job_id=job.id,
-            status_url=status_url(job.id, settings),
+            **summary(job, settings).model_dump(),
+            user_id=job.user_id,
             reason=job.failure_reason,
+            retry_of=job.retry_of,
+            retried_as=job.retried_as,
         )
         for job in rows[:limit]
     ]

@@ -14,7 +14,7 @@ from comfyloom.db import jobs
 from tests.helpers.auth import as_user
 from tests.helpers.jobs import done, wait_for
 from tests.helpers.parts import LocalParts
-from tests.workflows.test_credits import AVATAR, account, funded_user, inject
+from tests.workflows.test_credits import account, failed_avatar, funded_user
 
 OPERATOR = as_user("failed-jobs-operator", admin=True)
 SEED = 7_310_000
@@ -24,10 +24,7 @@ SEED = 7_310_000
 async def test_an_operator_retries_a_failed_job_which_ends_ready_with_one_render_and_one_hold(
     api: httpx.AsyncClient, pool: asyncpg.Pool, local_parts: LocalParts
 ) -> None:
-    user, headers, character = await funded_user(api, pool, 5)
-    await inject(local_parts, "decoder exploded", seed=SEED)
-    failed = (await api.post(AVATAR, json={"characterId": character, "seed": SEED}, headers=headers)).json()
-    assert (await wait_for(api, failed["jobId"], done, headers=headers))["status"] == "failed"
+    user, headers, failed = await failed_avatar(api, pool, local_parts, amount=5, seed=SEED)
 
     listed = await api.get("/api/v1/admin/jobs", params={"reason": "ComfyExecutionFailed"}, headers=OPERATOR)
     assert listed.status_code == 200, listed.text

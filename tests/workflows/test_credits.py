@@ -38,6 +38,20 @@ async def inject(local_parts: LocalParts, message: str, seed: int) -> None:
         (await http.post(f"{local_parts.comfyui_url}/sim/faults", json=fault)).raise_for_status()
 
 
+async def failed_avatar(
+    api: httpx.AsyncClient, pool: asyncpg.Pool, local_parts: LocalParts, *, amount: int, seed: int
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A user with `amount` credits, and their avatar, which failed at the decoder: the user, their headers, the
+    job as accepted."""
+    user, headers, character = await funded_user(api, pool, amount)
+    await inject(local_parts, "decoder exploded", seed=seed)
+    accepted: dict[str, Any] = (
+        await api.post(AVATAR, json={"characterId": character, "seed": seed}, headers=headers)
+    ).json()
+    assert (await wait_for(api, accepted["jobId"], done, headers=headers))["status"] == "failed"
+    return user, headers, accepted
+
+
 async def account(api: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
     response = await api.get("/api/v1/credits", headers=headers)
     assert response.status_code == 200
@@ -94,11 +108,7 @@ async def test_many_simultaneous_requests_never_overdraw(api: httpx.AsyncClient,
 async def test_a_failed_render_gives_the_credits_back(
     api: httpx.AsyncClient, pool: asyncpg.Pool, local_parts: LocalParts
 ) -> None:
-    _, headers, character = await funded_user(api, pool, 5)
-    await inject(local_parts, "decoder exploded", seed=SEED)
-    accepted = (await api.post(AVATAR, json={"characterId": character, "seed": SEED}, headers=headers)).json()
-    status = await wait_for(api, accepted["jobId"], done, headers=headers)
-    assert status["status"] == "failed"
+    _, headers, _ = await failed_avatar(api, pool, local_parts, amount=5, seed=SEED)
     after = await account(api, headers)
     assert (after["balance"], after["reserved"]) == (5, 0)
     assert [(e["entry"], e["amount"]) for e in after["ledger"][:2]] == [("release", 5), ("hold", -5)]
