@@ -220,6 +220,7 @@ async def admit_generation(
         request_hash=ticket.request_hash,
         priority_key=note.scheduling.priority_key if note.scheduling else None,
         key_id=key_id,
+        chat_id=request.chat_id,
     )
     await credits.hold(
         conn, user_id=request.user_id, workflow_id=note.workflow_id, job_id=request.job_id, amount=request.price

@@ -57,6 +57,9 @@ class JobRow(BaseModel):
     retried_as: UUID | None = None
     # When its render was first asked of the GPUs (None: not yet, or a job from before it was noted).
     gpu_asked_at: datetime | None = None
+    # The client's chat a scene was drawn for, and whether it was drawn on its own (an automatic scene).
+    chat_id: str | None = None
+    auto_scene: bool = False
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -79,12 +82,14 @@ async def create_job(
     request_hash: str | None = None,
     priority_key: int | None = None,
     key_id: UUID | None = None,
+    chat_id: str | None = None,
+    auto_scene: bool = False,
 ) -> JobRow:
     row = await conn.fetchrow(
         # clock_timestamp, not now(): a set's children, created in one transaction, keep their order.
         "insert into generation_jobs (id, user_id, kind, character_id, workflow_id, request, set_id, emotion,"
-        " story_id, idempotency_key, request_hash, priority_key, key_id, created_at)"
-        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, clock_timestamp()) returning *",
+        " story_id, idempotency_key, request_hash, priority_key, key_id, chat_id, auto_scene, created_at)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, clock_timestamp()) returning *",
         job_id,
         user_id,
         kind,
@@ -98,6 +103,8 @@ async def create_job(
         request_hash,
         priority_key,
         key_id,
+        chat_id,
+        auto_scene,
     )
     assert row is not None
     return JobRow.model_validate(dict(row))
