@@ -31,7 +31,7 @@ from comfyloom.prompts.translate import (
     TranslationBusy,
     TranslationFailed,
     TranslationRefused,
-    Translator,
+    translator_for,
 )
 from comfyloom.settings import Settings
 from comfyloom.tag_schemas import CHARACTER_TAG_FIELDS, CharacterTags, SceneTags
@@ -95,18 +95,7 @@ class PromptActivities:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self._pool = pool
         self._settings = settings
-        self._translator = (
-            Translator(
-                pool,
-                api_key=settings.gemini_api_key.get_secret_value(),
-                model=settings.gemini_model,
-                base_url=settings.gemini_base_url,
-                api_version=settings.gemini_api_version,
-                timeout_seconds=settings.gemini_timeout_seconds,
-            )
-            if settings.gemini_api_key is not None
-            else None
-        )
+        self._translator = translator_for(pool, settings)
         if self._translator is None and settings.translation_policy == "warn":
             logger.warning("GEMINI_API_KEY is not set: prompts will be built untranslated from the visual features")
         elif self._translator is None:
@@ -134,7 +123,8 @@ class PromptActivities:
         if policy == "warn":
             warning = f"untranslated prompt: {untranslatable.reason}"
             activity.logger.warning(warning)
-            untranslated = PromptTags(characters=[builders.tags_from_features(row.features) for row in cast])
+            members = [builders.tags_from_features(row.features) for row in cast]
+            untranslated = PromptTags(characters=members, scene=request.scene_tags)
             return untranslated, [warning]
         info = activity.info()
         waited = (datetime.now(UTC) - info.scheduled_time).total_seconds()
@@ -174,8 +164,8 @@ class PromptActivities:
                 # A gender the user set outright wins over Gemini's reading of the text.
                 gender = row.features.gender
                 members.append(extracted.model_copy(update={"gender": gender}) if gender else extracted)
-            scene_input = scene_source(request, cast)
-            scene: SceneTags | None = await self._translator.scene(scene_input) if scene_input else None
+            scene_input = None if request.scene_tags else scene_source(request, cast)
+            scene: SceneTags | None = await self._translator.scene(scene_input) if scene_input else request.scene_tags
             return PromptTags(characters=members, scene=scene), []
         except TranslationBusy as e:
             attempt = activity.info().attempt

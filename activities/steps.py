@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from comfyloom.contracts.chat import MomentQuestion, MomentVerdict
 from comfyloom.contracts.health import PresenceSlot, Renderable, RenderableQuery
 from comfyloom.contracts.images import (
     ClearStaging,
@@ -40,6 +41,11 @@ async def open_job(job: OpenJob) -> None:
 @activity.defn(name="build_prompt")
 async def build_prompt(request: PromptRequest) -> PromptSpec:
     raise NotImplementedError("a stub: the worker runs activities.prompt.PromptActivities.build_prompt")
+
+
+@activity.defn(name="judge_moment")
+async def judge_moment(question: MomentQuestion) -> MomentVerdict:
+    raise NotImplementedError("a stub: the worker runs activities.chat_moments.MomentActivities.judge_moment")
 
 
 @activity.defn(name="check_renderable")

@@ -70,6 +70,12 @@ def insufficient(balance: int, price: int) -> ApiError:
     )
 
 
+def key_reused() -> ApiError:
+    return ApiError(
+        422, "idempotency_key_reused", "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+    )
+
+
 def _limited(type: str, message: str, retry_after: int) -> ApiError:
     return ApiError(429, type, message, headers={"Retry-After": str(retry_after)}, extra={"retryAfter": retry_after})
 
@@ -101,12 +107,7 @@ async def admission(pool: asyncpg.Pool, ticket: Ticket, settings: Settings) -> A
         )
         if replay is not None:
             if replay.request_hash != ticket.request_hash:
-                raise ApiError(
-                    422,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different request",
-                    field="Idempotency-Key",
-                )
+                raise key_reused()
             yield Admitted(conn, replay)
             return
         await _check_limits(conn, ticket.user_id, settings)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -14,14 +16,23 @@ from api.admission import Ticket, admission, fingerprint
 from api.deps import Caller
 from api.errors import ApiError, content_refused, responses
 from api.owned import own_cast, own_story
-from api.schemas import AvatarCreate, CamelRequest, JobAccepted, JobRequest, LoraIn, SceneCreate, StickerCreate
+from api.schemas import (
+    AvatarCreate,
+    CamelRequest,
+    JobAccepted,
+    JobRequest,
+    LoraIn,
+    SceneCreate,
+    SceneOptions,
+    StickerCreate,
+)
 from comfy_templates import template_for
 from comfyloom import start_outbox, webhooks
 from comfyloom.contracts.domain import ImageKind, Lora
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.contracts.requests import GenerationRequest, generation_request
 from comfyloom.contracts.webhooks import Webhook
-from comfyloom.db import characters, credits, jobs, refusals
+from comfyloom.db import characters, chats, credits, jobs, refusals
 from comfyloom.db.pool import Connection
 from comfyloom.kinds import KINDS
 from comfyloom.prompts.screening import screen
@@ -154,6 +165,16 @@ async def replayed(job: jobs.JobRow, caller: Caller) -> JobAccepted:
     )
 
 
+@dataclass(frozen=True)
+class ChatScene:
+    """What a scene admitted for a chat leaves in the chat's row: what it shows, and for an automatic scene the
+    latest message it was judged on, and its gates checked again under the admission's lock (`recheck` raises)."""
+
+    shown: str
+    auto_message_id: str | None = None
+    recheck: Callable[[Connection], Awaitable[None]] | None = None
+
+
 async def start_generation(
     request: GenerationRequest,
     *,
@@ -163,6 +184,7 @@ async def start_generation(
     summary: str,
     field_names: dict[str, str],
     idempotency_key: str | None,
+    chat: ChatScene | None = None,
 ) -> JobAccepted:
     """Screen, admit (job row and credit hold), start its kind's workflow: the same for every single image.
 
@@ -190,7 +212,7 @@ async def start_generation(
     async with admission(caller.pool, ticket, caller.settings) as admitted:
         replay = admitted.replay
         if replay is None:
-            await admit_generation(admitted.conn, request, body, ticket, note, caller.key.id)
+            await admit_generation(admitted.conn, request, body, ticket, note, caller.key.id, chat)
     if replay is not None:
         return await replayed(replay, caller)
     return await launch(
@@ -205,8 +227,11 @@ async def admit_generation(
     ticket: Ticket,
     note: start_outbox.PendingStart,
     key_id: UUID,
+    chat: ChatScene | None = None,
 ) -> None:
-    """The job's row, its credit hold and the note that starts its workflow: one transaction."""
+    """The job's row, its credit hold and the note that starts its workflow (and its chat's row): one transaction."""
+    if chat is not None and chat.recheck is not None:
+        await chat.recheck(conn)
     await jobs.create_job(
         conn,
         job_id=request.job_id,
@@ -221,11 +246,15 @@ async def admit_generation(
         priority_key=note.scheduling.priority_key if note.scheduling else None,
         key_id=key_id,
         chat_id=request.chat_id,
+        auto_scene=chat is not None and chat.auto_message_id is not None,
     )
     await credits.hold(
         conn, user_id=request.user_id, workflow_id=note.workflow_id, job_id=request.job_id, amount=request.price
     )
     await start_outbox.record(conn, note)
+    if chat is not None and request.chat_id is not None:
+        shown, message = chat.shown, chat.auto_message_id
+        await chats.scene_asked(conn, request.user_id, request.chat_id, shown=shown, auto_message_id=message)
 
 
 async def start_for_character(
@@ -275,12 +304,9 @@ def scene_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:
     return size
 
 
-async def start_scene(
-    body: SceneCreate,
-    *,
-    caller: Caller,
-    idempotency_key: str | None,
-) -> JobAccepted:
+async def scene_request(
+    body: SceneOptions, *, caller: Caller, context: str, chat_id: str | None, **fields: Any
+) -> tuple[GenerationRequest, list[characters.CharacterRow]]:
     """A chat scene at an allowed size, with the caller's characters (and story) it names."""
     size = scene_size(body.dimensions, caller.settings)
     cast = await own_cast(caller.pool, body.character_ids, caller.user_id)
@@ -290,19 +316,35 @@ async def start_scene(
         caller,
         size=size,
         character_ids=[c.id for c in cast],
-        scene_context=body.context,
+        scene_context=context,
         story_id=story.id if story else None,
-        chat_id=body.chat_id,
+        chat_id=chat_id,
         seed=body.seed,
         loras=as_loras(body.loras),
+        **fields,
     )
-    names = ", ".join(c.name for c in cast) or "no characters"
+    return request, cast
+
+
+def scene_summary(body: SceneOptions, cast: list[characters.CharacterRow]) -> str:
+    return f"Scene {body.size} with {', '.join(c.name for c in cast) or 'no characters'}"
+
+
+async def start_scene(
+    body: SceneCreate,
+    *,
+    caller: Caller,
+    idempotency_key: str | None,
+) -> JobAccepted:
+    """A scene of the moment the request's `context` describes; in a chat, it becomes the chat's last scene."""
+    request, cast = await scene_request(body, caller=caller, context=body.context, chat_id=body.chat_id)
     return await start_generation(
         request,
         cast=cast,
         body=body,
         caller=caller,
-        summary=f"Scene {body.size} with {names}",
+        summary=scene_summary(body, cast),
         field_names={"sceneContext": "context", **cast_field_names(cast)},
         idempotency_key=idempotency_key,
+        chat=ChatScene(shown=body.context) if body.chat_id else None,
     )

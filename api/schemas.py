@@ -273,10 +273,9 @@ class CoverCreate(CoverOptions):
     _distinct_characters = field_validator("character_ids")(_distinct)
 
 
-class SceneCreate(JobRequest):
-    context: str = Field(
-        min_length=1, max_length=4000, description="The moment to draw: recent chat messages or a description."
-    )
+class SceneOptions(JobRequest):
+    """What a scene request asked for (`scene`) and an automatic one (`scene/auto`) share."""
+
     character_ids: list[UUID] = Field(default=[], max_length=MAX_CAST, description="Who is in the scene, in order.")
     size: str = Field(
         default="1024x1024",
@@ -284,9 +283,6 @@ class SceneCreate(JobRequest):
         description="WIDTHxHEIGHT, one of the scene template's sizes within SCENE_MAX_PIXELS.",
     )
     story_id: UUID | None = Field(default=None, description="The story the scene belongs to, if any.")
-    chat_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Your chat's id, to find its scenes again."
-    )
     seed: Seed | None = Field(default=None, description="Fix the seed to reproduce an image.")
     loras: list[LoraIn] = Field(default=[], max_length=5, description="LoRAs applied with ComfyUI's LoraLoader.")
 
@@ -296,6 +292,50 @@ class SceneCreate(JobRequest):
     def dimensions(self) -> tuple[int, int]:
         width, height = self.size.split("x")
         return int(width), int(height)
+
+
+ChatId = Annotated[str, Field(min_length=1, max_length=200, description="Your chat's id, to find its scenes again.")]
+
+
+class SceneCreate(SceneOptions):
+    context: str = Field(
+        min_length=1, max_length=4000, description="The moment to draw: recent chat messages or a description."
+    )
+    chat_id: ChatId | None = None
+
+
+class ChatMessageIn(CamelRequest):
+    id: str = Field(min_length=1, max_length=200, description="Your id for the message, unique in its chat.")
+    speaker: str = Field(min_length=1, max_length=100, description="Who said it: a character's name, or the user's.")
+    text: str = Field(min_length=1, max_length=2000, description="What was said, in Portuguese or English.")
+
+
+# An automatic scene's messages become its context, as lines `speaker: text`, within a context's own bound.
+MAX_CHAT_MESSAGES = 20
+MAX_CHAT_CONTEXT = 4000
+
+
+def chat_context(messages: list[ChatMessageIn]) -> str:
+    return "\n".join(f"{m.speaker}: {m.text}" for m in messages)
+
+
+class AutoSceneCreate(SceneOptions):
+    chat_id: ChatId
+    messages: list[ChatMessageIn] = Field(
+        min_length=1,
+        max_length=MAX_CHAT_MESSAGES,
+        description="The end of the conversation, oldest first, the latest last; as lines `speaker: text`, at most "
+        f"{MAX_CHAT_CONTEXT} characters in all.",
+    )
+
+    @field_validator("messages")
+    @classmethod
+    def _bounded(cls, messages: list[ChatMessageIn]) -> list[ChatMessageIn]:
+        if len(text := chat_context(messages)) > MAX_CHAT_CONTEXT:
+            raise ValueError(f"{len(text)} characters as `speaker: text` lines; at most {MAX_CHAT_CONTEXT}")
+        if len({m.id for m in messages}) != len(messages):
+            raise ValueError("each message id may appear once")
+        return messages
 
 
 class StickerStatusOut(CamelModel):
@@ -315,6 +355,42 @@ class JobAccepted(CamelModel):
         default=False,
         description="True when this request repeated an earlier one (its Idempotency-Key, or the same body within"
         " IDEMPOTENCY_WINDOW_SECONDS): this is the job that request started; nothing new was started or charged.",
+    )
+
+
+# Why an automatic scene was not drawn (AutoSceneNotDrawn.code).
+NotDrawnCode = Literal[
+    "cooldown",
+    "too_few_messages",
+    "daily_cap",
+    "judging",
+    "content_refused",
+    "small_talk",
+    "same_moment",
+    "judge_unavailable",
+]
+
+
+class AutoSceneStarted(JobAccepted):
+    drawn: Literal[True] = True
+    reason: str = Field(description="Why Gemini judged the moment worth a scene.")
+    scene: SceneTagsOut | None = Field(
+        default=None, description="The moment as Gemini read it, drawn as is; none on a replayed request."
+    )
+
+
+class AutoSceneNotDrawn(CamelModel):
+    drawn: Literal[False] = False
+    code: NotDrawnCode = Field(
+        description="cooldown, too_few_messages, daily_cap and judging are answered without asking Gemini; "
+        "content_refused, small_talk, same_moment and judge_unavailable after screening or Gemini's reading."
+    )
+    reason: str
+    next_at: datetime | None = Field(
+        default=None, description="cooldown, daily_cap: when the next automatic scene may be drawn."
+    )
+    messages_needed: int | None = Field(
+        default=None, description="too_few_messages: how many more new messages the chat needs."
     )
 
 
@@ -565,3 +641,26 @@ class CreditChange(CamelRequest):
 
 class CreditGrant(CreditChange):
     user_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,97}$", description="A user, or an app's user as `<tenant>.<id>`.")
+
+
+JobEventType = Literal["started", "stage", "ready", "failed", "cancelled", "reset"]
+
+
+class JobEventOut(CamelModel):
+    """An event of a user's (or a chat's) stream: a job started, changed stage, or ended; or a `reset`."""
+
+    id: str = Field(
+        description="The event's id (an integer, as a string), increasing; resume after it with `Last-Event-ID`"
+        " or `lastEventId`."
+    )
+    event: JobEventType = Field(
+        description="started: the job exists (stage queued); stage: its stage changed; ready: its image is at"
+        " `status.resultUrl`; failed: `status.error` says why; cancelled; reset: the stream could not replay what"
+        " was missed (`reason`): rebuild your view from `GET /api/v1/image-generation/jobs`."
+    )
+    job_id: UUID | None = Field(description="The job; null for a reset.")
+    chat_id: str | None = Field(description="The job's chat (a scene's `chatId`); for a reset, the stream's.")
+    status: JobStatusOut | None = Field(
+        default=None, description="The job's status as `GET /status/{jobId}` gives it, at this event; null for a reset."
+    )
+    reason: str | None = Field(default=None, description="A reset's reason, in words.")

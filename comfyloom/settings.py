@@ -188,6 +188,23 @@ class Settings(BaseSettings):
     idempotency_window_seconds: int = Field(
         default=10, ge=0, description="The same request body again within this window returns the same job; 0: off."
     )
+    auto_scene_cooldown_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="A chat gets at most one automatic scene this often (scene/auto); a request sooner is answered "
+        "not drawn, with when the next may be, without asking Gemini.",
+    )
+    auto_scene_min_messages: int = Field(
+        default=4,
+        ge=1,
+        le=20,
+        description="New messages a chat needs since its last automatic scene before another is judged.",
+    )
+    auto_scene_daily_cap: int = Field(
+        default=20,
+        ge=0,
+        description="Automatic scenes a user may get per UTC day, apart from the scenes asked for; 0: none.",
+    )
 
     task_priority: bool = Field(
         default=True,

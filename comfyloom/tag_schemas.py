@@ -51,3 +51,20 @@ class SceneTags(BaseModel):
 
 
 SCENE_TAG_FIELDS = ("setting", "lighting", "mood", "action", "objects", "composition")
+
+
+class MomentJudgement(BaseModel):
+    """Whether a chat's latest messages show a moment worth a picture, and that moment as scene tags."""
+
+    worth_drawing: bool = Field(
+        default=False,
+        description="True when the latest messages show something a picture would show: a new place, an action,"
+        " a change of mood. False for small talk, greetings, questions, plans or talk of what is not happening now.",
+    )
+    same_as_last_scene: bool = Field(
+        default=False,
+        description="True when the moment is the one the chat's last scene already shows (last_scene), only"
+        " talked about further.",
+    )
+    reason: str = Field(default="", description="One short English sentence saying why.")
+    scene: SceneTags = Field(default_factory=SceneTags, description="The moment as tags; empty when not drawn.")

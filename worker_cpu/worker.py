@@ -9,6 +9,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from activities.chat_moments import MomentActivities
 from activities.fleet import FleetActivities
 from activities.images import ImageActivities
 from activities.jobs import JobActivities
@@ -39,6 +40,7 @@ def build_cpu_worker(
 ) -> Worker:
     jobs = JobActivities(pool, store)
     prompts = PromptActivities(pool, settings)
+    moments = MomentActivities(pool, settings)
     images = ImageActivities(store, quality=settings.webp_quality, method=settings.webp_method)
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
@@ -60,6 +62,7 @@ def build_cpu_worker(
             jobs.cancel_set,
             jobs.fail_job,
             prompts.build_prompt,
+            moments.judge_moment,
             fleet.check_renderable,
             staging.sign_staging,
             images.convert_webp,

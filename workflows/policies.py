@@ -53,6 +53,12 @@ POLICIES: dict[str, ActivityPolicy] = {
     "build_prompt": ActivityPolicy(
         CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(0, first=2, cap=60), schedule_to_close=24 * 3600 * S
     ),
+    # Whether a chat's end is worth a scene (workflows/chat_moment.py). The API waits for it, so Gemini busy is
+    # asked again only within JUDGE_MOMENT_WAIT (a call gives up after GEMINI_TIMEOUT_SECONDS, 20 s by default),
+    # then the moment is not drawn.
+    "judge_moment": ActivityPolicy(
+        CPU_TASK_QUEUE, start_to_close=21 * S, retry=_retry(3, first=1, cap=4), schedule_to_close=26 * S, local=True
+    ),
     # Reads the GPU workers' reports before queueing; unreadable ones leave the job to wait for a GPU worker.
     "check_renderable": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(3), local=True),
     # The upload URLs a GPU worker stages a render through (it holds no storage credential): signed locally, no I/O.
@@ -106,6 +112,10 @@ POLICIES: dict[str, ActivityPolicy] = {
         GPU_FLEET_TASK_QUEUE, start_to_close=25 * 3600 * S, heartbeat=30 * S, retry=_retry(0, first=1, cap=5)
     ),
 }
+
+# How long the API waits for a chat moment's verdict; the run is closed by Temporal soon after, whatever it did.
+JUDGE_MOMENT_WAIT = 30 * S
+JUDGE_MOMENT_RUN_TIMEOUT = JUDGE_MOMENT_WAIT + 10 * S
 
 MAX_RENDER_ATTEMPTS = 3
 # Signed staging URLs one render may be given: a new one after each expired or refused upload. Past that, storage

@@ -6,12 +6,13 @@ for every run, so the package imports nothing and a run loads only its workflow'
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from workflows.chat_moment import JudgeChatMomentWorkflow
 from workflows.fleet import GpuFleetWorkflow
 from workflows.kinds import KIND_WORKFLOWS
 from workflows.sticker_set import StickerSetWorkflow
 from workflows.webhook import WebhookWorkflow
 
-ALL_WORKFLOWS = [*KIND_WORKFLOWS, StickerSetWorkflow, WebhookWorkflow, GpuFleetWorkflow]
+ALL_WORKFLOWS = [*KIND_WORKFLOWS, StickerSetWorkflow, WebhookWorkflow, GpuFleetWorkflow, JudgeChatMomentWorkflow]
 
 # Data, pure functions of it, and the activities' stubs, with no clock or I/O to check: imported once per
 # worker, not into each run's sandbox. Re-importing them per run was a fifth of the CPU worker's time under a

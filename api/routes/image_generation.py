@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from api.admission import IdempotencyKey
+from api.auto_scenes import start_auto_scene
 from api.covers import start_cover_request
 from api.deps import CallerDep
 from api.errors import responses
 from api.generation import STARTS_A_JOB, start_for_character, start_scene
 from api.owned import own_character
-from api.schemas import AvatarCreate, CoverCreate, JobAccepted, SceneCreate, StickerCreate, StickerSetCreate
+from api.schemas import (
+    AutoSceneCreate,
+    AutoSceneNotDrawn,
+    AutoSceneStarted,
+    AvatarCreate,
+    CoverCreate,
+    JobAccepted,
+    SceneCreate,
+    StickerCreate,
+    StickerSetCreate,
+)
 from api.sticker_sets import retry_set, start_new_set
 from comfyloom.contracts.domain import ImageKind
 
@@ -59,6 +71,33 @@ async def generate_cover(body: CoverCreate, caller: CallerDep, idempotency_key: 
 async def generate_scene(body: SceneCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None) -> JobAccepted:
     """A chat scene: the moment `context` describes, with the given characters, at one of the allowed sizes."""
     return await start_scene(body, caller=caller, idempotency_key=idempotency_key)
+
+
+@router.post(
+    "/scene/auto",
+    **(
+        STARTS_A_JOB
+        | {
+            "response_model": AutoSceneStarted,
+            "responses": {
+                200: {"model": AutoSceneNotDrawn, "description": "Not drawn: `code` and `reason` say why."},
+                **responses(402, 404, 429),
+            },
+        }
+    ),
+)
+async def generate_auto_scene(
+    body: AutoSceneCreate, caller: CallerDep, idempotency_key: IdempotencyKey = None
+) -> AutoSceneStarted | JSONResponse:
+    """A chat scene if the conversation's latest messages show a new moment (a new place, an action, a change of
+    mood), judged by Gemini: 202 with the scene's job, or 200 `{"drawn": false, "code", "reason"}` and nothing
+    charged. A chat gets one automatic scene per AUTO_SCENE_COOLDOWN_SECONDS and per AUTO_SCENE_MIN_MESSAGES new
+    messages, a user AUTO_SCENE_DAILY_CAP a UTC day (scenes asked for are not counted); a request inside those is
+    answered at once, with `nextAt` or `messagesNeeded`, without asking Gemini. Without Gemini nothing is drawn."""
+    answer = await start_auto_scene(body, caller=caller, idempotency_key=idempotency_key)
+    if isinstance(answer, AutoSceneNotDrawn):
+        return JSONResponse(answer.model_dump(mode="json", by_alias=True))
+    return answer
 
 
 @router.post("/stickers/bulk", **STARTS_A_JOB)

@@ -19,6 +19,8 @@ class PromptRequest(BaseModel):
     emotion: Emotion | None = None
     story: StoryBrief | None = None
     scene_context: str | None = Field(default=None, max_length=4000)
+    # An automatic scene's moment, as Gemini read it when judging the chat: not translated again.
+    scene_tags: SceneTags | None = None
     loras: list[Lora] = []
     # Ask for a plain background in a colour the characters do not wear, to be keyed out later.
     chroma_key: bool = False

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from comfyloom.contracts.domain import Background, Emotion, ImageKind, Lora, StoryBrief
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.contracts.webhooks import Webhook
+from comfyloom.tag_schemas import SceneTags
 
 
 class _Generation(BaseModel):
@@ -27,6 +28,8 @@ class _Generation(BaseModel):
     story_id: UUID | None = None
     chat_id: str | None = Field(default=None, max_length=200)
     scene_context: str | None = Field(default=None, max_length=4000)
+    # An automatic scene: its moment as Gemini read it when judging the chat (the context is its messages).
+    scene_tags: SceneTags | None = None
     template: str
     width: int
     height: int
@@ -54,6 +57,7 @@ class _Generation(BaseModel):
             emotion=self.emotion,
             story=self.story,
             scene_context=self.scene_context,
+            scene_tags=self.scene_tags,
             loras=self.loras,
             chroma_key=self.background == "chroma",
         )
@@ -67,6 +71,7 @@ class _OfOneCharacter(_Generation):
     story_id: None = None
     chat_id: None = None
     scene_context: None = None
+    scene_tags: None = None
 
     @property
     def character(self) -> UUID:
@@ -96,6 +101,7 @@ class CoverRequest(_Generation):
     emotion: None = None
     chat_id: None = None
     scene_context: None = None
+    scene_tags: None = None
 
 
 class SceneRequest(_Generation):

@@ -21,8 +21,10 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, ValidationError
 
+from comfyloom.contracts.chat import MomentSource
 from comfyloom.db import translations
-from comfyloom.tag_schemas import CharacterTags, SceneTags
+from comfyloom.settings import Settings
+from comfyloom.tag_schemas import CharacterTags, MomentJudgement, SceneTags
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,6 +41,16 @@ You turn a story or chat passage, usually written in Brazilian Portuguese, into 
 for one illustration of it: setting, lighting, mood, action, notable objects and framing. The listed
 characters are drawn from their own descriptions, so never describe how they look.
 Use short lowercase Danbooru tags such as "forest", "sunset", "holding sword", "wide shot".
+Never invent what the text does not suggest. Mark anyone under 18, and sexual or explicit text."""
+
+MOMENT_INSTRUCTION = """\
+You read the end of a role-play chat, usually written in Brazilian Portuguese, and judge whether its latest
+messages show a moment worth one illustration: the characters arrive somewhere new, do something that can be
+seen, or the mood changes. Small talk, greetings, questions, plans and talk of what is not happening now are
+not worth drawing. When last_scene is given, it is what the chat's last picture shows: a moment that is the same
+place and action, only talked about further, is the same as the last scene. When the moment is worth drawing,
+give it as English Danbooru tags for one illustration: setting, lighting, mood, action, notable objects and
+framing. The listed characters are drawn from their own descriptions, so never describe how they look.
 Never invent what the text does not suggest. Mark anyone under 18, and sexual or explicit text."""
 
 # Gemini's prompt-level block reasons that mean the input itself is prohibited.
@@ -130,6 +142,9 @@ class Translator:
     async def scene(self, source: SceneSource) -> SceneTags:
         return await self._cached("scene", SCENE_INSTRUCTION, source, SceneTags)
 
+    async def moment(self, source: MomentSource) -> MomentJudgement:
+        return await self._cached("moment", MOMENT_INSTRUCTION, source, MomentJudgement)
+
     async def _cached(self, task: str, instruction: str, source: BaseModel, schema: type[M]) -> M:
         key = cache_key(task, self.model, _fingerprint(instruction, schema), source)
         cached = await translations.get(self._pool, key)
@@ -174,3 +189,17 @@ class Translator:
             return schema.model_validate_json(text)
         except ValidationError as e:
             raise TranslationFailed(f"Gemini's answer did not fit the {schema.__name__} schema: {e.errors()[0]}") from e
+
+
+def translator_for(pool: asyncpg.Pool, settings: Settings) -> Translator | None:
+    """This deployment's Gemini, or None without a key."""
+    if settings.gemini_api_key is None:
+        return None
+    return Translator(
+        pool,
+        api_key=settings.gemini_api_key.get_secret_value(),
+        model=settings.gemini_model,
+        base_url=settings.gemini_base_url,
+        api_version=settings.gemini_api_version,
+        timeout_seconds=settings.gemini_timeout_seconds,
+    )

@@ -10,6 +10,7 @@ import pytest
 from temporalio import activity
 
 from activities import steps
+from activities.chat_moments import MomentActivities
 from activities.comfy import ComfyActivities
 from activities.fleet import FleetActivities
 from activities.images import ImageActivities
@@ -27,6 +28,7 @@ IMPLEMENTATIONS = [
     ImageActivities,
     JobActivities,
     ModerationActivities,
+    MomentActivities,
     PresenceActivities,
     PromptActivities,
     PublishActivities,

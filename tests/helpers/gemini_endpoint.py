@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,10 @@ class SentRequest:
     @property
     def user_text(self) -> str:
         return str(self.body["contents"][0]["parts"][0]["text"])
+
+    @property
+    def instruction(self) -> str:
+        return str(self.body["systemInstruction"]["parts"][0]["text"])
 
 
 Reply = tuple[int, dict[str, Any]]
@@ -65,6 +70,8 @@ class FakeGemini:
     port: int = field(default_factory=localstack.free_port)
     requests: list[SentRequest] = field(default_factory=list)
     replies: deque[Reply] = field(default_factory=deque)
+    # Answers a request when no scripted reply is left (a test's stand-in for Gemini's reading); else `{}`.
+    responder: Callable[[SentRequest], Reply] | None = None
     _runner: web.AppRunner | None = None
 
     @property
@@ -74,6 +81,7 @@ class FakeGemini:
     def reset(self) -> None:
         self.requests.clear()
         self.replies.clear()
+        self.responder = None
 
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -87,7 +95,10 @@ class FakeGemini:
             return _respond(error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."))
         body = await request.json()
         self.requests.append(SentRequest(version, model, dict(request.headers), body))
-        return _respond(self.replies.popleft() if self.replies else answer({}))
+        sent = self.requests[-1]
+        if self.replies:
+            return _respond(self.replies.popleft())
+        return _respond(self.responder(sent) if self.responder else answer({}))
 
     async def start(self) -> None:
         app = web.Application()
