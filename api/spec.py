@@ -61,7 +61,14 @@ def _links() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
         "events": {"operationId": "job_events", "parameters": {"job_id": job}},
         "deliveries": {"operationId": "job_deliveries", "parameters": {"job_id": job}},
     }
-    starts = ["generate_avatar", "generate_sticker", "generate_cover", "generate_scene", "generate_story_cover"]
+    starts = [
+        "generate_avatar",
+        "generate_sticker",
+        "generate_cover",
+        "generate_scene",
+        "generate_auto_scene",
+        "generate_story_cover",
+    ]
     return {
         **{
             (op, status): character

@@ -21,8 +21,8 @@ from comfyloom import db, temporal
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from devstack import localstack
-from tests.helpers.gemini_endpoint import API_KEY as GEMINI_KEY
-from tests.helpers.gemini_endpoint import FakeGemini
+from devstack.gemini_endpoint import API_KEY as GEMINI_KEY
+from devstack.gemini_endpoint import FakeGemini
 from tests.helpers.parts import (
     HEALTH_NAMESPACE,
     RENDER_SECONDS,

@@ -17,7 +17,7 @@ from comfyloom.contracts.domain import Emotion, ImageKind, Lora, StoryBrief
 from comfyloom.contracts.prompt import PromptRequest
 from comfyloom.db import characters, jobs
 from comfyloom.settings import Settings
-from tests.helpers.gemini_endpoint import FakeGemini, answer, blocked, error, text
+from devstack.gemini_endpoint import FakeGemini, answer, blocked, error, text
 from tests.helpers.prompts import REM_ANSWER, REM_DESCRIPTION, SEED_PROMPT
 from workflows.policies import POLICIES
 

@@ -19,9 +19,9 @@ from temporalio.client import Client
 from comfyloom.prompts.translate import MOMENT_INSTRUCTION
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.gemini_endpoint import FakeGemini, error
 from tests.helpers import chats
 from tests.helpers.auth import as_user
-from tests.helpers.gemini_endpoint import FakeGemini, error
 from tests.helpers.history import record
 from tests.helpers.jobs import CHARACTER, done, wait_for
 from tests.helpers.parts import serve_api

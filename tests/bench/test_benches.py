@@ -20,6 +20,7 @@ SMALLEST = {
     # The GPU worker's group alone, offline from the wheels scripts/setup keeps (the others need the index).
     "gpu_install.py": f"--only gpu --find-links {BENCH.parent / '.cache' / 'wheels'} --imports 1".split(),
     "fairness.py": "--render-seconds 0.05 --sets 1 --warmup 1".split(),
+    "auto_scenes.py": "--turns 6 --turn-seconds 0.05 --cooldown 1 --new-place-every 3".split(),
     "fleet.py": "--render-seconds 0.05 --gpus 1,2 --per-gpu 10 --users 3 --faster 0.02 --lone 1".split(),
 }
 

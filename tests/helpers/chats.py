@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from comfyloom.prompts.translate import CHARACTER_INSTRUCTION, MOMENT_INSTRUCTION
-from tests.helpers.gemini_endpoint import Reply, SentRequest, answer
+from devstack.gemini_endpoint import Reply, SentRequest, answer
 from tests.helpers.prompts import REM_ANSWER
 
 Excerpt = list[tuple[str, str]]

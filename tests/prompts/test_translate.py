@@ -18,7 +18,7 @@ from comfyloom.prompts.translate import (
 )
 from comfyloom.tag_schemas import CharacterTags
 from devstack import localstack
-from tests.helpers.gemini_endpoint import API_KEY, FakeGemini, answer, blocked, error, text
+from devstack.gemini_endpoint import API_KEY, FakeGemini, answer, blocked, error, text
 
 MODEL = "gemini-2.5-flash-lite"
 

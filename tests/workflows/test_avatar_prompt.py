@@ -18,8 +18,8 @@ from comfyloom.contracts.domain import Lora
 from comfyloom.db import characters
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.gemini_endpoint import FakeGemini, answer, error
 from tests.helpers.auth import as_user
-from tests.helpers.gemini_endpoint import FakeGemini, answer, error
 from tests.helpers.history import steps
 from tests.helpers.jobs import done, wait_for
 from tests.helpers.prompts import REM_ANSWER, REM_DESCRIPTION

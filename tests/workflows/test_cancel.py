@@ -13,8 +13,8 @@ from temporalio.client import Client
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
+from devstack.gemini_endpoint import FakeGemini, error
 from tests.helpers.auth import as_user
-from tests.helpers.gemini_endpoint import FakeGemini, error
 from tests.helpers.gpu import staging_left
 from tests.helpers.history import record, steps
 from tests.helpers.jobs import create_character, done, renders, wait_for

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
-from tests.helpers.gemini_endpoint import FakeGemini, answer, error
+from devstack.gemini_endpoint import FakeGemini, answer, error
 from tests.helpers.jobs import create_character, done, renders, wait_for
 from tests.helpers.prompts import REM_ANSWER
 from worker_cpu.worker import build_cpu_worker

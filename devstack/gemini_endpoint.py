@@ -1,4 +1,4 @@
-"""A local HTTP endpoint that speaks Gemini's `generateContent`, for the real google-genai client.
+"""A local HTTP endpoint that speaks Gemini's `generateContent`, for the real google-genai client (tests, benches).
 
 Gemini cannot run here, so this stands in for the network service only: the SDK, its request
 encoding and its response parsing are the real ones. Tests script replies and read what was sent.
