@@ -45,6 +45,13 @@ class MomentActivities:
     async def judge_moment(self, question: MomentQuestion) -> MomentVerdict:
         """Raises:
         ApplicationError: GeminiBusy, to be asked again after the delay Gemini gives."""
+        verdict = await self._judge(question)
+        activity.metric_meter().create_counter(
+            "comfyloom_chat_moments", "Chat moments judged for an automatic scene, by verdict"
+        ).add(1, {"outcome": verdict.outcome})
+        return verdict
+
+    async def _judge(self, question: MomentQuestion) -> MomentVerdict:
         if self._translator is None:
             return unavailable(NO_KEY)
         try:
