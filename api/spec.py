@@ -120,6 +120,7 @@ def document(app: FastAPI, settings: Settings) -> None:
                         [ERROR_DESCRIPTIONS[422], "A request the schema allows may still be refused:", reasons + "."]
                     )
                 for status, response in operation["responses"].items():
+                    _stream_items(response)
                     if (operation["operationId"], status) in links:
                         response["links"] = links[(operation["operationId"], status)]
             size = schemas.get("SceneCreate", {}).get("properties", {}).get("size")
@@ -129,6 +130,13 @@ def document(app: FastAPI, settings: Settings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _stream_items(response: dict[str, Any]) -> None:
+    """A stream declared with a `model` (each event's data) serves no JSON: the schema describes its events."""
+    content = response.get("content", {})
+    if "text/event-stream" in content and "application/json" in content:
+        content["text/event-stream"] = content.pop("application/json")
 
 
 def _has_header(operation: dict[str, Any], name: str) -> bool:

@@ -85,7 +85,7 @@ def _key(status: JobStatusOut) -> tuple[object, ...]:
     return status.status, status.stage, progress.step if progress else None, status.waiting, stickers, ahead
 
 
-def _passed(status: JobStatusOut, stage: Stage) -> JobStatusOut:
+def at_stage(status: JobStatusOut, stage: Stage) -> JobStatusOut:
     """The status as it was at a stage the job went through between two looks."""
     return status.model_copy(
         update={
@@ -130,7 +130,7 @@ async def watch(
         # ends (staging is cleared after), so the run's last stage (`saving`) is one the stream passed.
         for stage in passed[announced:] if status.status.terminal else passed[announced:-1]:
             if stage is not last_stage and stage is not status.stage:
-                yield _passed(status, stage)
+                yield at_stage(status, stage)
                 last_stage = stage
         announced = max(announced, len(passed))
         if _key(status) != last:

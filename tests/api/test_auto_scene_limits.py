@@ -10,9 +10,7 @@ from api.auto_scenes import capped, gate, new_messages
 from comfyloom.db.chats import ChatRow
 from comfyloom.settings import Settings
 
-SETTINGS = Settings(
-    _env_file=None, auto_scene_cooldown_seconds=300, auto_scene_min_messages=3, auto_scene_daily_cap=2
-)
+SETTINGS = Settings(_env_file=None, auto_scene_cooldown_seconds=300, auto_scene_min_messages=3, auto_scene_daily_cap=2)
 DRAWN_AT = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
 IDS = [f"m{i}" for i in range(10)]
 

@@ -1,5 +1,6 @@
 """The TypeScript client in clients/typescript: generated from the API's spec as it is now, and its example, run
-with `node --test`, creates a character, starts an avatar and receives the job's signed webhook."""
+with `node --test`, creates a character, starts an avatar and receives the job's signed webhook, and asks for an
+automatic scene after a chat turn and follows the chat's stream, dropped and resumed, until the scene is ready."""
 
 from __future__ import annotations
 
@@ -11,11 +12,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from temporalio.client import Client
 
+from comfyloom.prompts.translate import MOMENT_INSTRUCTION
+from comfyloom.settings import Settings
+from comfyloom.storage import ObjectStore
 from devstack import openapi
+from devstack.gemini_endpoint import FakeGemini, Reply, SentRequest, answer
 from tests.helpers.auth import as_user
+from worker_cpu.worker import build_cpu_worker
 
 CLIENT = Path(__file__).parents[2] / "clients" / "typescript"
 NODE = shutil.which("node")
@@ -45,10 +53,29 @@ def test_the_generated_client_is_the_one_the_spec_gives(tmp_path: Path) -> None:
     assert drifted == [], "run scripts/ts-client"
 
 
+def judged_drawn(sent: SentRequest) -> Reply:
+    """The local Gemini endpoint: the chat example's moment is worth a scene; characters get no tags."""
+    if sent.instruction == MOMENT_INSTRUCTION:
+        return answer({"worth_drawing": True, "reason": "A new place.", "scene": {"setting": ["train station"]}})
+    return answer({})
+
+
 @needs_node
-async def test_the_node_example_gets_its_avatar_and_webhook(
-    api: httpx.AsyncClient, cpu_worker: None, gpu_worker: None
+async def test_the_node_examples_get_an_avatar_with_its_webhook_and_a_chat_scene_through_its_stream(
+    api: httpx.AsyncClient,
+    client: Client,
+    pool: asyncpg.Pool,
+    store: ObjectStore,
+    gemini: FakeGemini,
+    gemini_settings: Settings,
+    gpu_worker: None,
 ) -> None:
+    gemini.responder = judged_drawn
+    async with build_cpu_worker(client, pool, store, gemini_settings):
+        await _npm_test(api)
+
+
+async def _npm_test(api: httpx.AsyncClient) -> None:
     headers = as_user("ts-client")
     assert (await api.get("/api/v1/credits", headers=headers)).status_code == 200  # stores the key
     env = {
@@ -63,7 +90,7 @@ async def test_the_node_example_gets_its_avatar_and_webhook(
     report = output.decode()
     print(report)
     assert process.returncode == 0, report
-    assert "# pass 1" in report and "# fail 0" in report
+    assert "# pass 2" in report and "# fail 0" in report
 
 
 # What the README's snippet leaves to the reader's own code: declared, so the snippet compiles as written.

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { CancelJobData, CancelJobErrors, CancelJobResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateCharacterData, CreateCharacterErrors, CreateCharacterResponses, CreateStoryData, CreateStoryErrors, CreateStoryResponses, DeleteCharacterData, DeleteCharacterErrors, DeleteCharacterResponses, DeleteStoryData, DeleteStoryErrors, DeleteStoryResponses, FailedJobsData, FailedJobsErrors, FailedJobsResponses, GenerateAvatarData, GenerateAvatarErrors, GenerateAvatarResponses, GenerateCoverData, GenerateCoverErrors, GenerateCoverResponses, GenerateSceneData, GenerateSceneErrors, GenerateSceneResponses, GenerateStickerData, GenerateStickerErrors, GenerateStickerResponses, GenerateStickerSetData, GenerateStickerSetErrors, GenerateStickerSetResponses, GenerateStoryCoverData, GenerateStoryCoverErrors, GenerateStoryCoverResponses, GetCharacterByExternalIdData, GetCharacterByExternalIdErrors, GetCharacterByExternalIdResponses, GetCharacterData, GetCharacterErrors, GetCharacterResponses, GetStoryByExternalIdData, GetStoryByExternalIdErrors, GetStoryByExternalIdResponses, GetStoryData, GetStoryErrors, GetStoryResponses, GpuWorkersData, GpuWorkersErrors, GpuWorkersResponses, GrantAppUserCreditsData, GrantAppUserCreditsErrors, GrantAppUserCreditsResponses, GrantCreditsData, GrantCreditsErrors, GrantCreditsResponses, HealthData, HealthErrors, HealthResponses, JobDeliveriesData, JobDeliveriesErrors, JobDeliveriesResponses, JobEventsData, JobEventsErrors, JobEventsResponses, JobStatusData, JobStatusErrors, JobStatusResponses, ListCharacterImagesData, ListCharacterImagesErrors, ListCharacterImagesResponses, ListCharactersData, ListCharactersErrors, ListCharactersResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListStoriesData, ListStoriesErrors, ListStoriesResponses, ListStoryImagesData, ListStoryImagesErrors, ListStoryImagesResponses, MyCreditsData, MyCreditsErrors, MyCreditsResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RetryStickerSetData, RetryStickerSetErrors, RetryStickerSetResponses, RotateSecretData, RotateSecretErrors, RotateSecretResponses, UpsertCharacterData, UpsertCharacterErrors, UpsertCharacterResponses, UpsertStoryData, UpsertStoryErrors, UpsertStoryResponses, UserCreditsData, UserCreditsErrors, UserCreditsResponses } from './types.gen.js';
+import type { CancelJobData, CancelJobErrors, CancelJobResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateCharacterData, CreateCharacterErrors, CreateCharacterResponses, CreateStoryData, CreateStoryErrors, CreateStoryResponses, DeleteCharacterData, DeleteCharacterErrors, DeleteCharacterResponses, DeleteStoryData, DeleteStoryErrors, DeleteStoryResponses, FailedJobsData, FailedJobsErrors, FailedJobsResponses, GenerateAutoSceneData, GenerateAutoSceneErrors, GenerateAutoSceneResponses, GenerateAvatarData, GenerateAvatarErrors, GenerateAvatarResponses, GenerateCoverData, GenerateCoverErrors, GenerateCoverResponses, GenerateSceneData, GenerateSceneErrors, GenerateSceneResponses, GenerateStickerData, GenerateStickerErrors, GenerateStickerResponses, GenerateStickerSetData, GenerateStickerSetErrors, GenerateStickerSetResponses, GenerateStoryCoverData, GenerateStoryCoverErrors, GenerateStoryCoverResponses, GetCharacterByExternalIdData, GetCharacterByExternalIdErrors, GetCharacterByExternalIdResponses, GetCharacterData, GetCharacterErrors, GetCharacterResponses, GetStoryByExternalIdData, GetStoryByExternalIdErrors, GetStoryByExternalIdResponses, GetStoryData, GetStoryErrors, GetStoryResponses, GpuWorkersData, GpuWorkersErrors, GpuWorkersResponses, GrantAppUserCreditsData, GrantAppUserCreditsErrors, GrantAppUserCreditsResponses, GrantCreditsData, GrantCreditsErrors, GrantCreditsResponses, HealthData, HealthErrors, HealthResponses, JobDeliveriesData, JobDeliveriesErrors, JobDeliveriesResponses, JobEventsData, JobEventsErrors, JobEventsResponses, JobEventStreamData, JobEventStreamErrors, JobEventStreamResponses, JobStatusData, JobStatusErrors, JobStatusResponses, ListCharacterImagesData, ListCharacterImagesErrors, ListCharacterImagesResponses, ListCharactersData, ListCharactersErrors, ListCharactersResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListStoriesData, ListStoriesErrors, ListStoriesResponses, ListStoryImagesData, ListStoryImagesErrors, ListStoryImagesResponses, MyCreditsData, MyCreditsErrors, MyCreditsResponses, RetryJobData, RetryJobErrors, RetryJobResponses, RetryStickerSetData, RetryStickerSetErrors, RetryStickerSetResponses, RotateSecretData, RotateSecretErrors, RotateSecretResponses, UpsertCharacterData, UpsertCharacterErrors, UpsertCharacterResponses, UpsertStoryData, UpsertStoryErrors, UpsertStoryResponses, UserCreditsData, UserCreditsErrors, UserCreditsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean> = Options2<TData, ThrowOnError> & {
     /**
@@ -247,6 +247,36 @@ export const generateCover = <ThrowOnError extends boolean = false>(options: Opt
 });
 
 /**
+ * Job Event Stream
+ *
+ * Server-sent events of every job of the caller (with `chatId`, of that chat's jobs only) as they move, on
+ * one connection that stays open until the client leaves (a comment line every 15 s while nothing happens).
+ *
+ * Each event is `id: <id>`, `event: <type>` and `data: <JSON>`, the JSON being `{"id", "event", "jobId",
+ * "chatId", "status", "reason"}`, `status` as `GET /status/{jobId}` gives it at that event. A job's events come
+ * in its order: `started` (it exists, stage queued), `stage` at each new stage (`building_prompt`,
+ * `waiting_for_gpu`, `rendering`, …; stages only go forward, and render steps make none: follow
+ * `/jobs/{jobId}/events` for those), then one of `ready` (`status.resultUrl`), `failed` (`status.error`) or
+ * `cancelled`. A sticker set is one job (its stickers are in its status).
+ *
+ * Resuming: EventSource sends the last id it saw as `Last-Event-ID` (or pass `?lastEventId=`); the events after
+ * it are sent first, in order, jobs that ended meanwhile included, then live ones: none is lost or sent twice.
+ * At most 200 are replayed: when more were missed, or the id is unknown, the stream begins with one `reset`
+ * event (no job; `reason` says why): rebuild your view from `GET /api/v1/image-generation/jobs`; live events
+ * follow, and the reset's id resumes after it. Without an id the stream begins now: first each job in flight's
+ * latest event (`started` or `stage`, ids from before now), so you know what is under way, then live events.
+ *
+ * A `chatId` you have never used (no job of yours in that chat; another user's chat is the same) is a 404
+ * naming `chatId`. For EventSource, which cannot send headers, the key may come as `?access_token=` (and a
+ * service key's app user as `?on_behalf_of=`).
+ */
+export const jobEventStream = <ThrowOnError extends boolean = false>(options?: Options<JobEventStreamData, ThrowOnError>) => (options?.client ?? client).sse.get<JobEventStreamResponses, JobEventStreamErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/image-generation/events',
+    ...options
+});
+
+/**
  * Health
  *
  * Whether jobs can render now (`ok`, `degraded`, `unavailable`) and why; Temporal, the database and
@@ -303,6 +333,25 @@ export const jobEvents = <ThrowOnError extends boolean = false>(options: Options
 export const generateScene = <ThrowOnError extends boolean = false>(options: Options<GenerateSceneData, ThrowOnError>) => (options.client ?? client).post<GenerateSceneResponses, GenerateSceneErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/image-generation/scene',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Generate Auto Scene
+ *
+ * A chat scene if the conversation's latest messages show a new moment (a new place, an action, a change of
+ * mood), judged by Gemini: 202 with the scene's job, or 200 `{"drawn": false, "code", "reason"}` and nothing
+ * charged. A chat gets one automatic scene per AUTO_SCENE_COOLDOWN_SECONDS and per AUTO_SCENE_MIN_MESSAGES new
+ * messages, a user AUTO_SCENE_DAILY_CAP a UTC day (scenes asked for are not counted); a request inside those is
+ * answered at once, with `nextAt` or `messagesNeeded`, without asking Gemini. Without Gemini nothing is drawn.
+ */
+export const generateAutoScene = <ThrowOnError extends boolean = false>(options: Options<GenerateAutoSceneData, ThrowOnError>) => (options.client ?? client).post<GenerateAutoSceneResponses, GenerateAutoSceneErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/image-generation/scene/auto',
     ...options,
     headers: {
         'Content-Type': 'application/json',

@@ -85,6 +85,142 @@ export type ApiKeyCreated = {
 };
 
 /**
+ * AutoSceneCreate
+ */
+export type AutoSceneCreate = {
+    /**
+     * Characterids
+     *
+     * Who is in the scene, in order.
+     */
+    characterIds?: Array<string>;
+    /**
+     * Chatid
+     *
+     * Your chat's id, to find its scenes again.
+     */
+    chatId: string;
+    /**
+     * Loras
+     *
+     * LoRAs applied with ComfyUI's LoraLoader.
+     */
+    loras?: Array<LoraIn>;
+    /**
+     * Messages
+     *
+     * The end of the conversation, oldest first, the latest last; as lines `speaker: text`, at most 4000 characters in all.
+     */
+    messages: Array<ChatMessageIn>;
+    /**
+     * Priority
+     *
+     * Its place on a busy GPU: `normal` is its kind's (chat scenes, stickers and avatars first, then covers, then sticker sets); `background` lowers it below every other job; `urgent`, ahead of all, only with an operator key (anyone else gets 422 `priority_refused`).
+     */
+    priority?: 'normal' | 'background' | 'urgent';
+    /**
+     * Seed
+     *
+     * Fix the seed to reproduce an image.
+     */
+    seed?: number | null;
+    /**
+     * Size
+     *
+     * WIDTHxHEIGHT, one of the scene template's sizes within SCENE_MAX_PIXELS.
+     */
+    size?: string;
+    /**
+     * Storyid
+     *
+     * The story the scene belongs to, if any.
+     */
+    storyId?: string | null;
+    /**
+     * Webhookurl
+     *
+     * Where to POST the job's final status when it ends, signed as Standard Webhooks do with your key's webhook secret; your key's default URL when not given. Must resolve to a public address.
+     */
+    webhookUrl?: string | null;
+};
+
+/**
+ * AutoSceneNotDrawn
+ */
+export type AutoSceneNotDrawn = {
+    /**
+     * Code
+     *
+     * cooldown, too_few_messages, daily_cap and judging are answered without asking Gemini; content_refused, small_talk, same_moment and judge_unavailable after screening or Gemini's reading.
+     */
+    code: 'cooldown' | 'too_few_messages' | 'daily_cap' | 'judging' | 'content_refused' | 'small_talk' | 'same_moment' | 'judge_unavailable';
+    /**
+     * Drawn
+     */
+    drawn?: false;
+    /**
+     * Messagesneeded
+     *
+     * too_few_messages: how many more new messages the chat needs.
+     */
+    messagesNeeded?: number | null;
+    /**
+     * Nextat
+     *
+     * cooldown, daily_cap: when the next automatic scene may be drawn.
+     */
+    nextAt?: string | null;
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * AutoSceneStarted
+ */
+export type AutoSceneStarted = {
+    /**
+     * Drawn
+     */
+    drawn?: true;
+    /**
+     * Jobid
+     */
+    jobId: string;
+    /**
+     * Reason
+     *
+     * Why Gemini judged the moment worth a scene.
+     */
+    reason: string;
+    /**
+     * Replayed
+     *
+     * True when this request repeated an earlier one (its Idempotency-Key, or the same body within IDEMPOTENCY_WINDOW_SECONDS): this is the job that request started; nothing new was started or charged.
+     */
+    replayed?: boolean;
+    /**
+     * The moment as Gemini read it, drawn as is; none on a replayed request.
+     */
+    scene?: SceneTagsOut | null;
+    /**
+     * Statusurl
+     */
+    statusUrl: string;
+    /**
+     * Storyid
+     *
+     * A cover's story: the new one, when described inline.
+     */
+    storyId?: string | null;
+    /**
+     * Workflowid
+     */
+    workflowId: string;
+};
+
+/**
  * AvatarCreate
  */
 export type AvatarCreate = {
@@ -275,6 +411,30 @@ export type CharacterTagsOut = {
      * Species features, e.g. 'horn', 'cat ears', 'tail'.
      */
     speciesTraits?: Array<string>;
+};
+
+/**
+ * ChatMessageIn
+ */
+export type ChatMessageIn = {
+    /**
+     * Id
+     *
+     * Your id for the message, unique in its chat.
+     */
+    id: string;
+    /**
+     * Speaker
+     *
+     * Who said it: a character's name, or the user's.
+     */
+    speaker: string;
+    /**
+     * Text
+     *
+     * What was said, in Portuguese or English.
+     */
+    text: string;
 };
 
 /**
@@ -951,6 +1111,48 @@ export type JobAccepted = {
 };
 
 /**
+ * JobEventOut
+ *
+ * An event of a user's (or a chat's) stream: a job started, changed stage, or ended; or a `reset`.
+ */
+export type JobEventOut = {
+    /**
+     * Chatid
+     *
+     * The job's chat (a scene's `chatId`); for a reset, the stream's.
+     */
+    chatId: string | null;
+    /**
+     * Event
+     *
+     * started: the job exists (stage queued); stage: its stage changed; ready: its image is at `status.resultUrl`; failed: `status.error` says why; cancelled; reset: the stream could not replay what was missed (`reason`): rebuild your view from `GET /api/v1/image-generation/jobs`.
+     */
+    event: 'started' | 'stage' | 'ready' | 'failed' | 'cancelled' | 'reset';
+    /**
+     * Id
+     *
+     * The event's id (an integer, as a string), increasing; resume after it with `Last-Event-ID` or `lastEventId`.
+     */
+    id: string;
+    /**
+     * Jobid
+     *
+     * The job; null for a reset.
+     */
+    jobId: string | null;
+    /**
+     * Reason
+     *
+     * A reset's reason, in words.
+     */
+    reason?: string | null;
+    /**
+     * The job's status as `GET /status/{jobId}` gives it, at this event; null for a reset.
+     */
+    status?: JobStatusOut | null;
+};
+
+/**
  * JobListOut
  */
 export type JobListOut = {
@@ -1353,8 +1555,6 @@ export type SceneCreate = {
     characterIds?: Array<string>;
     /**
      * Chatid
-     *
-     * Your chat's id, to find its scenes again.
      */
     chatId?: string | null;
     /**
@@ -2662,6 +2862,82 @@ export type GenerateCoverResponses = {
 
 export type GenerateCoverResponse = GenerateCoverResponses[keyof GenerateCoverResponses];
 
+export type JobEventStreamData = {
+    body?: never;
+    headers?: {
+        /**
+         * Last-Event-Id
+         *
+         * Resume after this event id; EventSource sends it.
+         */
+        'Last-Event-ID'?: string | null;
+        /**
+         * X-On-Behalf-Of
+         *
+         * A service key's app user this request acts for (your app's own user id; created on first use). A user key may not send it.
+         */
+        'X-On-Behalf-Of'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Chatid
+         *
+         * Only this chat's jobs (a scene's `chatId`).
+         */
+        chatId?: string | null;
+        /**
+         * Lasteventid
+         *
+         * Resume after this event id (for clients that cannot send `Last-Event-ID`).
+         */
+        lastEventId?: string | null;
+        /**
+         * Access Token
+         *
+         * The API key, for clients that cannot send headers (EventSource).
+         */
+        access_token?: string | null;
+        /**
+         * On Behalf Of
+         *
+         * X-On-Behalf-Of, as a query.
+         */
+        on_behalf_of?: string | null;
+    };
+    url: '/api/v1/image-generation/events';
+};
+
+export type JobEventStreamErrors = {
+    /**
+     * No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).
+     */
+    401: ErrorOut;
+    /**
+     * Not for this key: an operator's (admin) key is needed, or a user key named another user in X-On-Behalf-Of (only a service key acts for an app's users).
+     */
+    403: ErrorOut;
+    /**
+     * No such resource of yours; another user's is the same 404.
+     */
+    404: ErrorOut;
+    /**
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault.
+     */
+    422: ErrorOut;
+};
+
+export type JobEventStreamError = JobEventStreamErrors[keyof JobEventStreamErrors];
+
+export type JobEventStreamResponses = {
+    /**
+     * Server-sent events.
+     */
+    200: JobEventOut;
+};
+
+export type JobEventStreamResponse = JobEventStreamResponses[keyof JobEventStreamResponses];
+
 export type HealthData = {
     body?: never;
     path?: never;
@@ -2934,6 +3210,73 @@ export type GenerateSceneResponses = {
 };
 
 export type GenerateSceneResponse = GenerateSceneResponses[keyof GenerateSceneResponses];
+
+export type GenerateAutoSceneData = {
+    body: AutoSceneCreate;
+    headers?: {
+        /**
+         * Idempotency-Key
+         *
+         * Send the same key again (a retry after a timeout) to get the same job back, not a second one.
+         */
+        'Idempotency-Key'?: string | null;
+        /**
+         * X-On-Behalf-Of
+         *
+         * A service key's app user this request acts for (your app's own user id; created on first use). A user key may not send it.
+         */
+        'X-On-Behalf-Of'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/image-generation/scene/auto';
+};
+
+export type GenerateAutoSceneErrors = {
+    /**
+     * No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).
+     */
+    401: ErrorOut;
+    /**
+     * Not enough credits: `balance` and `price` say how many.
+     */
+    402: ErrorOut;
+    /**
+     * Not for this key: an operator's (admin) key is needed, or a user key named another user in X-On-Behalf-Of (only a service key acts for an app's users).
+     */
+    403: ErrorOut;
+    /**
+     * No such resource of yours; another user's is the same 404.
+     */
+    404: ErrorOut;
+    /**
+     * The body is over this API's size limit (API_MAX_BODY_BYTES, 64 KiB by default); nothing was read.
+     */
+    413: ErrorOut;
+    /**
+     * Invalid input (a body that is not JSON, a wrong type, text with NUL or a lone surrogate), or content refused (`content_refused`); `fields` names each field at fault. A request the schema allows may still be refused: `webhook_refused`: `webhookUrl` does not resolve, or resolves to a private or local address; `priority_refused`: `priority` is `urgent`, which only an operator key may ask for; `idempotency_key_reused`: the `Idempotency-Key` was sent before with another request.
+     */
+    422: ErrorOut;
+    /**
+     * Too many new jobs a minute, or too many at once: wait `Retry-After` seconds.
+     */
+    429: ErrorOut;
+};
+
+export type GenerateAutoSceneError = GenerateAutoSceneErrors[keyof GenerateAutoSceneErrors];
+
+export type GenerateAutoSceneResponses = {
+    /**
+     * Not drawn: `code` and `reason` say why.
+     */
+    200: AutoSceneNotDrawn;
+    /**
+     * Successful Response
+     */
+    202: AutoSceneStarted;
+};
+
+export type GenerateAutoSceneResponse = GenerateAutoSceneResponses[keyof GenerateAutoSceneResponses];
 
 export type JobStatusData = {
     body?: never;
