@@ -21,7 +21,7 @@ from temporalio.client import WorkflowFailureError
 from api.admission import fingerprint, insufficient, key_reused
 from api.deps import Caller
 from api.generation import ChatScene, cast_field_names, replayed, scene_request, scene_summary, start_generation
-from api.schemas import AutoSceneCreate, AutoSceneNotDrawn, AutoSceneStarted, SceneTagsOut, chat_context
+from api.schemas import AutoSceneCreate, AutoSceneNotDrawn, AutoSceneStarted, SceneTagsOut, chat_context, kept_messages
 from comfyloom.contracts.chat import ChatLine, MomentQuestion, MomentSource, MomentVerdict
 from comfyloom.contracts.domain import ImageKind
 from comfyloom.db import chats, credits, jobs, refusals
@@ -132,7 +132,8 @@ async def start_auto_scene(
 ) -> AutoSceneStarted | AutoSceneNotDrawn:
     """A scene of the chat's latest messages if Gemini judges them a new moment worth one; else why not."""
     pool, settings, user_id = caller.pool, caller.settings, caller.user_id
-    context = chat_context(body.messages)
+    read = kept_messages(body.messages)
+    context = chat_context(read)
     request, cast = await scene_request(body, caller=caller, context=context, chat_id=body.chat_id)
     window = settings.idempotency_window_seconds
     request_hash = fingerprint(request.kind.value, body)
@@ -162,7 +163,7 @@ async def start_auto_scene(
         chat = await chats.get_chat(pool, user_id, body.chat_id)
         source = MomentSource(
             character_names=[c.name for c in cast],
-            messages=[ChatLine(speaker=m.speaker, text=m.text) for m in body.messages],
+            messages=[ChatLine(speaker=m.speaker, text=m.text) for m in read],
             last_scene=chat.last_scene if chat else None,
         )
         verdict = await judge(caller, MomentQuestion(chat_id=body.chat_id, prompt=prompt, source=source))

@@ -315,6 +315,18 @@ MAX_CHAT_MESSAGES = 20
 MAX_CHAT_CONTEXT = 4000
 
 
+def kept_messages(messages: list[ChatMessageIn]) -> list[ChatMessageIn]:
+    """The latest messages whose `speaker: text` lines fit a scene's context (the latest one always does)."""
+    kept: list[ChatMessageIn] = []
+    length = -1
+    for message in reversed(messages):
+        length += len(message.speaker) + len(message.text) + 3
+        if kept and length > MAX_CHAT_CONTEXT:
+            break
+        kept.insert(0, message)
+    return kept
+
+
 def chat_context(messages: list[ChatMessageIn]) -> str:
     return "\n".join(f"{m.speaker}: {m.text}" for m in messages)
 
@@ -324,18 +336,9 @@ class AutoSceneCreate(SceneOptions):
     messages: list[ChatMessageIn] = Field(
         min_length=1,
         max_length=MAX_CHAT_MESSAGES,
-        description="The end of the conversation, oldest first, the latest last; as lines `speaker: text`, at most "
-        f"{MAX_CHAT_CONTEXT} characters in all.",
+        description="The end of the conversation, oldest first, the latest last. The latest that fit in "
+        f"{MAX_CHAT_CONTEXT} characters as `speaker: text` lines are read; older ones are left out.",
     )
-
-    @field_validator("messages")
-    @classmethod
-    def _bounded(cls, messages: list[ChatMessageIn]) -> list[ChatMessageIn]:
-        if len(text := chat_context(messages)) > MAX_CHAT_CONTEXT:
-            raise ValueError(f"{len(text)} characters as `speaker: text` lines; at most {MAX_CHAT_CONTEXT}")
-        if len({m.id for m in messages}) != len(messages):
-            raise ValueError("each message id may appear once")
-        return messages
 
 
 class StickerStatusOut(CamelModel):

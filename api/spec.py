@@ -123,9 +123,10 @@ def document(app: FastAPI, settings: Settings) -> None:
                     _stream_items(response)
                     if (operation["operationId"], status) in links:
                         response["links"] = links[(operation["operationId"], status)]
-            size = schemas.get("SceneCreate", {}).get("properties", {}).get("size")
-            if size is not None:
-                size["enum"] = [f"{w}x{h}" for w, h in scene_sizes(settings)]
+            for scene in ("SceneCreate", "AutoSceneCreate"):
+                size = schemas.get(scene, {}).get("properties", {}).get("size")
+                if size is not None:
+                    size["enum"] = [f"{w}x{h}" for w, h in scene_sizes(settings)]
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -133,10 +134,22 @@ def document(app: FastAPI, settings: Settings) -> None:
 
 
 def _stream_items(response: dict[str, Any]) -> None:
-    """A stream declared with a `model` (each event's data) serves no JSON: the schema describes its events."""
+    """A stream declared with a `model` (each event's data) serves no JSON: its schema is of one server-sent event,
+    whose `data` holds the model as JSON (as OpenAPI 3.2 describes a stream's items)."""
     content = response.get("content", {})
     if "text/event-stream" in content and "application/json" in content:
-        content["text/event-stream"] = content.pop("application/json")
+        data = content.pop("application/json")["schema"]
+        content["text/event-stream"] = {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "event": {"type": "string"},
+                    "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+                },
+                "required": ["data"],
+            }
+        }
 
 
 def _has_header(operation: dict[str, Any], name: str) -> bool:

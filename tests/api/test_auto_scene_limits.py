@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from api.auto_scenes import capped, gate, new_messages
+from api.schemas import MAX_CHAT_CONTEXT, ChatMessageIn, chat_context, kept_messages
 from comfyloom.db.chats import ChatRow
 from comfyloom.settings import Settings
 
@@ -54,3 +55,11 @@ def test_the_daily_cap_ends_at_midnight_utc_and_zero_turns_automatic_scenes_off(
     assert full is not None and full.code == "daily_cap" and full.next_at == datetime(2026, 12, 5, tzinfo=UTC)
     off = capped(0, SETTINGS.model_copy(update={"auto_scene_daily_cap": 0}), DRAWN_AT)
     assert off is not None and "AUTO_SCENE_DAILY_CAP=0" in off.reason and off.next_at is None
+
+
+def test_only_the_latest_messages_that_fit_a_scenes_context_are_read() -> None:
+    long = [ChatMessageIn(id=f"m{i}", speaker="Ana", text=str(i) * 1500) for i in range(4)]
+    kept = kept_messages(long)
+    assert [m.id for m in kept] == ["m2", "m3"] and len(chat_context(kept)) <= MAX_CHAT_CONTEXT
+    one = [ChatMessageIn(id="m", speaker="A" * 100, text="b" * 2000)]
+    assert kept_messages(one) == one

@@ -109,7 +109,7 @@ export type AutoSceneCreate = {
     /**
      * Messages
      *
-     * The end of the conversation, oldest first, the latest last; as lines `speaker: text`, at most 4000 characters in all.
+     * The end of the conversation, oldest first, the latest last. The latest that fit in 4000 characters as `speaker: text` lines are read; older ones are left out.
      */
     messages: Array<ChatMessageIn>;
     /**
@@ -129,7 +129,7 @@ export type AutoSceneCreate = {
      *
      * WIDTHxHEIGHT, one of the scene template's sizes within SCENE_MAX_PIXELS.
      */
-    size?: string;
+    size?: '1024x1024' | '1152x896' | '896x1152' | '1216x832' | '832x1216' | '1344x768' | '768x1344';
     /**
      * Storyid
      *
@@ -2933,7 +2933,11 @@ export type JobEventStreamResponses = {
     /**
      * Server-sent events.
      */
-    200: JobEventOut;
+    200: {
+        data: string;
+        event?: string;
+        id?: string;
+    };
 };
 
 export type JobEventStreamResponse = JobEventStreamResponses[keyof JobEventStreamResponses];
