@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import httpx
@@ -23,7 +23,7 @@ from devstack.gemini_endpoint import FakeGemini, error
 from tests.helpers import chats
 from tests.helpers.auth import as_user
 from tests.helpers.history import record
-from tests.helpers.jobs import CHARACTER, done, wait_for
+from tests.helpers.jobs import CHARACTER, done, terminate_runs_of, wait_for
 from tests.helpers.parts import serve_api
 from worker_cpu.worker import build_cpu_worker
 
@@ -56,11 +56,23 @@ async def judging_worker(
         yield gemini
 
 
+@pytest.fixture(autouse=True)
+async def ended(pool: asyncpg.Pool, client: Client) -> AsyncIterator[None]:
+    """The scenes a test started and left unfinished (no GPU worker drew them) end with it."""
+    Chat.users.clear()
+    yield
+    await terminate_runs_of(pool, client, Chat.users)
+
+
 class Chat:
     """One user's chat with Rem, through one API."""
 
+    # The users the running test chatted as.
+    users: ClassVar[list[str]] = []
+
     def __init__(self, api: httpx.AsyncClient, character_id: str, user: str) -> None:
         self.api, self.character_id, self.user = api, character_id, user
+        Chat.users.append(user)
         self.id = f"chat-{uuid.uuid4().hex[:8]}"
 
     @classmethod

@@ -18,12 +18,12 @@ import asyncpg
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from comfyloom.db import credits
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 from tests.helpers.auth import as_user
+from tests.helpers.jobs import terminate_runs_of
 from tests.helpers.parts import serve_api
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -84,25 +84,11 @@ async def test_generated_requests_find_no_server_error_and_nothing_the_spec_does
                 if code == 0 or "Failures:" in report or "Runtime Error" not in report:
                     break
     finally:
-        await _terminate_runs_of(user, pool, client)
+        await terminate_runs_of(pool, client, [user])
     print(report[-6000:])
     assert code == 0, report[-12000:]
     if "stateful" in phases:
         assert "Stateful" in report and "API Links" in report, "the stateful phase ran"
-
-
-async def _terminate_runs_of(user: str, pool: asyncpg.Pool, client: Client) -> None:
-    """Every run the fuzzing user's admitted jobs started, once no start of theirs is still on its way."""
-    for _ in range(100):
-        if not await pool.fetchval("select count(*) from workflow_starts where user_id = $1", user):
-            break
-        await asyncio.sleep(0.1)
-    for workflow_id in await pool.fetch("select workflow_id from generation_jobs where user_id = $1", user):
-        try:
-            await client.get_workflow_handle(workflow_id["workflow_id"]).terminate("the fuzz test is over")
-        except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND:
-                raise
 
 
 async def _schemathesis(

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import asyncpg
 import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -81,3 +82,22 @@ async def run_of(client: Client, workflow_id: str, within: float = 10) -> Workfl
             if e.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.05)
+
+
+async def terminate_runs_of(pool: asyncpg.Pool, client: Client, users: list[str]) -> None:
+    """Every run the users' jobs started, once no start of theirs is still on its way: a job a test left
+    unfinished (no worker drew it) must not be taken by a later test's worker."""
+    for _ in range(100):
+        if not await pool.fetchval("select count(*) from workflow_starts where user_id = any($1::text[])", users):
+            break
+        await asyncio.sleep(0.1)
+    rows = await pool.fetch(
+        "select workflow_id from generation_jobs where user_id = any($1::text[]) and status in ('queued', 'running')",
+        users,
+    )
+    for row in rows:
+        try:
+            await client.get_workflow_handle(row["workflow_id"]).terminate("the test is over")
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
