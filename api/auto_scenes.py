@@ -20,14 +20,21 @@ from temporalio.client import WorkflowFailureError
 
 from api.admission import fingerprint, insufficient, key_reused
 from api.deps import Caller
-from api.generation import ChatScene, cast_field_names, replayed, scene_request, scene_summary, start_generation
+from api.generation import (
+    ChatScene,
+    cast_field_names,
+    replayed,
+    scene_request,
+    scene_summary,
+    screened,
+    start_generation,
+)
 from api.schemas import AutoSceneCreate, AutoSceneNotDrawn, AutoSceneStarted, SceneTagsOut, chat_context, kept_messages
 from comfyloom.contracts.chat import ChatLine, MomentQuestion, MomentSource, MomentVerdict
 from comfyloom.contracts.domain import ImageKind
-from comfyloom.db import chats, credits, jobs, refusals
+from comfyloom.db import chats, credits, jobs
 from comfyloom.db.chats import ChatRow
 from comfyloom.db.pool import Connection
-from comfyloom.prompts.screening import screen
 from comfyloom.settings import CPU_TASK_QUEUE, Settings
 from comfyloom.tag_schemas import SCENE_TAG_FIELDS, SceneTags
 from comfyloom.temporal import TEMPORAL_AWAY
@@ -153,8 +160,7 @@ async def start_auto_scene(
     except NotDrawn as e:
         return e.answer
     prompt = request.prompt_request()
-    if refusal := screen(prompt, cast, blocklist=settings.content_blocklist):
-        await refusals.record(pool, refusal, user_id=user_id, kind=ImageKind.scene.value, stage="request")
+    if refusal := await screened(prompt, cast, kind=ImageKind.scene.value, caller=caller):
         return AutoSceneNotDrawn(code="content_refused", reason=f"refused: {refusal.reason}")
     claim = (JUDGE_MOMENT_RUN_TIMEOUT + timedelta(seconds=5)).total_seconds()
     if not await chats.claim_judging(pool, user_id, body.chat_id, claim):

@@ -35,6 +35,7 @@ from comfyloom.contracts.webhooks import Webhook
 from comfyloom.db import characters, chats, credits, jobs, refusals
 from comfyloom.db.pool import Connection
 from comfyloom.kinds import KINDS
+from comfyloom.prompts.safety import Refusal
 from comfyloom.prompts.screening import screen
 from comfyloom.scheduling import KIND_PRIORITY, RequestedPriority, Scheduling, scheduling
 from comfyloom.settings import Settings
@@ -116,6 +117,15 @@ def cast_field_names(cast: list[characters.CharacterRow], *, single: bool = Fals
     return {f"characters[{i}].": f"characterIds[{i}]" for i in range(len(cast))}
 
 
+async def screened(
+    prompt: PromptRequest, cast: list[characters.CharacterRow], *, kind: str, caller: Caller
+) -> Refusal | None:
+    """The request-time screening, before any job exists: a refusal is recorded, and returned to be answered."""
+    if refusal := screen(prompt, cast, blocklist=caller.settings.content_blocklist):
+        await refusals.record(caller.pool, refusal, user_id=prompt.user_id, kind=kind, stage="request")
+    return refusal
+
+
 async def refuse_if_unsafe(
     prompt: PromptRequest,
     cast: list[characters.CharacterRow],
@@ -124,9 +134,9 @@ async def refuse_if_unsafe(
     caller: Caller,
     field_names: dict[str, str],
 ) -> None:
-    """The request-time screening: a refusal is recorded and answered 422, before any job exists."""
-    if refusal := screen(prompt, cast, blocklist=caller.settings.content_blocklist):
-        await refusals.record(caller.pool, refusal, user_id=prompt.user_id, kind=kind, stage="request")
+    """Raises:
+    ApiError: 422 `content_refused`, naming the fields the screening refused."""
+    if refusal := await screened(prompt, cast, kind=kind, caller=caller):
         raise content_refused(refusal, field_names=field_names)
 
 

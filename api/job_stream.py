@@ -21,7 +21,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -64,10 +63,6 @@ END_RANK = max(RANKS.values()) + 1
 END_EVENTS = {JobStatus.ready: "ready", JobStatus.failed: "failed", JobStatus.cancelled: "cancelled"}
 REBUILD = "rebuild your view from GET /api/v1/image-generation/jobs; live events follow from here"
 EVENT_ID = re.compile(r"[0-9]{1,18}")
-
-
-def _dump(status: JobStatusOut) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True)
 
 
 class JobStream:
@@ -183,9 +178,10 @@ class JobStream:
             if rank is None or rank <= events[-1].rank:
                 continue
             shown = status if not ended and i == len(stages) - 1 else at_stage(status, stage)
-            events.append(job_events.NewEvent("stage", stage.value, rank, _dump(shown)))
+            events.append(job_events.NewEvent("stage", stage.value, rank, shown.as_json()))
         if ended:
-            events.append(job_events.NewEvent(END_EVENTS[status.status], status.stage.value, END_RANK, _dump(status)))
+            end = END_EVENTS[status.status]
+            events.append(job_events.NewEvent(end, status.stage.value, END_RANK, status.as_json()))
         return events
 
     @staticmethod
@@ -193,7 +189,7 @@ class JobStream:
         shown = (
             status if status.stage is Stage.queued and not status.status.terminal else at_stage(status, Stage.queued)
         )
-        return job_events.NewEvent("started", Stage.queued.value, RANKS[Stage.queued], _dump(shown))
+        return job_events.NewEvent("started", Stage.queued.value, RANKS[Stage.queued], shown.as_json())
 
     @staticmethod
     def _out(row: job_events.EventRow) -> JobEventOut:
@@ -227,12 +223,7 @@ async def open_stream(
     return stream
 
 
-def message(event: JobEventOut) -> dict[str, Any]:
-    """An event as the WebSocket sends it, and as the data of its server-sent event."""
-    return event.model_dump(mode="json", by_alias=True)
-
-
 def sse_frame(event: JobEventOut | None) -> str:
     if event is None:
         return ": still working\n\n"
-    return f"id: {event.id}\nevent: {event.event}\ndata: {json.dumps(message(event))}\n\n"
+    return f"id: {event.id}\nevent: {event.event}\ndata: {json.dumps(event.as_json())}\n\n"

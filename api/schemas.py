@@ -33,6 +33,10 @@ Seed = Annotated[int, Field(ge=0, le=2**53), JSON_NUMBER]
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
+    def as_json(self) -> dict[str, Any]:
+        """As a client reads it (a stream's message): camelCase, JSON values."""
+        return self.model_dump(mode="json", by_alias=True)
+
 
 class CamelRequest(CamelModel):
     """Request bodies refuse unknown fields, so a misspelt field is a 422, not silently ignored."""

@@ -195,3 +195,12 @@ async def gemini(gemini_server: FakeGemini, pool: asyncpg.Pool) -> FakeGemini:
 def gemini_settings(settings: Settings, gemini: FakeGemini) -> Settings:
     """Settings whose Gemini is the local endpoint: the real SDK, a key, our base URL."""
     return settings.model_copy(update={"gemini_api_key": SecretStr(GEMINI_KEY), "gemini_base_url": gemini.url})
+
+
+@pytest.fixture
+async def gemini_cpu_worker(
+    client: Client, pool: asyncpg.Pool, store: ObjectStore, gemini: FakeGemini, gemini_settings: Settings
+) -> AsyncIterator[FakeGemini]:
+    """A CPU worker whose Gemini is the local endpoint; the test scripts or sets its `responder`."""
+    async with build_cpu_worker(client, pool, store, gemini_settings):
+        yield gemini

@@ -96,7 +96,7 @@ async def generate_auto_scene(
     answered at once, with `nextAt` or `messagesNeeded`, without asking Gemini. Without Gemini nothing is drawn."""
     answer = await start_auto_scene(body, caller=caller, idempotency_key=idempotency_key)
     if isinstance(answer, AutoSceneNotDrawn):
-        return JSONResponse(answer.model_dump(mode="json", by_alias=True))
+        return JSONResponse(answer.as_json())
     return answer
 
 

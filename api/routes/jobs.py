@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect, status
@@ -28,7 +28,7 @@ from api.deps import (
 )
 from api.errors import ApiError, responses
 from api.generation import status_url
-from api.job_stream import JobStream, message, open_stream, sse_frame
+from api.job_stream import JobStream, open_stream, sse_frame
 from api.owned import own_job
 from api.schemas import JobEventOut, JobListOut, JobStatusOut, JobSummaryOut
 from api.status import status_of, watch
@@ -117,10 +117,6 @@ async def cancel_job(
     return await status_of(pool, temporal, settings, job)
 
 
-def _frame(status: JobStatusOut) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True)
-
-
 @router.get(
     "/jobs/{job_id}/events",
     response_class=StreamingResponse,
@@ -144,7 +140,7 @@ async def job_events(
                 yield ": still working\n\n"
                 continue
             event = "end" if seen.status.terminal else "status"
-            yield f"event: {event}\ndata: {json.dumps(_frame(seen))}\n\n"
+            yield f"event: {event}\ndata: {json.dumps(seen.as_json())}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -188,7 +184,7 @@ async def job_socket(websocket: WebSocket, job_id: str) -> None:
     try:
         async for seen in watch(pool, temporal, settings, job):
             if seen is not None:
-                await websocket.send_json(_frame(seen))
+                await websocket.send_json(seen.as_json())
         await websocket.close(code=1000)
     except WebSocketDisconnect:
         return
@@ -289,7 +285,7 @@ async def _send_until_gone(websocket: WebSocket, stream: JobStream) -> None:
     async def send() -> None:
         async for event in stream.follow():
             if event is not None:
-                await websocket.send_json(message(event))
+                await websocket.send_json(event.as_json())
 
     async def listen() -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":

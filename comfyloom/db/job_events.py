@@ -25,7 +25,6 @@ from pydantic import BaseModel
 from comfyloom.db.jobs import JobRow
 from comfyloom.db.pool import Executor
 
-EVENTS = ("started", "stage", "ready", "failed", "cancelled")
 ENDS = ("ready", "failed", "cancelled")
 # pg_advisory_xact_lock(key1, key2): this constant, and the user's hashtext. Two users whose names hash alike only
 # take turns; nothing else in comfyloom uses this first key.

@@ -47,13 +47,10 @@ async def eager_api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[htt
 
 
 @pytest.fixture
-async def judging_worker(
-    client: Client, pool: asyncpg.Pool, store: ObjectStore, gemini: FakeGemini, gemini_settings: Settings
-) -> AsyncIterator[FakeGemini]:
-    """A CPU worker whose Gemini is the local endpoint, reading the excerpts as tests/helpers/chats.py says."""
-    gemini.responder = chats.judge
-    async with build_cpu_worker(client, pool, store, gemini_settings):
-        yield gemini
+def judging_worker(gemini_cpu_worker: FakeGemini) -> FakeGemini:
+    """A CPU worker whose Gemini reads the excerpts as tests/helpers/chats.py says."""
+    gemini_cpu_worker.responder = chats.judge
+    return gemini_cpu_worker
 
 
 @pytest.fixture(autouse=True)

@@ -12,18 +12,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from temporalio.client import Client
 
 from comfyloom.prompts.translate import MOMENT_INSTRUCTION
-from comfyloom.settings import Settings
-from comfyloom.storage import ObjectStore
 from devstack import openapi
 from devstack.gemini_endpoint import FakeGemini, Reply, SentRequest, answer
 from tests.helpers.auth import as_user
-from worker_cpu.worker import build_cpu_worker
 
 CLIENT = Path(__file__).parents[2] / "clients" / "typescript"
 NODE = shutil.which("node")
@@ -62,20 +57,9 @@ def judged_drawn(sent: SentRequest) -> Reply:
 
 @needs_node
 async def test_the_node_examples_get_an_avatar_with_its_webhook_and_a_chat_scene_through_its_stream(
-    api: httpx.AsyncClient,
-    client: Client,
-    pool: asyncpg.Pool,
-    store: ObjectStore,
-    gemini: FakeGemini,
-    gemini_settings: Settings,
-    gpu_worker: None,
+    api: httpx.AsyncClient, gemini_cpu_worker: FakeGemini, gpu_worker: None
 ) -> None:
-    gemini.responder = judged_drawn
-    async with build_cpu_worker(client, pool, store, gemini_settings):
-        await _npm_test(api)
-
-
-async def _npm_test(api: httpx.AsyncClient) -> None:
+    gemini_cpu_worker.responder = judged_drawn
     headers = as_user("ts-client")
     assert (await api.get("/api/v1/credits", headers=headers)).status_code == 200  # stores the key
     env = {
