@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from comfyloom.contracts.prompt import PromptRequest, PromptSpec, PromptTags
 from comfyloom.db import characters, jobs, refusals
@@ -27,6 +26,7 @@ from comfyloom.prompts.builders import Cast
 from comfyloom.prompts.screening import minor_signals, screen
 from comfyloom.prompts.translate import (
     CharacterSource,
+    NotCached,
     SceneSource,
     TranslationBusy,
     TranslationFailed,
@@ -105,18 +105,26 @@ class PromptActivities:
                 settings.translation_policy,
             )
 
-    async def _refuse(self, request: PromptRequest, refusal: safety.Refusal) -> ApplicationError:
+    async def _refuse(self, request: PromptRequest, refusal: safety.Refusal, cached_only: bool) -> Exception:
+        if cached_only:  # refused and recorded by build_prompt, once
+            return NotCached("refused")
         await refusals.record(
             self._pool, refusal, user_id=request.user_id, kind=request.kind.value, stage="prompt", job_id=request.job_id
         )
         activity.logger.warning("job %s refused: %s", request.job_id, refusal.reason)
         return failure(ErrorType.content_refused, f"refused: {refusal.reason}")
 
-    async def _translate(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
+    async def _translate(
+        self, request: PromptRequest, cast: list[CharacterRow], cached_only: bool
+    ) -> tuple[PromptTags, list[str]]:
         """Gemini's tags; or, as TRANSLATION_POLICY says, the untranslated ones with a warning saying why, or a
-        failure (retried under `wait` until its deadline)."""
+        failure (retried under `wait` until its deadline).
+
+        Raises:
+            NotCached: with `cached_only`, when Gemini would have to be asked, or the job would fail or wait.
+        """
         try:
-            return await self._gemini_tags(request, cast)
+            return await self._gemini_tags(request, cast, cached_only)
         except Untranslatable as e:
             untranslatable = e
         policy = self._settings.translation_policy
@@ -126,6 +134,8 @@ class PromptActivities:
             members = [builders.tags_from_features(row.features) for row in cast]
             untranslated = PromptTags(characters=members, scene=request.scene_tags)
             return untranslated, [warning]
+        if cached_only:
+            raise NotCached("untranslatable")
         info = activity.info()
         waited = (datetime.now(UTC) - info.scheduled_time).total_seconds()
         left = self._settings.translation_wait_seconds - waited
@@ -146,7 +156,9 @@ class PromptActivities:
             f"{policy} renders no untranslated prompt, so nothing was rendered and no credits were charged",
         )
 
-    async def _gemini_tags(self, request: PromptRequest, cast: list[CharacterRow]) -> tuple[PromptTags, list[str]]:
+    async def _gemini_tags(
+        self, request: PromptRequest, cast: list[CharacterRow], cached_only: bool
+    ) -> tuple[PromptTags, list[str]]:
         """Gemini's tags for the cast and scene.
 
         Raises:
@@ -159,13 +171,18 @@ class PromptActivities:
             members: list[CharacterTags] = []
             for row in cast:
                 extracted = await self._translator.character(
-                    CharacterSource(name=row.name, description=row.description, visual_features=row.visual_features)
+                    CharacterSource(name=row.name, description=row.description, visual_features=row.visual_features),
+                    cached_only=cached_only,
                 )
                 # A gender the user set outright wins over Gemini's reading of the text.
                 gender = row.features.gender
                 members.append(extracted.model_copy(update={"gender": gender}) if gender else extracted)
             scene_input = None if request.scene_tags else scene_source(request, cast)
-            scene: SceneTags | None = await self._translator.scene(scene_input) if scene_input else request.scene_tags
+            scene: SceneTags | None = (
+                await self._translator.scene(scene_input, cached_only=cached_only)
+                if scene_input
+                else request.scene_tags
+            )
             return PromptTags(characters=members, scene=scene), []
         except TranslationBusy as e:
             attempt = activity.info().attempt
@@ -176,24 +193,45 @@ class PromptActivities:
         except TranslationFailed as e:
             raise Untranslatable(str(e)) from e
 
+    @activity.defn(name="build_cached_prompt")
+    async def build_cached_prompt(self, request: PromptRequest) -> PromptSpec | None:
+        """The prompt, when it needs nothing from Gemini (its translations are cached, or there is no key and
+        TRANSLATION_POLICY=warn) and nothing in it is refused; else None, and `build_prompt` builds it as ever.
+        A local activity: most jobs' prompts then cost no activity task, and no round trip, of their own."""
+        try:
+            return await self._build(request, cached_only=True)
+        except NotCached as e:
+            activity.logger.info("job %s: prompt not built from the cache (%s)", request.job_id, e)
+            return None
+
     @activity.defn(name="build_prompt")
     async def build_prompt(self, request: PromptRequest) -> PromptSpec:
+        return await self._build(request, cached_only=False)
+
+    async def _build(self, request: PromptRequest, *, cached_only: bool) -> PromptSpec:
+        """Raises:
+        ApplicationError: the character is gone, the request is refused, or it cannot be translated now.
+        NotCached: with `cached_only`, where `build_prompt` would ask Gemini, refuse, or fail.
+        """
         cast: list[CharacterRow] = []
         for character_id in request.character_ids:
             row = await characters.get_character(self._pool, character_id)
             if row is None:
+                if cached_only:
+                    raise NotCached("character gone")
                 raise failure(ErrorType.character_not_found, f"character {character_id} no longer exists")
             cast.append(row)
         blocklist = self._settings.content_blocklist
         if refusal := screen(request, cast, blocklist=blocklist):
-            raise await self._refuse(request, refusal)
+            raise await self._refuse(request, refusal, cached_only)
         try:
-            tags, warnings = await self._translate(request, cast)
+            tags, warnings = await self._translate(request, cast, cached_only)
         except TranslationRefused as e:
-            raise await self._refuse(request, safety.Refusal(reason=str(e), fields=[], matched=[])) from e
+            refused = safety.Refusal(reason=str(e), fields=[], matched=[])
+            raise await self._refuse(request, refused, cached_only) from e
         # Again with Gemini's reading: its English tags and its own judgement of age and sexual content.
         if refusal := screen(request, cast, blocklist=blocklist, tags=tags):
-            raise await self._refuse(request, refusal)
+            raise await self._refuse(request, refusal, cached_only)
         key = key_colour(tags) if request.chroma_key else None
         prompt = build(request, cast, tags, key)
         await jobs.add_warnings(self._pool, request.job_id, warnings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from comfyloom.contracts.images import ClearStaging, PublishedImage, PublishItem, PublishRequest
 from comfyloom.errors import ErrorType, failure
@@ -46,12 +47,7 @@ class PublishActivities:
             # An object with no owner was published before owners were written: this job's own only if it holds
             # the staged bytes (or staging is gone: a retry after the first attempt cleared it).
             if held.owned_by_another(str(job_id)) or (staged is not None and staged.etag != held.etag):
-                raise failure(
-                    ErrorType.object_taken,
-                    "the image could not be published: another job's image already has its name and was not"
-                    " overwritten; no credits were charged",
-                    {"key": item.public_key, "owner": held.owner, "job": str(job_id)},
-                )
+                raise _taken(item.public_key, held.owner, job_id)
             if staged is None:
                 return
         await self._store.publish(item.staged_key, item.public_key, "image/webp", str(job_id) if job_id else None)
@@ -60,3 +56,30 @@ class PublishActivities:
     async def clear_staging(self, request: ClearStaging) -> None:
         removed = await self._store.delete_prefix(request.staging_prefix)
         activity.logger.info("%d staged objects removed", removed)
+
+
+async def publish_new(store: ObjectStore, key: str, data: bytes, job_id: UUID) -> None:
+    """Write a job's image to its public key, unless an object is there: this job's own (an earlier attempt of
+    the step wrote it) is left as it is, another's is refused.
+
+    Raises:
+        ApplicationError: `ObjectTaken` (not retried) when another job's object, or one with no owner, holds `key`.
+    """
+    for _ in range(2):  # an object deleted between the refused write and the look: written on the second try
+        if await store.create_public(key, data, "image/webp", str(job_id)):
+            return
+        held = await store.describe(key)
+        if held is not None:
+            if held.owner == str(job_id):
+                return
+            raise _taken(key, held.owner, job_id)
+    raise _taken(key, None, job_id)
+
+
+def _taken(key: str, owner: str | None, job_id: UUID | None) -> ApplicationError:
+    return failure(
+        ErrorType.object_taken,
+        "the image could not be published: another job's image already has its name and was not"
+        " overwritten; no credits were charged",
+        {"key": key, "owner": owner, "job": str(job_id)},
+    )

@@ -17,7 +17,9 @@ from comfyloom.contracts.images import (
     ModerateRequest,
     Moderation,
     PublishedImage,
+    PublishRender,
     PublishRequest,
+    RenderPublished,
 )
 from comfyloom.contracts.jobs import FailJob, FinishJob, JobRef, OpenJob
 from comfyloom.contracts.prompt import PromptRequest, PromptSpec
@@ -36,6 +38,11 @@ from comfyloom.contracts.webhooks import WebhookDelivery
 @activity.defn(name="open_job")
 async def open_job(job: OpenJob) -> None:
     raise NotImplementedError("a stub: the worker runs activities.jobs.JobActivities.open_job")
+
+
+@activity.defn(name="build_cached_prompt")
+async def build_cached_prompt(request: PromptRequest) -> PromptSpec | None:
+    raise NotImplementedError("a stub: the worker runs activities.prompt.PromptActivities.build_cached_prompt")
 
 
 @activity.defn(name="build_prompt")
@@ -66,6 +73,11 @@ async def sign_staging(request: SignStaging) -> list[SignedUpload]:
 @activity.defn(name="await_comfy_result")
 async def await_comfy_result(request: AwaitRequest) -> RenderResult:
     raise NotImplementedError("a stub: the worker runs activities.comfy.ComfyActivities.await_comfy_result")
+
+
+@activity.defn(name="publish_render")
+async def publish_render(request: PublishRender) -> RenderPublished:
+    raise NotImplementedError("a stub: the worker runs activities.images.ImageActivities.publish_render")
 
 
 @activity.defn(name="convert_webp")

@@ -23,6 +23,8 @@ PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 # The object metadata (x-amz-meta-job) naming the job a public object was published for.
 OWNER_METADATA = "job"
+# A conditional PUT refused because an object holds the key (S3 and R2 say 412; a concurrent one may say 409).
+CREATE_REFUSED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 
 class ObjectMissing(LookupError):
@@ -176,6 +178,29 @@ class ObjectStore:
                 raise
 
         await asyncio.to_thread(run)
+
+    async def create_public(self, key: str, body: bytes, content_type: str, owner: str) -> bool:
+        """Write `body` to a public key only if no object holds it (a conditional PUT, `If-None-Match: *`, so two
+        writers cannot both win), with the headers `publish` sets; False when one already does."""
+
+        def run() -> bool:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType=content_type,
+                    CacheControl=PUBLIC_CACHE_CONTROL,
+                    Metadata={OWNER_METADATA: owner},
+                    IfNoneMatch="*",
+                )
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in CREATE_REFUSED:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(run)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)

@@ -41,7 +41,7 @@ def build_cpu_worker(
     jobs = JobActivities(pool, store)
     prompts = PromptActivities(pool, settings)
     moments = MomentActivities(pool, settings)
-    images = ImageActivities(store, quality=settings.webp_quality, method=settings.webp_method)
+    images = ImageActivities(store, pool, settings)
     publish = PublishActivities(store)
     moderation = ModerationActivities(pool, store, settings)
     webhooks = WebhookActivities(pool, settings)
@@ -61,10 +61,12 @@ def build_cpu_worker(
             jobs.finish_set,
             jobs.cancel_set,
             jobs.fail_job,
+            prompts.build_cached_prompt,
             prompts.build_prompt,
             moments.judge_moment,
             fleet.check_renderable,
             staging.sign_staging,
+            images.publish_render,
             images.convert_webp,
             moderation.moderate_image,
             publish.publish_image,

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         Moderation,
         PublishedImage,
         PublishItem,
+        PublishRender,
         PublishRequest,
     )
     from comfyloom.contracts.jobs import FailJob, FinishJob, OpenJob
@@ -40,7 +41,14 @@ with workflow.unsafe.imports_passed_through():
     from comfyloom.errors import ErrorType, failure
     from comfyloom.kinds import KINDS
     from comfyloom.object_keys import staging_prefix
-    from workflows.patches import JOB_ID_IN_KEYS, KEEP_STAGING_UNTIL_RECORDED, MODERATE_OUTPUT, READY_BEFORE_CLEARING
+    from workflows.patches import (
+        CACHED_PROMPT,
+        JOB_ID_IN_KEYS,
+        KEEP_STAGING_UNTIL_RECORDED,
+        MODERATE_OUTPUT,
+        ONE_PASS_OUTPUT,
+        READY_BEFORE_CLEARING,
+    )
 
 
 class GenerationWorkflow(ReportsProgress):
@@ -56,9 +64,12 @@ class GenerationWorkflow(ReportsProgress):
             prompt = await self._prompt(request)
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
             rendered = await self._render(request, prompt, seed)
-            converted = await self._convert(request, prompt, seed, rendered, staging)
-            moderation = await self._moderate(request, prompt, converted)
-            images = await self._publish(request, converted)
+            if workflow.patched(ONE_PASS_OUTPUT.id):
+                converted, moderation, images = await self._publish_render(request, prompt, seed, rendered)
+            else:
+                converted = await self._convert(request, prompt, seed, rendered, staging)
+                moderation = await self._moderate(request, prompt, converted)
+                images = await self._publish(request, converted)
             result = await self._record(request, prompt, seed, rendered, converted, images, moderation)
             await self._clear_staging(staging)
         except (FailureError, asyncio.CancelledError) as e:
@@ -71,6 +82,10 @@ class GenerationWorkflow(ReportsProgress):
 
     async def _prompt(self, request: GenerationRequest) -> PromptSpec:
         self._stage(Stage.building_prompt)
+        if workflow.patched(CACHED_PROMPT.id):
+            cached = await run_step(steps.build_cached_prompt, request.prompt_request(), summary=request.kind.value)
+            if cached is not None:
+                return cached
         return await run_step(steps.build_prompt, request.prompt_request(), summary=request.kind.value)
 
     async def _render(self, request: GenerationRequest, prompt: PromptSpec, seed: int) -> RenderResult:
@@ -90,18 +105,67 @@ class GenerationWorkflow(ReportsProgress):
             gpu_deadline=timedelta(seconds=request.gpu_wait_deadline_seconds),
         )
 
-    async def _convert(
-        self, request: GenerationRequest, prompt: PromptSpec, seed: int, rendered: RenderResult, staging: str
-    ) -> ConvertedImage:
-        """The render as WebP (and a sticker's messenger variant), staged. Public keys are fixed here, from the
-        run's start, not the clock: a CPU worker killed after publishing runs convert, publish and record
-        again, and they must write the same objects."""
+    async def _publish_render(
+        self, request: GenerationRequest, prompt: PromptSpec, seed: int, rendered: RenderResult
+    ) -> tuple[ConvertedImage, Moderation | None, list[PublishedImage]]:
+        """The render converted, moderated and published in one step (`publish_render`): decoded once, scored
+        while encoded, written to its public keys only if the policy allows.
+
+        Raises:
+            ApplicationError: `ContentBlocked`, saying why; nothing was published.
+        """
         self._stage(Stage.converting)
-        workflow.deprecate_patch(KEEP_STAGING_UNTIL_RECORDED.id)
+        image_key, messenger_key = self._public_keys(request)
+        out = await run_step(
+            steps.publish_render,
+            PublishRender(
+                source_key=rendered.images[0].key,
+                image_key=image_key,
+                messenger_key=messenger_key,
+                background=request.background,
+                expected_width=request.width,
+                expected_height=request.height,
+                metadata=self._metadata(request, prompt, seed),
+                job_id=request.job_id,
+                user_id=request.user_id,
+                kind=request.kind,
+                minor_signals=prompt.minor_signals,
+            ),
+            summary=f"{request.width}x{request.height}, {request.background} background -> {image_key}",
+        )
+        if out.moderation is not None and out.moderation.action == "block":
+            raise failure(ErrorType.content_blocked, out.moderation.reason())
+        return out.converted, out.moderation, out.images
+
+    def _public_keys(self, request: GenerationRequest) -> tuple[str, str | None]:
+        """The job's public keys, from the run's start, not the clock: a CPU worker killed after publishing runs
+        the post-render steps again, and they must write the same objects. Kept for the compensation."""
         started = workflow.info().start_time
         by_job = request.job_id if workflow.patched(JOB_ID_IN_KEYS.id) else None
         image_key, messenger_key = KINDS[request.kind].public_keys(request, int(started.timestamp() * 1000), by_job)
         self._published = [image_key, *([messenger_key] if messenger_key else [])]
+        return image_key, messenger_key
+
+    @staticmethod
+    def _metadata(request: GenerationRequest, prompt: PromptSpec, seed: int) -> dict[str, str]:
+        """The image's provenance, written in its XMP."""
+        return {
+            "prompt": prompt.positive,
+            "negativePrompt": prompt.negative,
+            "seed": str(seed),
+            "character": ",".join(str(c) for c in request.character_ids),
+            **({"story": str(request.story_id)} if request.story_id else {}),
+            "workflowId": workflow.info().workflow_id,
+            "timestamp": workflow.info().start_time.isoformat(),
+        }
+
+    async def _convert(
+        self, request: GenerationRequest, prompt: PromptSpec, seed: int, rendered: RenderResult, staging: str
+    ) -> ConvertedImage:
+        """Runs from before `one-pass-output`: the render as WebP (and a sticker's messenger variant), staged."""
+        self._stage(Stage.converting)
+        workflow.deprecate_patch(KEEP_STAGING_UNTIL_RECORDED.id)
+        _, messenger_key = self._public_keys(request)
         return await run_step(
             steps.convert_webp,
             ConvertRequest(
@@ -111,15 +175,7 @@ class GenerationWorkflow(ReportsProgress):
                 background=request.background,
                 expected_width=request.width,
                 expected_height=request.height,
-                metadata={
-                    "prompt": prompt.positive,
-                    "negativePrompt": prompt.negative,
-                    "seed": str(seed),
-                    "character": ",".join(str(c) for c in request.character_ids),
-                    **({"story": str(request.story_id)} if request.story_id else {}),
-                    "workflowId": workflow.info().workflow_id,
-                    "timestamp": started.isoformat(),
-                },
+                metadata=self._metadata(request, prompt, seed),
             ),
             summary=f"{request.width}x{request.height}, {request.background} background",
         )

@@ -48,6 +48,9 @@ WEBHOOK_RETRY_WINDOW = 24 * 3600 * S
 POLICIES: dict[str, ActivityPolicy] = {
     # CPU, cloud worker
     "open_job": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(10), local=True),
+    # The prompt when it needs nothing from Gemini (cached translations, or no key under `warn`): a database read and
+    # string work, so in the job's first workflow task; None sends the job to build_prompt.
+    "build_cached_prompt": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(3), local=True),
     # Tried until it succeeds or gives up itself: Gemini busy is asked again BUSY_ATTEMPTS times under
     # TRANSLATION_POLICY=warn, and until TRANSLATION_WAIT_SECONDS under wait (activities/prompt.py); a day at most.
     "build_prompt": ActivityPolicy(
@@ -63,7 +66,10 @@ POLICIES: dict[str, ActivityPolicy] = {
     "check_renderable": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(3), local=True),
     # The upload URLs a GPU worker stages a render through (it holds no storage credential): signed locally, no I/O.
     "sign_staging": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=10 * S, retry=_retry(5), local=True),
-    # After the render, convert -> moderate -> publish -> record run back to back in one workflow task.
+    # After the render, publish_render (decode once; encode and score at once; publish if allowed) and record run
+    # back to back in one workflow task. A storage hiccup is tried again; the render is read again from staging.
+    "publish_render": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(10), local=True),
+    # Runs from before publish_render: convert -> moderate -> publish.
     "convert_webp": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=60 * S, retry=_retry(5), local=True),
     # About 15 ms an image on one core (bench/images.py); a storage hiccup is tried again.
     "moderate_image": ActivityPolicy(CPU_TASK_QUEUE, start_to_close=30 * S, retry=_retry(5), local=True),

@@ -46,7 +46,9 @@ class Stage(StrEnum):
     rendering = "rendering"
     # Derived by the API: a cancellation asked for, while the GPU worker takes the prompt out of ComfyUI.
     cancelling = "cancelling"
+    # Converted, moderated and published, in one step since `one-pass-output`.
     converting = "converting"
+    # Only runs from before `one-pass-output` pass it: their publish was a step of its own.
     uploading = "uploading"
     saving = "saving"
     done = "done"

@@ -51,6 +51,24 @@ class ModerateRequest(BaseModel):
     minor_signals: list[str] = []
 
 
+class PublishRender(BaseModel):
+    """A staged render made into what is published, in one step (`publish_render`): decoded once, encoded while
+    its pixels are scored, and written to its public keys only if the policy allows."""
+
+    source_key: str
+    # The public keys, fixed from the run's start (a step run again writes the same objects).
+    image_key: str
+    messenger_key: str | None = None
+    metadata: dict[str, str] = {}
+    background: Background = "opaque"
+    expected_width: int
+    expected_height: int
+    job_id: UUID
+    user_id: str
+    kind: ImageKind
+    minor_signals: list[str] = []
+
+
 class ConvertedImage(BaseModel):
     key: str
     width: int
@@ -78,3 +96,11 @@ class ClearStaging(BaseModel):
 class PublishedImage(BaseModel):
     key: str
     url: str
+
+
+class RenderPublished(BaseModel):
+    """What `publish_render` made: nothing published (`images` empty) when moderation blocked the image."""
+
+    converted: ConvertedImage
+    moderation: Moderation | None = None
+    images: list[PublishedImage] = []

@@ -1,8 +1,14 @@
-"""A staged render becomes what is published: checked, keyed out where needed, WebP, and for stickers a 512 sticker."""
+"""A staged render becomes what is published: checked, keyed out where needed, WebP, and for stickers a 512 sticker.
+
+The render is decoded once. Its WebPs are encoded on worker threads while the calling thread scores the very
+images they encode (libwebp, Pillow's resampling and onnxruntime all release the GIL): on a 2-core CPU worker
+the classifier costs no time of its own.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -12,6 +18,12 @@ from comfyloom.contracts.domain import Background
 from comfyloom.imaging import chroma, stickers, webp
 from comfyloom.imaging.checks import check_image
 
+# One pool per process, not one per image: the full image and a sticker's messenger variant encode at once.
+_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webp")
+
+# Scores the images that are encoded (the image, then a sticker's messenger variant) as one probability.
+Score = Callable[[list[Image.Image]], float]
+
 
 @dataclass
 class Processed:
@@ -19,6 +31,8 @@ class Processed:
     width: int
     height: int
     messenger: bytes | None = None
+    # The classifier's score of exactly the pixels encoded, when one was asked for.
+    score: float | None = None
 
 
 def process(
@@ -30,6 +44,7 @@ def process(
     messenger: bool = False,
     quality: int = webp.WEBP_QUALITY,
     method: int = webp.WEBP_METHOD,
+    score: Score | None = None,
 ) -> Processed:
     """Raises InvalidImage (a clear, final failure) rather than publish a broken image."""
     with Image.open(io.BytesIO(png)) as opened:
@@ -39,13 +54,14 @@ def process(
     if background == "chroma":
         img = chroma.remove_background(img)
         check_image(img, alpha=True)
-    if not messenger:
-        return Processed(webp.encode(img, metadata, quality=quality, method=method), img.width, img.height)
-    # libwebp releases the GIL: the messenger sticker encodes on a second core while the full image does.
-    with ThreadPoolExecutor(max_workers=1) as beside:
+    full = _ENCODERS.submit(webp.encode, img, metadata, quality=quality, method=method)
+    encoded = [img]
+    sticker = None
+    if messenger:
         fitted = stickers.fit(stickers.trim(img))
-        sticker = beside.submit(
+        sticker = _ENCODERS.submit(
             webp.encode_within, fitted, stickers.MESSENGER_MAX_BYTES, metadata, quality=quality, method=method
         )
-        full = webp.encode(img, metadata, quality=quality, method=method)
-        return Processed(full, img.width, img.height, sticker.result())
+        encoded.append(fitted)
+    scored = score(encoded) if score is not None else None
+    return Processed(full.result(), img.width, img.height, sticker.result() if sticker else None, scored)

@@ -61,6 +61,10 @@ class TranslationError(Exception):
     pass
 
 
+class NotCached(Exception):
+    """The answer is not cached, and the caller asked not to call Gemini."""
+
+
 class TranslationBusy(TranslationError):
     """Rate-limited, overloaded or unreachable: worth another try, after `retry_after` seconds if known."""
 
@@ -136,16 +140,23 @@ class Translator:
         )
         self._client = genai.Client(api_key=api_key, http_options=options)
 
-    async def character(self, source: CharacterSource) -> CharacterTags:
-        return await self._cached("character", CHARACTER_INSTRUCTION, source, CharacterTags)
+    async def character(self, source: CharacterSource, *, cached_only: bool = False) -> CharacterTags:
+        return await self._cached("character", CHARACTER_INSTRUCTION, source, CharacterTags, cached_only)
 
-    async def scene(self, source: SceneSource) -> SceneTags:
-        return await self._cached("scene", SCENE_INSTRUCTION, source, SceneTags)
+    async def scene(self, source: SceneSource, *, cached_only: bool = False) -> SceneTags:
+        return await self._cached("scene", SCENE_INSTRUCTION, source, SceneTags, cached_only)
 
     async def moment(self, source: MomentSource) -> MomentJudgement:
         return await self._cached("moment", MOMENT_INSTRUCTION, source, MomentJudgement)
 
-    async def _cached(self, task: str, instruction: str, source: BaseModel, schema: type[M]) -> M:
+    async def _cached(
+        self, task: str, instruction: str, source: BaseModel, schema: type[M], cached_only: bool = False
+    ) -> M:
+        """The cached answer, else Gemini's (cached for next time).
+
+        Raises:
+            NotCached: with `cached_only`, when Gemini would have to be asked.
+        """
         key = cache_key(task, self.model, _fingerprint(instruction, schema), source)
         cached = await translations.get(self._pool, key)
         if cached is not None:
@@ -153,6 +164,8 @@ class Translator:
                 return schema.model_validate(cached)
             except ValidationError:
                 pass  # written by an older schema: ask again
+        if cached_only:
+            raise NotCached(task)
         answer = await self._generate(instruction, source, schema)
         await translations.put(self._pool, key, task=task, model=self.model, result=answer.model_dump(mode="json"))
         return answer

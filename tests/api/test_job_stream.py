@@ -32,7 +32,7 @@ AVATAR = "/api/v1/image-generation/avatar"
 SCENE = "/api/v1/image-generation/scene"
 # A job's stages, as its events show them, when it renders to the end (`waiting_for_gpu` left out: it is seen only
 # when the GPU worker is slow to take the render).
-EVERY_STAGE = ["queued", "building_prompt", "rendering", "converting", "uploading", "saving", "done"]
+EVERY_STAGE = ["queued", "building_prompt", "rendering", "converting", "saving", "done"]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from tests.helpers.auth import as_user
 from tests.helpers.jobs import create_character
 from tests.helpers.parts import LocalParts
 
-EVERY_STAGE = ["queued", "building_prompt", "rendering", "converting", "uploading", "saving", "done"]
+EVERY_STAGE = ["queued", "building_prompt", "rendering", "converting", "saving", "done"]
 
 
 def ws_url(api: httpx.AsyncClient, job_id: str) -> str:

@@ -22,6 +22,7 @@ SMALLEST = {
     "fairness.py": "--render-seconds 0.05 --sets 1 --warmup 1".split(),
     "auto_scenes.py": "--turns 6 --turn-seconds 0.05 --cooldown 1 --new-place-every 3".split(),
     "fleet.py": "--render-seconds 0.05 --gpus 1,2 --per-gpu 10 --users 3 --faster 0.02 --lone 1".split(),
+    "latency.py": "--render-seconds 0.1 --lone 2 --backlog 2 --users 1".split(),
 }
 
 

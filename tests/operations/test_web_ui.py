@@ -48,17 +48,15 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     history = await handle.fetch_history()
     summaries = [summary for _, summary in steps(client, history)]
     assert summaries[0] == "open_job"
-    assert summaries[1] == "build_prompt: avatar"
+    assert summaries[1] == "build_cached_prompt: avatar"
     assert summaries[2] == "check_renderable: avatar"
     assert summaries[3].startswith("queue_comfy_prompt: avatar 768x768 seed ")
     assert summaries[3].endswith(", attempt 1")
     assert summaries[4].startswith("sign_staging: prompt ")
     assert summaries[5].startswith("await_comfy_result: prompt ")
-    assert summaries[6] == "convert_webp: 768x768, opaque background"
-    assert summaries[7] == f"moderate_image: staging/{workflow_id}/avatar.webp"
-    assert summaries[8].startswith("publish_image: characters/ops-user/")
-    assert summaries[9] == "finish_job"
-    assert summaries[10] == f"clear_staging: staging/{workflow_id}/"
+    assert summaries[6].startswith("publish_render: 768x768, opaque background -> characters/ops-user/")
+    assert summaries[7] == "finish_job"
+    assert summaries[8] == f"clear_staging: staging/{workflow_id}/"
     statuses = [
         e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["JobStatus"].data
         for e in history.events
@@ -69,8 +67,7 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     assert [s.decode().strip('"') for s in statuses] == [
         "building_prompt",
         "rendering",
-        "converting",
-        "uploading",
+        "converting",  # and published: one step since one-pass-output
         "saving",
         "done",
     ]

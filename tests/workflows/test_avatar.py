@@ -117,13 +117,13 @@ async def test_gpu_steps_wait_for_a_gpu_worker_then_finish(
         if e.HasField("activity_task_started_event_attributes")
     ]
     by_activity = {scheduled[s.scheduled_event_id].activity_type.name: s.identity for s in started}
-    assert set(by_activity) == {"build_prompt", "queue_comfy_prompt", "await_comfy_result", "clear_staging"}
+    # No Gemini key here, so the prompt needs no translation: built from the cache, with no task of its own.
+    assert set(by_activity) == {"queue_comfy_prompt", "await_comfy_result", "clear_staging"}
     for name in ("queue_comfy_prompt", "await_comfy_result"):
         assert by_activity[name].startswith("test-gpu"), by_activity
-    for name in ("build_prompt", "clear_staging"):
-        assert not by_activity[name].startswith("test-gpu"), by_activity
-    # open_job, check_renderable, sign_staging, convert_webp, moderate_image, publish_image and finish_job are local
+    assert not by_activity["clear_staging"].startswith("test-gpu"), by_activity
+    # open_job, build_cached_prompt, check_renderable, sign_staging, publish_render and finish_job are local
     # activities of the CPU worker that runs the workflow: recorded as markers, never offered to a queue a GPU
     # worker polls.
     markers = [e for e in history.events if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER]
-    assert len(markers) == 7
+    assert len(markers) == 6

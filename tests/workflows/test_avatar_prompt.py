@@ -159,4 +159,10 @@ async def test_geminis_reading_refuses_at_prompt_time_with_no_gpu_work(
     finally:
         await comfy.aclose()
     history = await client.get_workflow_handle(accepted["workflowId"]).fetch_history()
-    assert [name for name, _ in steps(client, history)] == ["open_job", "build_prompt", "fail_job"]
+    # The cached prompt needs Gemini here, so the prompt is built (and refused) by build_prompt.
+    assert [name for name, _ in steps(client, history)] == [
+        "open_job",
+        "build_cached_prompt",
+        "build_prompt",
+        "fail_job",
+    ]
