@@ -42,11 +42,10 @@ with workflow.unsafe.imports_passed_through():
     from comfyloom.kinds import KINDS
     from comfyloom.object_keys import staging_prefix
     from workflows.patches import (
-        CACHED_PROMPT,
+        FEWER_STEPS,
         JOB_ID_IN_KEYS,
         KEEP_STAGING_UNTIL_RECORDED,
         MODERATE_OUTPUT,
-        ONE_PASS_OUTPUT,
         READY_BEFORE_CLEARING,
     )
 
@@ -56,15 +55,21 @@ class GenerationWorkflow(ReportsProgress):
         super().__init__()
         # Public keys this run may have written, deleted by the compensation; none once the job is ready.
         self._published: list[str] = []
+        self._fewer_steps = False
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         staging = staging_prefix(workflow.info().workflow_id)
+        # Asked before the run's first command, not where its branches are: a patch asked right after a local
+        # activity can fall in another workflow task on replay than it did when run (the activity's result came
+        # after its task was completed, on a split task), and the replay then fails. Runs with it started after
+        # every earlier patch, so it implies them, and they are not asked (no marker each).
+        self._fewer_steps = workflow.patched(FEWER_STEPS.id)
         try:
             await run_step(steps.open_job, OpenJob(job_id=request.job_id, user_id=request.user_id, price=request.price))
             prompt = await self._prompt(request)
             seed = request.seed if request.seed is not None else workflow.random().randint(0, 2**48)
             rendered = await self._render(request, prompt, seed)
-            if workflow.patched(ONE_PASS_OUTPUT.id):
+            if self._fewer_steps:
                 converted, moderation, images = await self._publish_render(request, prompt, seed, rendered)
             else:
                 converted = await self._convert(request, prompt, seed, rendered, staging)
@@ -82,7 +87,7 @@ class GenerationWorkflow(ReportsProgress):
 
     async def _prompt(self, request: GenerationRequest) -> PromptSpec:
         self._stage(Stage.building_prompt)
-        if workflow.patched(CACHED_PROMPT.id):
+        if self._fewer_steps:
             cached = await run_step(steps.build_cached_prompt, request.prompt_request(), summary=request.kind.value)
             if cached is not None:
                 return cached
@@ -103,6 +108,7 @@ class GenerationWorkflow(ReportsProgress):
                 loras=prompt.loras,
             ),
             gpu_deadline=timedelta(seconds=request.gpu_wait_deadline_seconds),
+            since_fewer_steps=self._fewer_steps,
         )
 
     async def _publish_render(
@@ -141,7 +147,7 @@ class GenerationWorkflow(ReportsProgress):
         """The job's public keys, from the run's start, not the clock: a CPU worker killed after publishing runs
         the post-render steps again, and they must write the same objects. Kept for the compensation."""
         started = workflow.info().start_time
-        by_job = request.job_id if workflow.patched(JOB_ID_IN_KEYS.id) else None
+        by_job = request.job_id if self._fewer_steps or workflow.patched(JOB_ID_IN_KEYS.id) else None
         image_key, messenger_key = KINDS[request.kind].public_keys(request, int(started.timestamp() * 1000), by_job)
         self._published = [image_key, *([messenger_key] if messenger_key else [])]
         return image_key, messenger_key
@@ -162,7 +168,7 @@ class GenerationWorkflow(ReportsProgress):
     async def _convert(
         self, request: GenerationRequest, prompt: PromptSpec, seed: int, rendered: RenderResult, staging: str
     ) -> ConvertedImage:
-        """Runs from before `one-pass-output`: the render as WebP (and a sticker's messenger variant), staged."""
+        """Runs from before `fewer-steps`: the render as WebP (and a sticker's messenger variant), staged."""
         self._stage(Stage.converting)
         workflow.deprecate_patch(KEEP_STAGING_UNTIL_RECORDED.id)
         _, messenger_key = self._public_keys(request)

@@ -59,12 +59,12 @@ JOB_ID_IN_KEYS = Patch("job-id-in-keys", date(2026, 12, 3))
 # The GPU worker stages its render through URLs the cloud side signs (sign_staging) and holds no storage credential.
 # A run awaiting without them gets a StagingUrlExpired from a new GPU worker and signs then.
 SIGNED_STAGING = Patch("signed-staging", date(2026, 12, 4))
-# After the render, one step (publish_render) decodes it once, encodes its WebPs while scoring their pixels, and
-# writes them to their public keys only if allowed; older runs convert, moderate and publish in three.
-ONE_PASS_OUTPUT = Patch("one-pass-output", date(2026, 12, 4))
-# A prompt that needs nothing from Gemini is built by a local activity (build_cached_prompt) in the job's first
-# workflow task; older runs, and prompts it cannot build, take build_prompt, an activity task of its own.
-CACHED_PROMPT = Patch("cached-prompt", date(2026, 12, 4))
+# Fewer steps a job: a prompt that needs nothing from Gemini is built by a local activity (build_cached_prompt) in
+# the job's first workflow task, where older runs (and prompts it cannot build) take build_prompt, an activity task
+# of its own; and after the render one step (publish_render) decodes it once, encodes its WebPs while scoring their
+# pixels, and writes them to their public keys only if allowed, where older runs convert, moderate and publish in
+# three. Asked once, as a run starts (GenerationWorkflow.generate says why); it implies every patch before it.
+FEWER_STEPS = Patch("fewer-steps", date(2026, 12, 4))
 
 ALL_PATCHES = (
     KEEP_STAGING_UNTIL_RECORDED,
@@ -75,6 +75,5 @@ ALL_PATCHES = (
     ROUTE_BY_TEMPLATE,
     JOB_ID_IN_KEYS,
     SIGNED_STAGING,
-    ONE_PASS_OUTPUT,
-    CACHED_PROMPT,
+    FEWER_STEPS,
 )

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
 RENDER_AGAIN = (ErrorType.comfy_out_of_memory, ErrorType.comfy_prompt_lost)
 
 
-async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderResult:
+async def render(request: RenderRequest, *, gpu_deadline: timedelta, since_fewer_steps: bool = False) -> RenderResult:
     """Queue a prompt on some GPU worker, then await it on that worker, until the job's GPU deadline.
 
     Nothing but the deadline ends the wait for a GPU machine: ComfyUI not answering is waited out inside
@@ -46,6 +46,8 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     through (signed here, on the cloud side); an upload whose URL expired is awaited again with new ones,
     ComfyUI still holding the image, so it never renders again.
 
+    A run `since_fewer_steps` routes and signs without asking their patches (it implies them).
+
     Raises:
         ApplicationError: `GpuDeadlineExceeded` when the deadline passes, saying what was waited for.
         ActivityError: a render that failed for good.
@@ -53,11 +55,11 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta) -> RenderRe
     workflow.deprecate_patch(RENDER_UNTIL_DEADLINE.id)
     task_queue = None
     waiting: QueueEstimate | None = None
-    if workflow.patched(ROUTE_BY_TEMPLATE.id):
+    if since_fewer_steps or workflow.patched(ROUTE_BY_TEMPLATE.id):
         waiting = await _fail_if_no_gpu_can_render(request)
         task_queue = template_task_queue(request.template)
     deadline = workflow.now() + gpu_deadline
-    signed = workflow.patched(SIGNED_STAGING.id)
+    signed = since_fewer_steps or workflow.patched(SIGNED_STAGING.id)
     reattach: list[str] = []
     renders = 0
     for attempt in itertools.count(1):

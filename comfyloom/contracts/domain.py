@@ -46,9 +46,9 @@ class Stage(StrEnum):
     rendering = "rendering"
     # Derived by the API: a cancellation asked for, while the GPU worker takes the prompt out of ComfyUI.
     cancelling = "cancelling"
-    # Converted, moderated and published, in one step since `one-pass-output`.
+    # Converted, moderated and published, in one step since `fewer-steps`.
     converting = "converting"
-    # Only runs from before `one-pass-output` pass it: their publish was a step of its own.
+    # Only runs from before `fewer-steps` pass it: their publish was a step of its own.
     uploading = "uploading"
     saving = "saving"
     done = "done"

@@ -67,7 +67,7 @@ async def test_a_finished_avatar_is_found_by_user_character_kind_and_status(
     assert [s.decode().strip('"') for s in statuses] == [
         "building_prompt",
         "rendering",
-        "converting",  # and published: one step since one-pass-output
+        "converting",  # and published: one step since fewer-steps
         "saving",
         "done",
     ]

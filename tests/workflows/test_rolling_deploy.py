@@ -32,7 +32,8 @@ from tests.helpers.parts import worker_env
 from worker_cpu.worker import build_cpu_worker
 from workflows.patches import (
     JOB_ID_IN_KEYS,
-    ONE_PASS_OUTPUT,
+    KEEP_STAGING_UNTIL_RECORDED,
+    MODERATE_OUTPUT,
     READY_BEFORE_CLEARING,
     RENDER_UNTIL_DEADLINE,
     ROUTE_BY_TEMPLATE,
@@ -106,11 +107,19 @@ async def test_runs_started_by_the_earlier_release_finish_under_this_one(
         history = await handle.fetch_history()
         failed_tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
         assert failed_tasks == [], failed_tasks[0].workflow_task_failed_event_attributes.failure.message
-        # Queued by the earlier release's render loop; published in one pass and recorded by this one's, whose
-        # deprecated patch still writes its marker.
+        # Queued by the earlier release's render loop; converted, moderated, published and recorded by this
+        # one's as the earlier release would have (fewer-steps is asked as a run starts), whose deprecated patches
+        # still write their markers.
         assert patches(history) == [
             p.id
-            for p in (RENDER_UNTIL_DEADLINE, ROUTE_BY_TEMPLATE, ONE_PASS_OUTPUT, JOB_ID_IN_KEYS, READY_BEFORE_CLEARING)
+            for p in (
+                RENDER_UNTIL_DEADLINE,
+                ROUTE_BY_TEMPLATE,
+                KEEP_STAGING_UNTIL_RECORDED,
+                JOB_ID_IN_KEYS,
+                MODERATE_OUTPUT,
+                READY_BEFORE_CLEARING,
+            )
         ]
         await assert_no_leftovers(store, pool, job, ready=True)
     await record(client, jobs[0]["workflowId"], f"avatar_started_by_{EARLIER_RELEASE}_finished_after")
