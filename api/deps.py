@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api.errors import ApiError
 from api.launcher import Launcher
 from comfyloom.db import api_keys, app_users
+from comfyloom.db.job_notices import JobNotices
 from comfyloom.settings import Settings
 from comfyloom.storage import ObjectStore
 
@@ -39,6 +40,11 @@ async def get_temporal(request: Request) -> Client:
 async def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
+
+
+async def get_notices(request: Request) -> JobNotices:
+    notices: JobNotices = request.app.state.notices
+    return notices
 
 
 async def get_launcher(request: Request) -> Launcher:
@@ -145,6 +151,7 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 LauncherDep = Annotated[Launcher, Depends(get_launcher)]
+NoticesDep = Annotated[JobNotices, Depends(get_notices)]
 KeyDep = Annotated[api_keys.ApiKeyRow, Depends(current_key)]
 UserDep = Annotated[str, Depends(current_user_id)]
 AdminDep = Annotated[api_keys.ApiKeyRow, Depends(admin_key)]

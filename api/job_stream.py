@@ -31,6 +31,7 @@ from api.schemas import JobEventOut, JobStatusOut
 from api.status import ENDED_LOOKS, IDLE_SECONDS, POLL_SECONDS, at_stage, observe
 from comfyloom.contracts.domain import Stage
 from comfyloom.db import chats, job_events
+from comfyloom.db.job_notices import JobNotices
 from comfyloom.db.jobs import JobStatus
 from comfyloom.settings import Settings
 from comfyloom.temporal import TEMPORAL_AWAY
@@ -69,9 +70,15 @@ class JobStream:
     """A user's (or one of their chats') stream, from where its client left it."""
 
     def __init__(
-        self, pool: asyncpg.Pool, temporal: Client, settings: Settings, user_id: str, chat_id: str | None
+        self,
+        pool: asyncpg.Pool,
+        temporal: Client,
+        settings: Settings,
+        notices: JobNotices,
+        user_id: str,
+        chat_id: str | None,
     ) -> None:
-        self.pool, self.temporal, self.settings = pool, temporal, settings
+        self.pool, self.temporal, self.settings, self.notices = pool, temporal, settings, notices
         self.user_id, self.chat_id = user_id, chat_id
         # The last event sent; jobs ended since `since` without an end in the log are observed too.
         self.cursor = 0
@@ -119,20 +126,23 @@ class JobStream:
         for event in self.first:
             yield event
         self.first = []
-        while True:
-            rows = await job_events.after(self.pool, self.user_id, self.chat_id, self.cursor, limit=READ_AT_ONCE)
-            for row in rows:
-                yield self._out(row)
-                self.cursor = row.id
-            if rows:
-                quiet_since = time.monotonic()
-                if len(rows) == READ_AT_ONCE:
-                    continue
-            elif time.monotonic() - quiet_since > IDLE_SECONDS:
-                yield None
-                quiet_since = time.monotonic()
-            await asyncio.sleep(POLL_SECONDS)
-            await self._look()
+        with self.notices.subscribed(self.user_id) as wake:
+            while True:
+                rows = await job_events.after(self.pool, self.user_id, self.chat_id, self.cursor, limit=READ_AT_ONCE)
+                for row in rows:
+                    yield self._out(row)
+                    self.cursor = row.id
+                if rows:
+                    quiet_since = time.monotonic()
+                    if len(rows) == READ_AT_ONCE:
+                        continue
+                elif time.monotonic() - quiet_since > IDLE_SECONDS:
+                    yield None
+                    quiet_since = time.monotonic()
+                # A job started or ended looks at once; a stage moved is seen at the next look.
+                await wake.wait(POLL_SECONDS)
+                wake.clear()
+                await self._look()
 
     async def _missed(self) -> int:
         return await job_events.count_after(self.pool, self.user_id, self.chat_id, self.cursor, up_to=MAX_REPLAY + 1)
@@ -206,6 +216,7 @@ async def open_stream(
     pool: asyncpg.Pool,
     temporal: Client,
     settings: Settings,
+    notices: JobNotices,
     user_id: str,
     chat_id: str | None,
     last_event_id: str | None,
@@ -218,7 +229,7 @@ async def open_stream(
     """
     if chat_id is not None and not await chats.known(pool, user_id, chat_id):
         raise not_found("chat", chat_id, field="chatId")
-    stream = JobStream(pool, temporal, settings, user_id, chat_id)
+    stream = JobStream(pool, temporal, settings, notices, user_id, chat_id)
     await stream.start(last_event_id)
     return stream
 

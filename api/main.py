@@ -14,6 +14,7 @@ from api.launcher import Launcher
 from api.metrics import ApiMetrics
 from api.routes import admin, characters, credits, fleet_page, health, image_generation, jobs, stories, webhooks
 from comfyloom import __version__, db, temporal
+from comfyloom.db.job_notices import JobNotices
 from comfyloom.settings import Settings, get_settings
 from comfyloom.startup import database_url
 from comfyloom.storage import ObjectStore
@@ -37,10 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Lazy: an API started while Temporal is away admits jobs (their runs start when it is back) and says so.
         app.state.temporal = await temporal.connect(settings, identity="comfyloom-api", lazy=True)
         app.state.launcher = launcher = Launcher(pool, app.state.temporal)
+        app.state.notices = notices = JobNotices(database_url(settings, "API"))
         try:
             yield
         finally:
             await launcher.drain(LAUNCH_DRAIN_SECONDS)
+            await notices.close()
             await pool.close()
 
     app = FastAPI(

@@ -7,7 +7,6 @@ still sent, in order.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from api.live_stage import live_stage
 from api.schemas import JobStatusOut, QueueOut, RenderProgressOut, StickerStatusOut
 from comfyloom.contracts.domain import Emotion, Stage
 from comfyloom.db import jobs
+from comfyloom.db.job_notices import JobNotices, Wake
 from comfyloom.db.jobs import STICKER_SET, JobStatus
 from comfyloom.gpu_fleet import recent_gpu_fleet
 from comfyloom.queue_estimate import estimate
@@ -103,9 +103,18 @@ def at_stage(status: JobStatusOut, stage: Stage) -> JobStatusOut:
 
 
 async def watch(
-    pool: asyncpg.Pool, temporal: Client, settings: Settings, job: jobs.JobRow
+    pool: asyncpg.Pool, temporal: Client, settings: Settings, notices: JobNotices, job: jobs.JobRow
 ) -> AsyncIterator[JobStatusOut | None]:
-    """Statuses of `job` as they change; the last one has ended (ready, failed or cancelled)."""
+    """Statuses of `job` as they change; the last one has ended (ready, failed or cancelled). Looked at every
+    POLL_SECONDS, and at once when a job of its user changes status (its end, mostly)."""
+    with notices.subscribed(job.user_id) as wake:
+        async for seen in _watch(pool, temporal, settings, job, wake):
+            yield seen
+
+
+async def _watch(
+    pool: asyncpg.Pool, temporal: Client, settings: Settings, job: jobs.JobRow, wake: Wake
+) -> AsyncIterator[JobStatusOut | None]:
     announced = 0
     last: tuple[object, ...] | None = None
     last_stage: Stage | None = None
@@ -123,7 +132,8 @@ async def watch(
                 if time.monotonic() - quiet_since > IDLE_SECONDS:
                     yield None
                     quiet_since = time.monotonic()
-                await asyncio.sleep(POLL_SECONDS)
+                await wake.wait(POLL_SECONDS)
+                wake.clear()
                 continue
             passed = []
         # The workflow's last stage is the one shown now, unless the job has ended: it is ready before its run
@@ -141,4 +151,5 @@ async def watch(
             quiet_since = time.monotonic()
         if status.status.terminal:
             return
-        await asyncio.sleep(POLL_SECONDS)
+        await wake.wait(POLL_SECONDS)
+        wake.clear()

@@ -17,6 +17,7 @@ from api import pages
 from api.deps import (
     ON_BEHALF_OF,
     LauncherDep,
+    NoticesDep,
     PoolDep,
     SettingsDep,
     StreamUserDep,
@@ -126,7 +127,12 @@ async def cancel_job(
     },
 )
 async def job_events(
-    job_id: str, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, user_id: StreamUserDep
+    job_id: str,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    notices: NoticesDep,
+    user_id: StreamUserDep,
 ) -> StreamingResponse:
     """Server-sent events of a job: `status` events (a job status, as `GET /status/{jobId}` gives) at each
     change of status, stage or render step, then one `end` event with the final status, and the stream
@@ -135,7 +141,7 @@ async def job_events(
     job = await own_job(pool, job_id, user_id)
 
     async def events() -> AsyncIterator[str]:
-        async for seen in watch(pool, temporal, settings, job):
+        async for seen in watch(pool, temporal, settings, notices, job):
             if seen is None:
                 yield ": still working\n\n"
                 continue
@@ -182,7 +188,7 @@ async def job_socket(websocket: WebSocket, job_id: str) -> None:
         await _refuse(websocket, e)
         return
     try:
-        async for seen in watch(pool, temporal, settings, job):
+        async for seen in watch(pool, temporal, settings, websocket.app.state.notices, job):
             if seen is not None:
                 await websocket.send_json(seen.as_json())
         await websocket.close(code=1000)
@@ -221,6 +227,7 @@ async def job_event_stream(
     pool: PoolDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    notices: NoticesDep,
     user_id: StreamUserDep,
     chat_id: ChatIdQuery = None,
     last_event_id: LastEventIdHeader = None,
@@ -246,7 +253,9 @@ async def job_event_stream(
     A `chatId` you have never used (no job of yours in that chat; another user's chat is the same) is a 404
     naming `chatId`. For EventSource, which cannot send headers, the key may come as `?access_token=` (and a
     service key's app user as `?on_behalf_of=`)."""
-    stream = await open_stream(pool, temporal, settings, user_id, chat_id, last_event_id or last_event_id_query)
+    stream = await open_stream(
+        pool, temporal, settings, notices, user_id, chat_id, last_event_id or last_event_id_query
+    )
 
     async def events() -> AsyncIterator[str]:
         async for event in stream.follow():
@@ -270,8 +279,9 @@ async def job_event_socket(websocket: WebSocket) -> None:
         user_id = await _socket_user(websocket)
         if chat_id is not None and not 1 <= len(chat_id) <= 200:
             raise ApiError(422, "validation_error", "chatId has 1 to 200 characters", field="chatId")
+        notices = websocket.app.state.notices
         stream = await open_stream(
-            pool, temporal, settings, user_id, chat_id, websocket.query_params.get("lastEventId")
+            pool, temporal, settings, notices, user_id, chat_id, websocket.query_params.get("lastEventId")
         )
     except ApiError as e:
         await _refuse(websocket, e)

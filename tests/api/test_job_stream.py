@@ -17,14 +17,17 @@ import asyncpg
 import httpx
 import pytest
 import websockets
+from temporalio.client import Client
 from websockets.exceptions import ConnectionClosed
 
 from api.schemas import JobStatusOut
 from comfyloom.contracts.domain import Stage
 from comfyloom.db import job_events, jobs
+from comfyloom.db.job_notices import JobNotices
 from comfyloom.db.jobs import JobStatus
+from comfyloom.settings import Settings
 from tests.helpers.auth import as_user
-from tests.helpers.jobs import create_character, done, wait_for
+from tests.helpers.jobs import create_character, done, start_avatar, terminate_runs_of, wait_for
 from tests.helpers.parts import LocalParts
 
 EVENTS = "/api/v1/image-generation/events"
@@ -490,3 +493,32 @@ async def test_more_than_200_missed_events_are_a_reset_then_live_events(
     assert reset.event == "reset" and reset.id == "0"
     await pool.execute("delete from generation_jobs where id = $1", job.id)
     assert await pool.fetchval("select count(*) from job_events where job_id = $1", job.id) == 0
+
+
+async def test_a_job_added_or_changing_status_wakes_its_users_streams_and_no_one_elses(
+    api: httpx.AsyncClient, pool: asyncpg.Pool, client: Client, settings: Settings
+) -> None:
+    """Streams look every POLL_SECONDS, and at once when Postgres says a job of their user was added or changed
+    status (its trigger's notice), so a client hears `ready` as the job is recorded."""
+    user = f"notice-{uuid.uuid4().hex[:8]}"
+    assert settings.database_url
+    notices = JobNotices(settings.database_url)
+    try:
+        with notices.subscribed(user) as wake, notices.subscribed(f"{user}-other") as other:
+            await notices.listen()
+            accepted = await start_avatar(api, user)
+            assert await wake.wait(30), "a job added woke its user's stream"
+            wake.clear()
+            await pool.execute(
+                "update generation_jobs set status = 'running' where id = $1", uuid.UUID(accepted["jobId"])
+            )
+            assert await wake.wait(30), "a status changed woke it"
+            wake.clear()
+            await pool.execute(
+                "update generation_jobs set updated_at = now() where id = $1", uuid.UUID(accepted["jobId"])
+            )
+            assert not await wake.wait(0.5), "a change that is not its status does not"
+            assert not await other.wait(0), "nor does another user's job"
+    finally:
+        await notices.close()
+        await terminate_runs_of(pool, client, [user])
