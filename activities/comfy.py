@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,8 @@ from comfyloom.scheduling import COMFY_BACKLOG, goes_to_front
 _PROMPT_NAMESPACE = uuid.UUID("8a4f0f55-5b0e-4bd8-9a43-7f3c0e1f2d6b")
 
 BACKLOG_POLL_SECONDS = 0.1
+# How often a render's sampler steps are heartbeated at most (a new node or wait goes at once).
+PROGRESS_SECONDS = 1.0
 # A staging upload that failed is tried again after 1, 2, 4 ... at most this many seconds, until its URL expires
 # (the job's deadline): a home uplink drops more often than a GPU fails, and the render is kept in memory meanwhile.
 STAGING_RETRY_CAP = 10.0
@@ -245,9 +248,16 @@ class ComfyActivities:
     @activity.defn(name="await_comfy_result")
     async def await_comfy_result(self, request: AwaitRequest) -> RenderResult:
         prompt_id = request.prompt_id
+        last: list[tuple[float, str | None, datetime | None]] = []
 
         def heartbeat(state: WaitState) -> None:
+            """Each new node or wait at once, sampler steps at most every PROGRESS_SECONDS: ComfyUI sends a message
+            a step, and the SDK sends one heartbeat in many anyway."""
             since = state.unreachable_since
+            now = time.monotonic()
+            if last and (state.node, since) == last[0][1:] and now - last[0][0] < PROGRESS_SECONDS:
+                return
+            last[:] = [(now, state.node, since)]
             if state.node is not None:  # ComfyUI is executing it
                 self._hold(prompt_id, request.template, rendering=True)
             activity.heartbeat(

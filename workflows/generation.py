@@ -236,7 +236,8 @@ class GenerationWorkflow(ReportsProgress):
     ) -> GenerationResult:
         """The job ready, in the workflow task that published it: from here its images are its own, and
         nothing below may fail it or delete them."""
-        workflow.deprecate_patch(READY_BEFORE_CLEARING.id)
+        if not self._fewer_steps:  # implied, like the patches it asks no more (a marker and an upsert fewer)
+            workflow.deprecate_patch(READY_BEFORE_CLEARING.id)
         self._stage(Stage.saving)
         result = await run_step(
             steps.finish_job,

@@ -46,13 +46,14 @@ async def render(request: RenderRequest, *, gpu_deadline: timedelta, since_fewer
     through (signed here, on the cloud side); an upload whose URL expired is awaited again with new ones,
     ComfyUI still holding the image, so it never renders again.
 
-    A run `since_fewer_steps` routes and signs without asking their patches (it implies them).
+    A run `since_fewer_steps` routes and signs without asking their patches, deprecated or not (it implies them).
 
     Raises:
         ApplicationError: `GpuDeadlineExceeded` when the deadline passes, saying what was waited for.
         ActivityError: a render that failed for good.
     """
-    workflow.deprecate_patch(RENDER_UNTIL_DEADLINE.id)
+    if not since_fewer_steps:  # implied, like the patches it asks no more (a marker and an upsert fewer)
+        workflow.deprecate_patch(RENDER_UNTIL_DEADLINE.id)
     task_queue = None
     waiting: QueueEstimate | None = None
     if since_fewer_steps or workflow.patched(ROUTE_BY_TEMPLATE.id):
