@@ -27,6 +27,7 @@ import asyncpg
 from temporalio.client import Client
 
 from api.errors import not_found
+from api.live_stage import live_stage
 from api.schemas import JobEventOut, JobStatusOut
 from api.status import ENDED_LOOKS, IDLE_SECONDS, POLL_SECONDS, at_stage, observe
 from comfyloom.contracts.domain import Stage
@@ -160,6 +161,12 @@ class JobStream:
     async def _observe(self, watched: job_events.WatchedJob) -> None:
         job = watched.job
         try:
+            if watched.rank is not None and not job.status.terminal:
+                # Where its run is, from Temporal alone (its JobStatus, in a describe): when that is no further than
+                # its last event, nothing moved, and no CPU worker is asked which stages it passed. Most looks.
+                now = await live_stage(self.temporal, job)
+                if RANKS.get(now.stage, END_RANK) <= watched.rank:
+                    return
             status, passed = await observe(self.pool, self.temporal, self.settings, job, with_passed=True)
         except TEMPORAL_AWAY:
             return  # Temporal away: the next look sees it
