@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,6 +70,10 @@ def own_checkout() -> None:
     print(f"the CPU worker imports workflows from {found}")
     if not found.startswith(str(CHECKOUT) + os.sep):
         sys.exit(f"not this checkout's ({CHECKOUT}): stopping")
+    # Its bytecode, as an installed image has (scripts/setup does the same): under PYTHONDONTWRITEBYTECODE a
+    # checkout without it compiles each run's workflow modules from source, in the CPU worker's sandbox.
+    packages = ("cli", "comfyloom", "workflows", "activities", "api", "comfy_templates", "worker_cpu", "worker_gpu")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *packages], check=True)
 
 
 def proc_ticks() -> tuple[dict[int, list[int]], dict[int, int]]:
