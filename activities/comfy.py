@@ -199,9 +199,7 @@ class ComfyActivities:
                 activity.logger.info("re-attaching to prompt %s of an earlier attempt", found)
                 return self._queued(found, reattached=True)
         prompt_id = prompt_id_for(request.workflow_id, request.step)
-        # Only a later attempt can find its prompt already there (one before it queued it, then died or was handed
-        # back): a first attempt saves ComfyUI two requests before the render.
-        if activity.info().attempt > 1 and (found := await self._client.find_prompt(prompt_id)) is not None:
+        if (found := await self._client.find_prompt(prompt_id)) is not None:
             activity.logger.info("prompt %s already in ComfyUI; re-attaching", found)
             return self._queued(found, reattached=True)
         if self._takes is not None and not self._takes(request.template):

@@ -68,7 +68,11 @@ class ImageActivities:
         if verdict is not None and verdict.action == "flag":
             fields = moderating.flagged_fields(verdict)
             written = [(key, webp.add_xmp_fields(data, fields)) for key, data in written]
-        await asyncio.gather(*(publish_new(self._store, key, data, request.job_id) for key, data in written))
+        # Both writes end before either's failure is raised: none lands after the compensation has looked.
+        writes = [publish_new(self._store, key, data, request.job_id) for key, data in written]
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         images = [PublishedImage(key=key, url=self._store.public_url(key)) for key, _ in written]
         activity.logger.info("published %s", [image.key for image in images])
         return RenderPublished(converted=converted, moderation=verdict, images=images)

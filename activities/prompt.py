@@ -202,7 +202,9 @@ class PromptActivities:
             return await self._build(request, cached_only=True)
         except NotCached as e:
             activity.logger.info("job %s: prompt not built from the cache (%s)", request.job_id, e)
-            return None
+        except Exception as e:  # the database away, say: build_prompt, whose policy waits it out, tries again
+            activity.logger.warning("job %s: prompt not built from the cache: %r", request.job_id, e)
+        return None
 
     @activity.defn(name="build_prompt")
     async def build_prompt(self, request: PromptRequest) -> PromptSpec:

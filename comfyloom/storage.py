@@ -23,8 +23,9 @@ PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 # The object metadata (x-amz-meta-job) naming the job a public object was published for.
 OWNER_METADATA = "job"
-# A conditional PUT refused because an object holds the key (S3 and R2 say 412; a concurrent one may say 409).
-CREATE_REFUSED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+# A conditional PUT refused because an object holds the key (S3, R2 and moto say 412). A 409
+# (ConditionalRequestConflict: another write of the key still in progress) is raised, and tried again.
+CREATE_REFUSED = ("PreconditionFailed", "412")
 
 
 class ObjectMissing(LookupError):

@@ -37,8 +37,9 @@ class Wake:
         self._event.set()
 
     async def wait(self, seconds: float) -> bool:
-        """Until a notice since the last `clear`, or `seconds`; True when notified."""
-        await self._notices.listen()
+        """Until a notice since the last `clear`, or `seconds`; True when notified. Never longer: the listening
+        connection opens beside it, not before it."""
+        self._notices.ensure_listening()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._event.wait()
@@ -49,7 +50,7 @@ class JobNotices:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
-        self._opening = asyncio.Lock()
+        self._opening: asyncio.Task[None] | None = None
         self._retry_at = 0.0
         self._wakes: dict[str, set[Wake]] = {}
 
@@ -66,26 +67,43 @@ class JobNotices:
             if not wakes:
                 self._wakes.pop(user_id, None)
 
+    def ensure_listening(self) -> None:
+        """The listening connection open, or opening in the background; left closed for RECONNECT_SECONDS after
+        it failed to open."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        if (self._opening is not None and not self._opening.done()) or time.monotonic() < self._retry_at:
+            return
+        self._opening = asyncio.get_running_loop().create_task(self._open())
+
+    async def listen(self) -> None:
+        """Until the listening connection is open (or failed to open)."""
+        self.ensure_listening()
+        if self._opening is not None:
+            await asyncio.shield(self._opening)
+
     async def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._opening
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
 
-    async def listen(self) -> None:
-        """The listening connection open, or left closed for RECONNECT_SECONDS after it failed to open."""
-        if self._conn is not None and not self._conn.is_closed():
+    async def _open(self) -> None:
+        conn = None
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=5)
+            await conn.add_listener(CHANNEL, self._notified)
+        except Exception as e:  # a hint: whatever keeps it from opening, the streams poll
+            self._retry_at = time.monotonic() + RECONNECT_SECONDS
+            log.warning("job notices unavailable (%r): streams poll every look until they are back", e)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
             return
-        async with self._opening:
-            if (self._conn is not None and not self._conn.is_closed()) or time.monotonic() < self._retry_at:
-                return
-            try:
-                conn = await asyncpg.connect(self._dsn, timeout=5)
-                await conn.add_listener(CHANNEL, self._notified)
-            except (OSError, TimeoutError, asyncpg.PostgresError) as e:
-                self._retry_at = time.monotonic() + RECONNECT_SECONDS
-                log.warning("job notices unavailable (%r): streams poll every look until they are back", e)
-                return
-            self._conn = conn
+        self._conn = conn
 
     def _notified(self, _conn: object, _pid: int, _channel: str, user_id: object) -> None:
         for wake in self._wakes.get(str(user_id), ()):

@@ -176,3 +176,19 @@ async def test_a_sticker_carries_its_emotion(pool: asyncpg.Pool, settings: Setti
     request = await new_job(pool, kind=ImageKind.sticker, emotion=Emotion.shy)
     spec = await environment().run(PromptActivities(pool, settings).build_prompt, request)
     assert "(shy:1.2), blush" in spec.positive
+
+
+async def test_the_cached_prompt_is_the_prompt_and_gives_way_when_it_cannot_build_it(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """With nothing to ask Gemini (no key, TRANSLATION_POLICY=warn) build_cached_prompt builds what build_prompt
+    builds; with its database away it answers None, and the job goes to build_prompt, whose policy waits."""
+    request = await new_job(pool)
+    warn = settings.model_copy(update={"translation_policy": "warn", "gemini_api_key": None})
+    cached = await ActivityEnvironment().run(PromptActivities(pool, warn).build_cached_prompt, request)
+    built = await environment().run(PromptActivities(pool, warn).build_prompt, request)
+    assert cached == built
+    assert settings.database_url
+    away = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=1)
+    await away.close()
+    assert await ActivityEnvironment().run(PromptActivities(away, warn).build_cached_prompt, request) is None

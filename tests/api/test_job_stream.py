@@ -522,3 +522,14 @@ async def test_a_job_added_or_changing_status_wakes_its_users_streams_and_no_one
     finally:
         await notices.close()
         await terminate_runs_of(pool, client, [user])
+
+
+async def test_with_postgres_unreachable_a_stream_waits_out_its_look_as_before() -> None:
+    notices = JobNotices("postgresql://comfyloom@127.0.0.1:9/nowhere")
+    try:
+        with notices.subscribed("anyone") as wake:
+            assert await wake.wait(0.3) is False
+            await notices.listen()  # failed: left closed, a warning logged, nothing raised
+            assert await wake.wait(0.1) is False
+    finally:
+        await notices.close()
