@@ -248,16 +248,18 @@ class ComfyActivities:
     @activity.defn(name="await_comfy_result")
     async def await_comfy_result(self, request: AwaitRequest) -> RenderResult:
         prompt_id = request.prompt_id
-        last: list[tuple[float, str | None, datetime | None]] = []
+        sent_at: float | None = None
+        sent_for: tuple[str | None, datetime | None] | None = None
 
         def heartbeat(state: WaitState) -> None:
             """Each new node or wait at once, sampler steps at most every PROGRESS_SECONDS: ComfyUI sends a message
             a step, and the SDK sends one heartbeat in many anyway."""
+            nonlocal sent_at, sent_for
             since = state.unreachable_since
             now = time.monotonic()
-            if last and (state.node, since) == last[0][1:] and now - last[0][0] < PROGRESS_SECONDS:
+            if sent_at is not None and (state.node, since) == sent_for and now - sent_at < PROGRESS_SECONDS:
                 return
-            last[:] = [(now, state.node, since)]
+            sent_at, sent_for = now, (state.node, since)
             if state.node is not None:  # ComfyUI is executing it
                 self._hold(prompt_id, request.template, rendering=True)
             activity.heartbeat(

@@ -12,8 +12,14 @@ from temporalio import activity
 from activities import moderation as moderating
 from activities.publish import publish_new
 from comfyloom import moderation
-from comfyloom.contracts.domain import Background
-from comfyloom.contracts.images import ConvertedImage, ConvertRequest, PublishedImage, PublishRender, RenderPublished
+from comfyloom.contracts.images import (
+    ConvertedImage,
+    ConvertRequest,
+    PublishedImage,
+    PublishRender,
+    RenderPublished,
+    StagedRender,
+)
 from comfyloom.errors import ErrorType, failure
 from comfyloom.imaging import webp
 from comfyloom.imaging.checks import InvalidImage
@@ -40,31 +46,16 @@ class ImageActivities:
         model = None
         if moderating.needed(settings, request):
             model = await asyncio.to_thread(moderating.classifier, settings.moderation_model)
-        out = await self._process(
-            request.source_key,
-            background=request.background,
-            expected_size=(request.expected_width, request.expected_height),
-            metadata=request.metadata,
-            messenger=request.messenger_key is not None,
-            score=partial(moderation.score_shown, model) if model is not None else None,
-        )
+        out = await self._process(request, score=partial(moderation.score_shown, model) if model is not None else None)
         verdict = None
         if model is not None and out.score is not None:
             verdict = await moderating.judge(self._pool, settings, request, model.name, out.score)
-        messenger_key = request.messenger_key if out.messenger is not None else None
-        converted = ConvertedImage(
-            key=request.image_key,
-            width=out.width,
-            height=out.height,
-            size_bytes=len(out.webp),
-            messenger_key=messenger_key,
-            messenger_bytes=len(out.messenger) if out.messenger is not None else None,
-        )
+        converted = _converted(out, request.image_key, request.messenger_key)
         if verdict is not None and verdict.action == "block":
             return RenderPublished(converted=converted, moderation=verdict)
         written = [(request.image_key, out.webp)]
-        if messenger_key and out.messenger is not None:
-            written.append((messenger_key, out.messenger))
+        if converted.messenger_key and out.messenger is not None:
+            written.append((converted.messenger_key, out.messenger))
         if verdict is not None and verdict.action == "flag":
             fields = moderating.flagged_fields(verdict)
             written = [(key, webp.add_xmp_fields(data, fields)) for key, data in written]
@@ -79,41 +70,20 @@ class ImageActivities:
 
     @activity.defn(name="convert_webp")
     async def convert_webp(self, request: ConvertRequest) -> ConvertedImage:
-        out = await self._process(
-            request.source_key,
-            background=request.background,
-            expected_size=(request.expected_width, request.expected_height),
-            metadata=request.metadata,
-            messenger=request.messenger_key is not None,
-        )
+        out = await self._process(request)
         await self._store.put(request.target_key, out.webp, "image/webp")
         if request.messenger_key and out.messenger is not None:
             await self._store.put(request.messenger_key, out.messenger, "image/webp")
-        return ConvertedImage(
-            key=request.target_key,
-            width=out.width,
-            height=out.height,
-            size_bytes=len(out.webp),
-            messenger_key=request.messenger_key if out.messenger is not None else None,
-            messenger_bytes=len(out.messenger) if out.messenger is not None else None,
-        )
+        return _converted(out, request.target_key, request.messenger_key)
 
-    async def _process(
-        self,
-        source_key: str,
-        *,
-        background: Background,
-        expected_size: tuple[int, int],
-        metadata: dict[str, str],
-        messenger: bool,
-        score: Score | None = None,
-    ) -> Processed:
-        """The staged render, checked and encoded off the event loop.
+    async def _process(self, render: StagedRender, score: Score | None = None) -> Processed:
+        """The staged render, checked and encoded off the event loop (a sticker's messenger variant too, when it
+        has a key), and scored by `score` as it is encoded.
 
         Raises:
             ApplicationError: `InvalidImage` (final) for a render too large, unreadable or unusable.
         """
-        png = await self._store.get(source_key)
+        png = await self._store.get(render.source_key)
         if len(png) > STAGED_RENDER_MAX_BYTES:  # the GPU machine's signed upload cannot bound it: refused here
             raise failure(
                 ErrorType.invalid_image,
@@ -123,10 +93,10 @@ class ImageActivities:
             out = await asyncio.to_thread(
                 process,
                 png,
-                background=background,
-                expected_size=expected_size,
-                metadata=metadata,
-                messenger=messenger,
+                background=render.background,
+                expected_size=(render.expected_width, render.expected_height),
+                metadata=render.metadata,
+                messenger=render.messenger_key is not None,
                 quality=self._settings.webp_quality,
                 method=self._settings.webp_method,
                 score=score,
@@ -135,3 +105,15 @@ class ImageActivities:
             raise failure(ErrorType.invalid_image, f"the render is unusable: {e}") from e
         activity.logger.info("WebP %dx%d: %d -> %d bytes", out.width, out.height, len(png), len(out.webp))
         return out
+
+
+def _converted(out: Processed, key: str, messenger_key: str | None) -> ConvertedImage:
+    """What was encoded, as the job records it: the image at `key`, and a sticker's variant at `messenger_key`."""
+    return ConvertedImage(
+        key=key,
+        width=out.width,
+        height=out.height,
+        size_bytes=len(out.webp),
+        messenger_key=messenger_key if out.messenger is not None else None,
+        messenger_bytes=len(out.messenger) if out.messenger is not None else None,
+    )

@@ -10,15 +10,20 @@ from pydantic import BaseModel
 from comfyloom.contracts.domain import Background, ImageKind
 
 
-class ConvertRequest(BaseModel):
+class StagedRender(BaseModel):
+    """A staged render to be made into WebP: what both `publish_render` and `convert_webp` read."""
+
     source_key: str
-    target_key: str
     metadata: dict[str, str] = {}
     background: Background = "opaque"
     expected_width: int
     expected_height: int
     # Stickers: also a messenger-ready 512x512 WebP (transparent, at most 100 KB) at this key.
     messenger_key: str | None = None
+
+
+class ConvertRequest(StagedRender):
+    target_key: str
 
 
 class Moderation(BaseModel):
@@ -51,18 +56,13 @@ class ModerateRequest(BaseModel):
     minor_signals: list[str] = []
 
 
-class PublishRender(BaseModel):
+class PublishRender(StagedRender):
     """A staged render made into what is published, in one step (`publish_render`): decoded once, encoded while
-    its pixels are scored, and written to its public keys only if the policy allows."""
+    its pixels are scored, and written to its public keys only if the policy allows. Its keys (`image_key`, and
+    `messenger_key` for a sticker) are public ones, fixed from the run's start, so a step run again writes the
+    same objects."""
 
-    source_key: str
-    # The public keys, fixed from the run's start (a step run again writes the same objects).
     image_key: str
-    messenger_key: str | None = None
-    metadata: dict[str, str] = {}
-    background: Background = "opaque"
-    expected_width: int
-    expected_height: int
     job_id: UUID
     user_id: str
     kind: ImageKind

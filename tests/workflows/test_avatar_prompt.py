@@ -99,25 +99,19 @@ async def test_translated_avatar_records_provenance_that_renders_the_same_graph(
 
 @pytest.mark.usefixtures("gpu_worker")
 async def test_a_second_avatar_of_a_read_character_asks_gemini_nothing_and_has_no_prompt_task(
-    api: httpx.AsyncClient,
-    client: Client,
-    pool: asyncpg.Pool,
-    store: ObjectStore,
-    gemini: FakeGemini,
-    gemini_settings: Settings,
+    api: httpx.AsyncClient, client: Client, gemini_cpu_worker: FakeGemini
 ) -> None:
-    gemini.script(answer(REM_ANSWER))
+    gemini_cpu_worker.script(answer(REM_ANSWER))
     body = {"name": "Rem Again", "description": REM_DESCRIPTION, "visualFeatures": {"gender": "female"}}
     character = (await api.post("/api/v1/characters", json=body, headers=USER)).json()
     histories = []
-    async with build_cpu_worker(client, pool, store, gemini_settings):
-        for seed in (1, 2):
-            accepted = (await start_avatar(api, character["id"], seed=seed)).json()
-            status = await wait_for(api, accepted["jobId"], done)
-            assert status["status"] == "ready" and status["warnings"] == [], status
-            histories.append(await client.get_workflow_handle(accepted["workflowId"]).fetch_history())
-            await record(client, accepted["workflowId"], f"avatar_prompt_{'translated' if seed == 1 else 'cached'}")
-    assert len(gemini.requests) == 1, "the character was read once"
+    for seed in (1, 2):
+        accepted = (await start_avatar(api, character["id"], seed=seed)).json()
+        status = await wait_for(api, accepted["jobId"], done)
+        assert status["status"] == "ready" and status["warnings"] == [], status
+        histories.append(await client.get_workflow_handle(accepted["workflowId"]).fetch_history())
+        await record(client, accepted["workflowId"], f"avatar_prompt_{'translated' if seed == 1 else 'cached'}")
+    assert len(gemini_cpu_worker.requests) == 1, "the character was read once"
     first, second = ([name for name, _ in steps(client, h)][:3] for h in histories)
     assert first == ["open_job", "build_cached_prompt", "build_prompt"]
     assert second == ["open_job", "build_cached_prompt", "check_renderable"]
